@@ -1,0 +1,1 @@
+"""Code shared by the feed, the UI and the supervisor: models, codec, config, clocks."""

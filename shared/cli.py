@@ -1,0 +1,138 @@
+"""The ``live-monitor`` command line: one parser, sub-commands per DESIGN.md.
+
+Each part owns its sub-command's flags in a Qt-free ``cli_args`` module, so
+``--help`` never imports Qt or asyncio servers. A flag whose ``dest`` names a
+setting (``shared.config.FIELDS``) is passed to :func:`load_settings` with the
+highest precedence; argparse defaults are ``None`` so unset flags don't
+override the environment or the file.
+
+Errors the user can fix are :class:`UserError`: one line on stderr, exit 2
+(usage) or 1 (runtime), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Callable, Sequence
+
+from .config import FIELD_BY_NAME, ConfigError, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """A problem to tell the user in one line. ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad flags in one line (plus the usage hint)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_common(p: argparse.ArgumentParser, sub: bool = False) -> None:
+    # On sub-parsers the defaults are SUPPRESS, so `live-monitor --feed X tap`
+    # keeps X (argparse would otherwise overwrite it with the sub-parser's None).
+    d = argparse.SUPPRESS if sub else None
+    g = p.add_argument_group("common")
+    g.add_argument("--feed", metavar="tcp://HOST:PORT", default=d,
+                   help="the feed's one address (default tcp://127.0.0.1:8201)")
+    g.add_argument("--upstream", metavar="KIND", default=d,
+                   help="sim | relay | polygon | delayed | ws(s)://URL (default sim)")
+    g.add_argument("--protocol", choices=["relay", "polygon"], default=d,
+                   help="upstream protocol (default: from --upstream)")
+    g.add_argument("--config", dest="config_file", metavar="FILE", default=d, help="TOML config file")
+    g.add_argument("--log-level", dest="log_level", metavar="LEVEL", default=d,
+                   help="DEBUG | INFO | WARNING | ERROR")
+
+
+# sub-command -> (module with add_arguments(parser), "module:function" to run, help)
+COMMANDS: dict[str, tuple[str | None, str, str]] = {
+    "desktop": ("supervisor", "supervisor:run_desktop", "supervisor + simulator + feed + windows (the default)"),
+    "daemon": ("supervisor", "supervisor:run_daemon", "feed only (+ simulator when upstream is sim), no UI"),
+    "feed": ("feed_process.cli_args", "feed_process.main:run_feed", "one feed process in the foreground"),
+    "ui": ("ui_process.cli_args", "ui_process.app:run_ui", "one window on a running feed (or --screenshot)"),
+    "sim": ("feed_process.sim.cli_args", "feed_process.sim.server:run_sim",
+            "the market simulator / replay server (relay /ws/{id} + Polygon /stocks)"),
+    "tap": ("feed_process.cli_args", "feed_process.tools:run_tap", "print a feed's events"),
+    "status": ("feed_process.cli_args", "feed_process.tools:run_status", "the feed's status"),
+    "record": ("feed_process.cli_args", "feed_process.tools:run_record", "record a feed to a replay file"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="live-monitor", description="Live Monitor: live market data for intraday traders.")
+    add_common(p)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name, (args_mod, _target, help_) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        add_common(sp, sub=True)
+        if args_mod:
+            try:
+                mod = importlib.import_module(args_mod)
+                adder = getattr(mod, f"add_{name}_arguments", None)
+                if adder:
+                    adder(sp)
+            except ModuleNotFoundError:
+                pass
+    return p
+
+
+def settings_from_args(args: argparse.Namespace, env=None) -> Settings:
+    flags = {k: v for k, v in vars(args).items() if k in FIELD_BY_NAME and v is not None}
+    return load_settings(flags=flags, env=env, config_file=getattr(args, "config_file", None))
+
+
+def resolve(target: str) -> Callable[[argparse.Namespace, Settings], int]:
+    mod_name, func = target.split(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        if e.name and (e.name == mod_name or mod_name.startswith(e.name + ".")):
+            raise UserError(f"'{mod_name}' is not available in this build", 2) from None
+        raise
+    fn = getattr(mod, func, None)
+    if fn is None:
+        raise UserError(f"'{target}' is not implemented yet", 2)
+    return fn
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # A bare `live-monitor [flags]` means desktop. A first word that is not a
+    # command is an unknown command: say so in one line.
+    if not any(a in COMMANDS for a in argv):
+        if argv and not argv[0].startswith("-"):
+            print(f"live-monitor: unknown command '{argv[0]}' (commands: {', '.join(COMMANDS)})", file=sys.stderr)
+            return 2
+        if not any(a in ("-h", "--help") for a in argv):
+            argv = ["desktop", *argv]
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        settings = settings_from_args(args)
+        from .logsetup import configure_logging
+
+        configure_logging(settings.log_level)
+        fn = resolve(COMMANDS[args.command][1])
+        return int(fn(args, settings) or 0)
+    except ConfigError as e:
+        print(f"live-monitor: configuration error: {e}", file=sys.stderr)
+        return 2
+    except UserError as e:
+        print(f"live-monitor {args.command}: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+

@@ -1,0 +1,327 @@
+"""Configuration: one ``Settings`` object from flags, environment, file, defaults.
+
+Precedence, highest first: command-line flags, ``LIVE_MONITOR_*`` environment
+variables, a TOML file (``--config FILE``, else ``live-monitor.toml`` in the
+user config dir), then the defaults below (the seed's *Configuration*
+section). Every key is declared once in ``FIELDS``; an unknown key or a bad
+value raises :class:`ConfigError` naming the key and where it came from.
+
+The API key is a :class:`Secret`: its ``repr``/``str`` are masked, so it can
+never reach a log line, an error message or ``status`` by accident. It is read
+from ``POLYGON_API_KEY`` / ``MASSIVE_API_KEY`` or the file's ``api_key`` -
+never from the command line, where ``ps`` would show it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+ENV_PREFIX = "LIVE_MONITOR_"
+APP_NAME = "live-monitor"
+CONFIG_FILENAME = "live-monitor.toml"
+
+UPSTREAM_KINDS = ("sim", "relay", "polygon", "delayed")
+PROTOCOLS = ("relay", "polygon")
+POLYGON_REALTIME_URL = "wss://socket.massive.com/stocks"
+POLYGON_DELAYED_URL = "wss://delayed.massive.com/stocks"
+POLYGON_REST_URL = "https://api.massive.com"
+
+
+class ConfigError(ValueError):
+    """A bad configuration key or value; the message names the key and source."""
+
+
+class Secret:
+    """A string that never shows itself in repr/str/format."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self):  # never pickle the value into a child's argv/logs by accident
+        raise TypeError("Secret cannot be pickled; pass it through the environment")
+
+
+def _to_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(v, str) and v.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true/false, got {v!r}")
+
+
+def _to_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(v, float) and not v.is_integer():
+        raise ValueError(f"expected an integer, got {v!r}")
+    return int(v)
+
+
+def _to_float(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError("expected a number, got a boolean")
+    f = float(v)
+    if f != f or f in (float("inf"), float("-inf")):
+        raise ValueError(f"expected a finite number, got {v!r}")
+    return f
+
+
+def _to_str(v: Any) -> str:
+    if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+        raise ValueError(f"expected text, got {type(v).__name__}")
+    return str(v)
+
+
+def _to_symbols(v: Any) -> tuple[str, ...]:
+    from .models.market_data import normalize_symbol
+
+    if isinstance(v, str):
+        parts = [p for p in v.replace(" ", ",").split(",") if p]
+    elif isinstance(v, (list, tuple)):
+        parts = list(v)
+    else:
+        raise ValueError(f"expected a list of symbols, got {type(v).__name__}")
+    return tuple(normalize_symbol(p) for p in parts)
+
+
+def _min(lo: float) -> Callable[[Any], None]:
+    def check(v: Any) -> None:
+        if v < lo:
+            raise ValueError(f"must be >= {lo}, got {v}")
+    return check
+
+
+def _one_of(*choices: str) -> Callable[[Any], None]:
+    def check(v: Any) -> None:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}; got {v!r}")
+    return check
+
+
+def _upstream_check(v: str) -> None:
+    if v in UPSTREAM_KINDS or v.startswith(("ws://", "wss://")):
+        return
+    raise ValueError(f"must be one of {', '.join(UPSTREAM_KINDS)} or a ws:// / wss:// URL; got {v!r}")
+
+
+def _endpoint_check(v: str) -> None:
+    if not (v.startswith("tcp://") or v.startswith("ipc://")) or ":" not in v[6:]:
+        raise ValueError(f"must look like tcp://HOST:PORT or ipc://PATH; got {v!r}")
+
+
+def _log_level_check(v: str) -> None:
+    if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError(f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL; got {v!r}")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    check: Callable[[Any], None] | None = None
+    help: str = ""
+
+
+# The one declaration of every setting. Defaults 1-7 are the seed's.
+FIELDS: tuple[Field, ...] = (
+    Field("server_url", "ws://localhost:8200/ws/{client_id}", _to_str, None,
+          "relay WebSocket URL ({client_id} is filled in)"),
+    Field("no_data_threshold", 30.0, _to_float, _min(1), "seconds without data before a warning"),
+    Field("heartbeat_check_interval", 5000, _to_int, _min(100), "ms between data-flow checks"),
+    Field("max_bars", 2000, _to_int, _min(10), "minute bars kept per symbol"),
+    Field("reconnect_delay", 1.0, _to_float, _min(0.01), "first reconnect delay, seconds"),
+    Field("max_reconnect_delay", 30.0, _to_float, _min(0.01), "reconnect delay cap, seconds"),
+    Field("max_reconnect_attempts", 10, _to_int, _min(0), "0 = retry forever"),
+    Field("feed", "tcp://127.0.0.1:8201", _to_str, _endpoint_check, "the feed's control address"),
+    Field("upstream", "sim", _to_str, _upstream_check, "sim | relay | polygon | delayed | ws(s)://URL"),
+    Field("protocol", "", _to_str, lambda v: v == "" or _one_of(*PROTOCOLS)(v),
+          "relay | polygon (default: from the upstream)"),
+    Field("client_id", "live_monitor", _to_str, None, "client id on the relay path"),
+    Field("rest_url", "", _to_str, None, "history REST base URL (default: from the upstream)"),
+    Field("ui_update_hz", 30.0, _to_float, _min(1), "max market_data_updated emissions per second"),
+    Field("symbols", ("AAPL",), _to_symbols, None, "symbols to open (one window each)"),
+    Field("sim_port", 0, _to_int, _min(0), "simulator port for desktop/daemon (0 = a free port)"),
+    Field("sim_seed", 1, _to_int, None, "simulator random seed"),
+    Field("bind_host", "127.0.0.1", _to_str, None, "where the feed binds its data socket"),
+    Field("insecure", False, _to_bool, None, "allow a non-loopback bind without CURVE"),
+    Field("curve_dir", "", _to_str, None, "directory with CURVE keys (server.key_secret, client keys)"),
+    Field("log_level", "INFO", _to_str, _log_level_check, "DEBUG | INFO | WARNING | ERROR"),
+    Field("api_key", Secret(""), lambda v: v if isinstance(v, Secret) else Secret(_to_str(v)), None,
+          "Polygon/Massive key (env POLYGON_API_KEY / MASSIVE_API_KEY, or the file)"),
+)
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    server_url: str = "ws://localhost:8200/ws/{client_id}"
+    no_data_threshold: float = 30.0
+    heartbeat_check_interval: int = 5000
+    max_bars: int = 2000
+    reconnect_delay: float = 1.0
+    max_reconnect_delay: float = 30.0
+    max_reconnect_attempts: int = 10
+    feed: str = "tcp://127.0.0.1:8201"
+    upstream: str = "sim"
+    protocol: str = ""
+    client_id: str = "live_monitor"
+    rest_url: str = ""
+    ui_update_hz: float = 30.0
+    symbols: tuple[str, ...] = ("AAPL",)
+    sim_port: int = 0
+    sim_seed: int = 1
+    bind_host: str = "127.0.0.1"
+    insecure: bool = False
+    curve_dir: str = ""
+    log_level: str = "INFO"
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    # ---- derived
+    @property
+    def upstream_protocol(self) -> str:
+        """The protocol to speak upstream: relay or polygon."""
+        if self.protocol:
+            return self.protocol
+        if self.upstream in ("polygon", "delayed"):
+            return "polygon"
+        if self.upstream.startswith(("ws://", "wss://")) and self.upstream.rstrip("/").endswith("/stocks"):
+            return "polygon"
+        return "relay"
+
+    @property
+    def upstream_url(self) -> str:
+        """The WebSocket URL to connect to (``sim`` is resolved by the supervisor)."""
+        if self.upstream == "polygon":
+            return POLYGON_REALTIME_URL
+        if self.upstream == "delayed":
+            return POLYGON_DELAYED_URL
+        if self.upstream == "relay":
+            return self.server_url.replace("{client_id}", self.client_id)
+        if self.upstream.startswith(("ws://", "wss://")):
+            return self.upstream.replace("{client_id}", self.client_id)
+        return self.server_url.replace("{client_id}", self.client_id)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def public_dict(self) -> dict[str, Any]:
+        """Everything but the key (safe to print or send over the wire)."""
+        d = {f.name: getattr(self, f.name) for f in FIELDS if f.name != "api_key"}
+        d["symbols"] = list(self.symbols)
+        d["api_key_set"] = bool(self.api_key)
+        return d
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME)) / CONFIG_FILENAME
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    f = FIELD_BY_NAME.get(name)
+    if f is None:
+        raise ConfigError(f"unknown setting '{name}' (from {source}); known: {', '.join(sorted(FIELD_BY_NAME))}")
+    try:
+        v = f.parse(value)
+        if f.check is not None:
+            f.check(v)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"bad value for '{name}' (from {source}): {e}") from None
+    return v
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    # Allow an optional [live_monitor] table so the file can hold other tools' sections.
+    if set(data) == {"live_monitor"} and isinstance(data["live_monitor"], dict):
+        data = data["live_monitor"]
+    return data
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike | None = None,
+    use_default_file: bool = True,
+) -> Settings:
+    """Merge the four sources. ``flags`` holds only the flags the user gave."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    path: Path | None = Path(config_file) if config_file else None
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = Path(env[ENV_PREFIX + "CONFIG"])
+    if path is None and use_default_file:
+        p = default_config_path()
+        path = p if p.exists() else None
+    if path is not None:
+        for k, v in read_toml(path).items():
+            values[k] = _coerce(k, v, f"config file {path}")
+            sources[k] = "file"
+
+    for k, v in env.items():
+        if not k.startswith(ENV_PREFIX) or k == ENV_PREFIX + "CONFIG":
+            continue
+        name = k[len(ENV_PREFIX):].lower()
+        if name == "api_key":
+            raise ConfigError(f"set the API key with POLYGON_API_KEY or MASSIVE_API_KEY, not {k}")
+        values[name] = _coerce(name, v, f"environment variable {k}")
+        sources[name] = "env"
+
+    for var in ("MASSIVE_API_KEY", "POLYGON_API_KEY"):  # POLYGON_ wins when both are set
+        if env.get(var):
+            values["api_key"] = Secret(env[var])
+            sources["api_key"] = "env"
+
+    for k, v in (flags or {}).items():
+        if v is None:
+            continue
+        if k == "api_key":
+            raise ConfigError("the API key is never taken from the command line; use POLYGON_API_KEY")
+        values[k] = _coerce(k, v, "command line")
+        sources[k] = "flag"
+
+    s = Settings(**values, sources=sources)
+    if s.max_reconnect_delay < s.reconnect_delay:
+        raise ConfigError(
+            f"bad value for 'max_reconnect_delay': {s.max_reconnect_delay} is below reconnect_delay {s.reconnect_delay}")
+    return s
