@@ -125,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .logsetup import configure_logging
 
         configure_logging(settings.log_level)
+        if args.command not in ("desktop", "daemon"):
+            # A child of the supervisor exits when the supervisor is gone (no orphans).
+            from .parent_watch import start_parent_watch
+
+            start_parent_watch()
         fn = resolve(COMMANDS[args.command][1])
         return int(fn(args, settings) or 0)
     except ConfigError as e:
