@@ -29,6 +29,7 @@ Exchange ids are Polygon's (``None`` when unknown); transactions may be None.
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any, Iterable
 
 import msgpack
@@ -148,7 +149,27 @@ def event_to_wire(ev: MarketEvent) -> list:
 
 
 def _n(v: Any) -> bool:
-    return (isinstance(v, (int, float))) and not isinstance(v, bool)
+    """A finite number (bool is not one; inf/nan would poison every average)."""
+    if isinstance(v, float):
+        return isfinite(v)
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _i(v: Any) -> bool:
+    return type(v) is int  # msgpack yields exact ints; excludes bool
+
+
+def _int_list(c: Any) -> bool:
+    if not isinstance(c, (list, tuple)):
+        return False
+    for k in c:
+        if type(k) is not int:
+            return False
+    return True
+
+
+def _opt_n(v: Any) -> bool:
+    return v is None or _n(v)
 
 
 def event_to_dict(symbol: str, a: Any) -> MarketEvent:
@@ -156,33 +177,31 @@ def event_to_dict(symbol: str, a: Any) -> MarketEvent:
     if not isinstance(a, (list, tuple)) or not a:
         raise WireError("event is not an array")
     code = a[0]
-    try:
-        if code == "T" and len(a) >= 6:
-            t, p, s, x, c = a[1], a[2], a[3], a[4], a[5]
-            if not (isinstance(t, int) and _n(p) and _n(s)) or not isinstance(c, (list, tuple)):
-                raise WireError("bad trade array")
-            trade: TradeData = {"event_type": "trade", "symbol": symbol, "timestamp": t, "price": float(p),
-                                "size": int(s), "conditions": list(c), "exchange": exchange_name(x)}
-            return trade
-        if code == "Q" and len(a) >= 7:
-            t, bp, bs, ap, as_ = a[1], a[2], a[3], a[4], a[5]
-            if not (isinstance(t, int) and _n(bp) and _n(bs) and _n(ap) and _n(as_)):
-                raise WireError("bad quote array")
-            quote: QuoteData = {"event_type": "quote", "symbol": symbol, "timestamp": t,
-                                "bid_price": float(bp), "bid_size": int(bs), "ask_price": float(ap),
-                                "ask_size": int(as_), "exchange": exchange_name(a[6])}
-            return quote
-        if code == "AM" and len(a) >= 9:
-            t, o, h, lo, c, v = a[1], a[2], a[3], a[4], a[5], a[6]
-            if not (isinstance(t, int) and _n(o) and _n(h) and _n(lo) and _n(c) and _n(v)):
-                raise WireError("bad aggregate array")
-            agg: AggregateData = {"event_type": "aggregate", "symbol": symbol, "timestamp": t,
-                                  "open": float(o), "high": float(h), "low": float(lo), "close": float(c),
-                                  "volume": int(v), "vwap": a[7], "transactions": a[8]}
-            return agg
-    except (TypeError, ValueError) as e:  # pragma: no cover - guarded above
-        raise WireError(str(e)) from None
-    raise WireError(f"unknown event code {code!r}")
+    if code == "T" and len(a) >= 6:
+        t, p, s, x, c = a[1], a[2], a[3], a[4], a[5]
+        if not (type(t) is int and _n(p) and _n(s) and (x is None or type(x) is int) and _int_list(c)):
+            raise WireError("bad trade array")
+        trade: TradeData = {"event_type": "trade", "symbol": symbol, "timestamp": t, "price": float(p),
+                            "size": int(s), "conditions": list(c), "exchange": exchange_name(x)}
+        return trade
+    if code == "Q" and len(a) >= 7:
+        t, bp, bs, ap, as_, bx = a[1], a[2], a[3], a[4], a[5], a[6]
+        if not (_i(t) and _n(bp) and _n(bs) and _n(ap) and _n(as_) and (bx is None or _i(bx))):
+            raise WireError("bad quote array")
+        quote: QuoteData = {"event_type": "quote", "symbol": symbol, "timestamp": t,
+                            "bid_price": float(bp), "bid_size": int(bs), "ask_price": float(ap),
+                            "ask_size": int(as_), "exchange": exchange_name(bx)}
+        return quote
+    if code == "AM" and len(a) >= 9:
+        t, o, h, lo, c, v, vw, n = a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
+        if not (_i(t) and _n(o) and _n(h) and _n(lo) and _n(c) and _n(v) and _opt_n(vw)
+                and (n is None or _i(n))):
+            raise WireError("bad aggregate array")
+        agg: AggregateData = {"event_type": "aggregate", "symbol": symbol, "timestamp": t,
+                              "open": float(o), "high": float(h), "low": float(lo), "close": float(c),
+                              "volume": int(v), "vwap": None if vw is None else float(vw), "transactions": n}
+        return agg
+    raise WireError(f"unknown or short event array {code!r}"[:120])
 
 
 # ---------------------------------------------------------------- messages
@@ -190,6 +209,14 @@ def event_to_dict(symbol: str, a: Any) -> MarketEvent:
 
 def _ext_refused(code: int, data: bytes) -> Any:
     raise WireError(f"msgpack ext type {code} not allowed")
+
+
+def _str_keys_only(d: dict) -> dict:
+    # strict_map_key still admits bin (bytes) keys; the protocol allows text only.
+    for k in d:
+        if type(k) is not str:
+            raise WireError(f"map key of type {type(k).__name__} not allowed")
+    return d
 
 
 def pack(msg: dict) -> bytes:
@@ -214,7 +241,7 @@ def unpack(data: bytes) -> dict:
             raw=False,
             strict_map_key=True,
             ext_hook=_ext_refused,
-            max_buffer_size=MAX_MESSAGE_BYTES,
+            object_hook=_str_keys_only,
             max_str_len=MAX_STR_LEN,
             max_bin_len=MAX_STR_LEN,
             max_array_len=MAX_ARRAY_LEN,
@@ -228,7 +255,7 @@ def unpack(data: bytes) -> dict:
     if not isinstance(msg, dict):
         raise WireError("message is not a map")
     v = msg.get("v")
-    if v != PROTOCOL_VERSION:
+    if type(v) is not int or v != PROTOCOL_VERSION:  # True == 1 and 1.0 == 1 are not versions
         raise WireError(f"unsupported protocol version {v!r} (this side speaks {PROTOCOL_VERSION})")
     t = msg.get("type")
     if not isinstance(t, str):
