@@ -193,6 +193,17 @@ _EVENT_TYPES = {
 }
 
 
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond float range (Python's json parses any size)
+        return False
+
+
+# Timestamps past 2200-01-01 are garbage, not data (and would break datetime).
+_MAX_TS_MS = 7_258_118_400_000
+
+
 def _num(d: dict, kind: str, *names: str, positive: bool = False, required: bool = True) -> float | None:
     for n in names:
         if n in d:
@@ -208,8 +219,8 @@ def _num(d: dict, kind: str, *names: str, positive: bool = False, required: bool
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise InvalidEvent("wrong_type", f"{kind} {names[0]!r} must be a number, got {type(v).__name__}")
-    if not math.isfinite(v):
-        raise InvalidEvent("non_finite", f"{kind} {names[0]!r} is not finite ({v})")
+    if not _finite(v):
+        raise InvalidEvent("non_finite", f"{kind} {names[0]!r} is not finite ({str(v)[:24]})")
     if positive and v <= 0:
         raise InvalidEvent("non_positive_price", f"{kind} {names[0]!r} must be > 0, got {v}")
     return float(v)
@@ -233,8 +244,8 @@ def _ts(d: dict, *names: str) -> int:
         raise InvalidEvent("missing_timestamp", "missing timestamp")
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise InvalidEvent("wrong_type", f"timestamp must be a number, got {type(v).__name__}")
-    if not math.isfinite(v) or v <= 0:
-        raise InvalidEvent("bad_timestamp", f"timestamp out of range ({v})")
+    if not _finite(v) or v <= 0:
+        raise InvalidEvent("bad_timestamp", f"timestamp out of range ({str(v)[:24]})")
     v = int(v)
     # Accept seconds / micro / nanoseconds from sloppy relays; store milliseconds.
     if v < 10**11:
@@ -243,6 +254,8 @@ def _ts(d: dict, *names: str) -> int:
         v //= 1_000_000
     elif v > 10**14:
         v //= 1000
+    if v > _MAX_TS_MS:
+        raise InvalidEvent("bad_timestamp", f"timestamp out of range ({str(v)[:24]})")
     return v
 
 
