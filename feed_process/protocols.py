@@ -1,0 +1,286 @@
+"""Sans-I/O upstream protocol cores: the relay's and Polygon/Massive's.
+
+Why sans-I/O: all protocol logic (handshake, auth, subscribe bookkeeping,
+parsing, filtering, error counting) lives in plain objects that take the
+frames a WebSocket delivered and return what to do - events to publish,
+messages to send, a state change, errors to count. No sockets, no clock, no
+asyncio: the unit and fuzz tests drive them directly, and the one I/O layer
+(``websocket_client.py``) serves both.
+
+Contract of a core (both classes):
+
+* ``on_open() -> list[str]``: a new connection is open; messages to send.
+* ``receive(frame) -> Output``: one WebSocket frame (text or bytes). Never
+  raises: bad input is counted in ``counters`` by kind and listed in
+  ``Output.errors``.
+* ``subscribe(symbols)`` / ``unsubscribe(symbols) -> list[str]``: change the
+  wanted set; messages to send now (none while not yet ready - the whole set is
+  sent once the connection is ready, so a reconnect re-subscribes the union).
+* ``wanted``: the symbols subscribers asked for. Events of other symbols are
+  dropped (a real relay may ignore ``unsubscribe``) and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any, Iterable
+
+import orjson
+
+from shared.models.market_data import InvalidEvent
+
+from .events import _CONVERT, polygon_array, standard_array
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("T", "Q", "AM")
+
+# Upstream states (docs/PROTOCOL.md); the cores report the protocol-level ones.
+CONNECTING = "connecting"
+CONNECTED = "connected"
+RECONNECTING = "reconnecting"
+AUTH_FAILED = "auth_failed"
+MAX_CONNECTIONS = "max_connections"
+STALLED = "stalled"
+FAILED = "failed"
+STOPPED = "stopped"
+
+
+class Output:
+    """What one frame produced. ``events`` are ``(symbol, wire_array)`` in arrival order."""
+
+    __slots__ = ("events", "send", "state", "message", "errors", "source")
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, list]] = []
+        self.send: list[str] = []
+        self.state: str | None = None   # a new upstream state, if this frame changed it
+        self.message: str = ""          # human text for the state / last info
+        self.errors: list[tuple[str, str]] = []
+        self.source: str | None = None  # the sim's data-source label, when announced
+
+
+def _short(v: Any, n: int = 80) -> str:
+    s = repr(v)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+class _Core:
+    kind = ""
+
+    def __init__(self, channels: Iterable[str] = CHANNELS) -> None:
+        self.channels = tuple(channels)
+        self.wanted: set[str] = set()
+        self.ready = False
+        self.counters: Counter[str] = Counter()
+
+    def _error(self, out: Output, kind: str, message: str) -> None:
+        self.counters[kind] += 1
+        out.errors.append((kind, message))
+
+    def subscribe(self, symbols: Iterable[str]) -> list[str]:
+        new = [s for s in symbols if s not in self.wanted]
+        self.wanted.update(new)
+        return self._sub_messages("subscribe", new) if (new and self.ready) else []
+
+    def unsubscribe(self, symbols: Iterable[str]) -> list[str]:
+        gone = [s for s in symbols if s in self.wanted]
+        self.wanted.difference_update(gone)
+        return self._sub_messages("unsubscribe", gone) if (gone and self.ready) else []
+
+    def _sub_messages(self, action: str, symbols: list[str]) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _market(self, out: Output, d: dict, polygon_spelling: bool) -> None:
+        """One market event dict -> ``out.events`` (or a counted error)."""
+        try:
+            if polygon_spelling:
+                sym = d["sym"]
+                if sym not in self.wanted:
+                    self._unwanted(out, sym)
+                    return
+                out.events.append((sym, polygon_array(d)))
+            else:
+                sym, arr = standard_array(d)
+                if sym not in self.wanted:
+                    self._unwanted(out, sym)
+                    return
+                out.events.append((sym, arr))
+        except InvalidEvent as e:
+            self._error(out, e.kind, str(e))
+        except KeyError:
+            self._error(out, "missing_symbol", f"event without a symbol: {_short(d)}")
+        except TypeError:  # unhashable symbol and friends
+            self._error(out, "wrong_type", f"event with a malformed field: {_short(d)}")
+
+    def _unwanted(self, out: Output, sym: Any) -> None:
+        self._error(out, "unknown_symbol", f"event for {_short(sym, 24)} which nobody subscribed")
+
+    def _load(self, out: Output, frame: str | bytes) -> Any:
+        try:
+            return orjson.loads(frame)
+        except (orjson.JSONDecodeError, TypeError) as e:
+            self._error(out, "malformed_json", f"frame is not JSON ({e}): {_short(frame, 60)}")
+            return None
+
+
+class PolygonCore(_Core):
+    """Polygon/Massive ``/stocks``: status ``connected`` -> auth -> ``auth_success`` -> subscribe.
+
+    Every frame is a JSON array batching events; a lone object is accepted too.
+    ``auth_failed`` and ``max_connections`` become states the I/O layer shows
+    and backs off on (long waits, never a tight loop).
+    """
+
+    kind = "polygon"
+
+    def __init__(self, api_key: str, channels: Iterable[str] = CHANNELS) -> None:
+        super().__init__(channels)
+        self._key = api_key  # sent in the auth message only; never logged
+        self.authenticated = False
+
+    def on_open(self) -> list[str]:
+        self.ready = False
+        self.authenticated = False
+        return []  # the server speaks first (status "connected")
+
+    def _auth(self) -> str:
+        return orjson.dumps({"action": "auth", "params": self._key}).decode()
+
+    def _sub_messages(self, action: str, symbols: list[str]) -> list[str]:
+        params = ",".join(f"{ch}.{s}" for s in sorted(symbols) for ch in self.channels)
+        return [orjson.dumps({"action": action, "params": params}).decode()]
+
+    def receive(self, frame: str | bytes) -> Output:
+        out = Output()
+        msgs = self._load(out, frame)
+        if msgs is None and not out.errors:
+            self._error(out, "wrong_type", "frame is JSON null")
+        if msgs is None:
+            return out
+        if type(msgs) is dict:
+            msgs = [msgs]
+        elif type(msgs) is not list:
+            self._error(out, "wrong_type", f"frame is not an array of events: {_short(msgs, 40)}")
+            return out
+        wanted = self.wanted
+        append = out.events.append
+        convert = _CONVERT
+        for d in msgs:
+            # Hot path inlined: the common case is a T/Q/AM of a wanted symbol.
+            try:
+                conv = convert[d["ev"]]
+                sym = d["sym"]
+                if sym in wanted:
+                    append((sym, conv(d)))
+                    continue
+            except InvalidEvent as e:
+                self._error(out, e.kind, str(e))
+                continue
+            except (KeyError, TypeError):
+                pass  # not a market event or a malformed one: the slow path below says which
+            if type(d) is not dict:
+                self._error(out, "wrong_type", f"event is not an object: {_short(d, 40)}")
+            elif d.get("ev") == "status":
+                self._status(out, d)
+            elif type(d.get("ev")) is str and d.get("ev") in convert:
+                self._market(out, d, True)
+            else:
+                self._error(out, "unknown_event", f"unknown event type {_short(d.get('ev'), 24)}")
+        return out
+
+    def _status(self, out: Output, d: dict) -> None:
+        status = d.get("status")
+        message = d.get("message")
+        message = message if isinstance(message, str) else ""
+        if isinstance(d.get("source"), str):
+            out.source = d["source"]
+        if status == "connected":
+            out.send.append(self._auth())
+        elif status == "auth_success":
+            self.authenticated = self.ready = True
+            out.state, out.message = CONNECTED, "authenticated"
+            if self.wanted:
+                out.send.extend(self._sub_messages("subscribe", sorted(self.wanted)))
+        elif status == "auth_failed":
+            self.ready = False
+            out.state, out.message = AUTH_FAILED, message or "authentication failed: check the API key"
+        elif status == "max_connections":
+            self.ready = False
+            out.state = MAX_CONNECTIONS
+            out.message = message or "another connection is using this API key (max_connections)"
+        elif status in ("success", "auth_timeout", "error", "unsubscribed", "subscribed"):
+            if status in ("auth_timeout", "error"):
+                self._error(out, "upstream_error", f"upstream {status}: {message[:120]}")
+            else:
+                out.message = message
+        else:
+            self._error(out, "unknown_status", f"unknown status {_short(status, 40)}")
+
+
+class RelayCore(_Core):
+    """The seed relay at ``/ws/{client_id}``: ``{"type": ...}`` messages, market data in ``data``."""
+
+    kind = "relay"
+
+    def on_open(self) -> list[str]:
+        # The relay accepts subscriptions at once; send the whole union.
+        self.ready = True
+        return self._sub_messages("subscribe", sorted(self.wanted)) if self.wanted else []
+
+    def _sub_messages(self, action: str, symbols: list[str]) -> list[str]:
+        msg: dict[str, Any] = {"action": action, "symbols": sorted(symbols)}
+        if action == "subscribe":
+            msg["channels"] = list(self.channels)
+        return [orjson.dumps(msg).decode()]
+
+    def ping(self) -> str:
+        return '{"action":"ping"}'
+
+    def receive(self, frame: str | bytes) -> Output:
+        out = Output()
+        msg = self._load(out, frame)
+        if out.errors:
+            return out
+        if type(msg) is list:  # a batching relay: several messages in one frame
+            for m in msg:
+                self._one(out, m)
+        else:
+            self._one(out, msg)
+        return out
+
+    def _one(self, out: Output, msg: Any) -> None:
+        if type(msg) is not dict:
+            self._error(out, "wrong_type", f"message is not an object: {_short(msg, 40)}")
+            return
+        t = msg.get("type")
+        if t == "market_data":
+            data = msg.get("data")
+            items = data if type(data) is list else [data]
+            for d in items:
+                if type(d) is not dict:
+                    self._error(out, "wrong_type", f"market_data without an object: {_short(d, 40)}")
+                elif "ev" in d:
+                    self._market(out, d, True)
+                else:
+                    self._market(out, d, False)
+        elif t == "connected":
+            if isinstance(msg.get("source"), str):
+                out.source = msg["source"]
+            out.state, out.message = CONNECTED, "connected"
+        elif t in ("subscribed", "unsubscribed", "pong"):
+            pass
+        elif t == "error":
+            m = msg.get("message")
+            self._error(out, "upstream_error", f"relay error: {str(m)[:120]}")
+        else:
+            self._error(out, "unknown_message", f"unknown message type {_short(t, 24)}")
+
+
+def make_core(protocol: str, api_key: str = "", channels: Iterable[str] = CHANNELS) -> _Core:
+    if protocol == "polygon":
+        return PolygonCore(api_key, channels)
+    if protocol == "relay":
+        return RelayCore(channels)
+    raise ValueError(f"unknown protocol {protocol!r}")
