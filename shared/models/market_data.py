@@ -18,8 +18,8 @@ Timestamps are epoch milliseconds everywhere. A crossed quote (bid > ask) is
 the feed can count it.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: on Python 3.11 it hides
+# ``NotRequired`` from TypedDict, and ``__optional_keys__`` would come out empty.
 import math
 import re
 from typing import Any, Literal, NotRequired, TypedDict
