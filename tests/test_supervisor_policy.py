@@ -1,0 +1,179 @@
+"""Sans-I/O parts of the supervisor: restart policy, crash-loop guard, shutdown order,
+parent-watch predicate, last symbol, desktop plan. No processes, an injected clock."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+import pytest
+
+from shared.procs import (
+    ChildSpec,
+    Decision,
+    Restart,
+    RestartPolicy,
+    RestartTracker,
+    describe_exit,
+    format_report,
+    shutdown_groups,
+)
+
+
+def tracker(mode=Restart.ALWAYS, rng=lambda: 0.5, **policy) -> RestartTracker:
+    return RestartTracker("feed", mode, RestartPolicy(**policy), rng=rng)
+
+
+def crash(t: RestartTracker, start: float, ran: float = 0.1, rc: int = 1) -> Decision:
+    t.on_start(start)
+    return t.on_exit(start + ran, rc)
+
+
+def test_backoff_doubles_from_half_a_second_to_thirty():
+    t = tracker(crash_limit=100)  # rng 0.5 -> no jitter
+    delays, now = [], 0.0
+    for _ in range(9):
+        d = crash(t, now)
+        assert d.action == "restart"
+        delays.append(d.delay)
+        now += 100.0  # outside the crash window, but each run was short: backoff keeps growing
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+
+
+def test_jitter_stays_within_twenty_percent_and_under_the_cap():
+    lo = tracker(rng=lambda: 0.0, crash_limit=100)
+    hi = tracker(rng=lambda: 0.999999, crash_limit=100)
+    assert crash(lo, 0).delay == pytest.approx(0.4)
+    assert crash(hi, 0).delay == pytest.approx(0.6, rel=1e-4)
+    for _ in range(10):
+        d = crash(hi, 1000.0)
+    assert d.delay <= 30.0
+
+
+def test_healthy_run_resets_the_backoff():
+    t = tracker(crash_limit=100)
+    for i in range(4):
+        crash(t, i * 100.0)
+    assert crash(t, 500.0).delay == 8.0  # fifth short run in a row
+    d = crash(t, 1000.0, ran=61.0)  # ran longer than healthy_after
+    assert d.delay == 0.5
+
+
+def test_crash_loop_guard_gives_up_on_the_fifth_crash_within_sixty_seconds():
+    t = tracker()
+    now = 0.0
+    for _ in range(4):
+        d = crash(t, now, ran=0.05, rc=-signal.SIGKILL)
+        assert d.action == "restart"
+        now += 0.05 + d.delay
+    d = crash(t, now, ran=0.05, rc=-signal.SIGKILL)
+    assert d.action == "give_up"
+    assert "feed crashed 5 times in 60 s" in d.message and "SIGKILL" in d.message
+    assert "giving up" in d.message
+
+
+def test_crashes_spread_over_more_than_the_window_are_not_a_loop():
+    t = tracker()
+    for i in range(20):
+        assert crash(t, i * 20.0).action == "restart"  # 3 per minute at most
+
+
+def test_window_closed_by_user_is_done_and_crashed_window_restarts():
+    w = tracker(Restart.ON_CRASH)
+    assert crash(w, 0, rc=0) == Decision("done", message="feed closed (exit 0)")
+    assert crash(w, 10, rc=-signal.SIGKILL).action == "restart"
+    assert crash(w, 20, rc=1).action == "restart"
+    assert w.restarts == 2
+
+
+def test_feed_restarts_even_after_a_clean_exit():
+    assert crash(tracker(), 0, rc=0).action == "restart"
+
+
+def test_describe_exit():
+    assert describe_exit(0) == "exit 0"
+    assert describe_exit(3) == "exit 3"
+    assert describe_exit(-9) == "killed by SIGKILL"
+    assert describe_exit(None) == "running"
+
+
+def test_shutdown_order_is_windows_then_feed_then_sim():
+    specs = [ChildSpec("sim", "sim", []), ChildSpec("feed", "feed", []),
+             ChildSpec("ui-A", "ui", []), ChildSpec("ui-B", "ui", [])]
+    assert [[s.name for s in g] for g in shutdown_groups(specs)] == [["ui-A", "ui-B"], ["feed"], ["sim"]]
+
+
+def test_format_report_is_one_line():
+    line = format_report([{"name": "feed", "pid": 12, "alive": True, "cpu_percent": 3.25, "rss_bytes": 45_100_000,
+                           "restarts": 1}, {"name": "ui-AAPL", "alive": False, "state": "closed"}])
+    assert line == "feed pid 12 cpu 3.2% rss 45.1 MB restarts 1; ui-AAPL closed"
+
+
+def test_parent_gone_check_uses_ppid_for_a_child_and_pid_for_a_grandchild():
+    from shared.parent_watch import parent_gone_check
+
+    ppid = [100]
+    child = parent_gone_check(100, 100, getppid=lambda: ppid[0], pid_alive=lambda p: True)
+    assert not child()
+    ppid[0] = 1  # re-parented to init: the supervisor died
+    assert child()
+    alive = {100}
+    grandchild = parent_gone_check(100, 555, getppid=lambda: 555, pid_alive=lambda p: p in alive)
+    assert not grandchild()
+    alive.clear()
+    assert grandchild()
+
+
+def test_last_symbol_round_trip_and_bad_file(tmp_path, monkeypatch):
+    from shared import last_symbol
+
+    monkeypatch.setenv(last_symbol.STATE_DIR_ENV, str(tmp_path / "state"))
+    assert last_symbol.read_last_symbol() == "AAPL"
+    last_symbol.write_last_symbol(" tsla ")
+    assert last_symbol.read_last_symbol() == "TSLA"
+    (tmp_path / "state" / last_symbol.FILENAME).write_text("not a symbol!!\n")
+    assert last_symbol.read_last_symbol("MSFT") == "MSFT"
+    last_symbol.write_last_symbol("bad symbol!!")  # logged, not raised, nothing stored
+    assert last_symbol.read_last_symbol("MSFT") == "MSFT"
+
+
+def test_desktop_symbols_flag_wins_else_last_used(tmp_path, monkeypatch):
+    import supervisor
+    from shared import last_symbol
+    from shared.config import load_settings
+
+    monkeypatch.setenv(last_symbol.STATE_DIR_ENV, str(tmp_path))
+    last_symbol.write_last_symbol("NVDA")
+    env = {}
+    assert supervisor.desktop_symbols(load_settings(env=env, use_default_file=False)) == ["NVDA"]
+    s = load_settings(flags={"symbols": "aapl,msft,aapl"}, env=env, use_default_file=False)
+    assert supervisor.desktop_symbols(s) == ["AAPL", "MSFT"]
+
+
+def test_child_argv_carry_the_feed_address_and_never_the_key():
+    import supervisor
+    from shared.config import Secret, load_settings
+
+    s = load_settings(flags={"feed": "tcp://127.0.0.1:9999"}, env={"POLYGON_API_KEY": "sekrit-key-123"},
+                      use_default_file=False)
+    assert s.api_key == Secret("sekrit-key-123")
+    args = argparse.Namespace(config_file=None, log_level="DEBUG")
+    up, proto = supervisor.sim_upstream(4321)
+    specs = [supervisor.feed_spec(s, args, up, proto), supervisor.ui_spec(s, args, "AAPL", 0),
+             supervisor.ui_spec(s, args, "AAPL", 1), supervisor.sim_spec(s, args, 0)]
+    feed, ui, ui2, sim = specs
+    assert feed.argv[3:] == ["feed", "--feed", "tcp://127.0.0.1:9999", "--upstream", "ws://127.0.0.1:4321/stocks",
+                             "--log-level", "DEBUG", "--protocol", "polygon"]
+    assert ui.name == "ui-AAPL" and ui2.name == "ui-AAPL-2" and ui.restart is Restart.ON_CRASH
+    assert sim.argv[3:6] == ["sim", "--port", "0"] and sim.ready_prefix == "LISTENING "
+    assert all("sekrit" not in " ".join(sp.argv) for sp in specs)
+
+
+def test_missing_api_key_for_polygon_is_a_user_error():
+    import supervisor
+    from shared.cli import UserError
+    from shared.config import load_settings
+
+    with pytest.raises(UserError, match="needs an API key"):
+        supervisor.check_upstream(load_settings(flags={"upstream": "polygon"}, env={}, use_default_file=False))
+    supervisor.check_upstream(load_settings(flags={"upstream": "sim"}, env={}, use_default_file=False))
