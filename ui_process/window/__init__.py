@@ -1,0 +1,1 @@
+"""The trading dashboard window (issue 7): chart, ticker, tape, signals, status, errors."""

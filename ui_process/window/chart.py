@@ -1,0 +1,425 @@
+"""The price chart: candles, volume and RSI panes on one gapless time axis.
+
+Why it is built this way
+------------------------
+* **Coalesced repaint.** Slots (``set_bars``, ``update_bar``,
+  ``set_calculation``, markers) only change the :class:`BarSeries` model and
+  mark the chart dirty; a ~30 Hz timer (:meth:`render`) repaints what changed.
+  A burst of a thousand trades costs one repaint.
+* **Cached candles** (:mod:`.candles`): finished bars are recorded once in
+  picture chunks; only the forming bar is redrawn per tick.
+* **No pyqtgraph auto-range.** Its auto-range scans every item on every
+  change; the chart sets the y range itself from the visible bars (numpy
+  slice of at most 2000 rows).
+* **Follow the live edge** until the user pans or zooms away from it (a
+  manual range change that leaves the last bar off-screen); coming back to the
+  edge, or "fit" (F / Ctrl+0), resumes following.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QFont
+from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from shared.market_hours import NY
+
+from . import theme
+from .bar_series import BarSeries, to_ms
+from .candles import CandleItem, VolumeItem
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VISIBLE = 120  # bars shown when following the live edge
+RIGHT_MARGIN = 3  # empty bars right of the live edge
+
+
+class TimeAxis(pg.AxisItem):
+    """Bar numbers -> New York wall time (HH:MM, with the date at day changes)."""
+
+    def __init__(self, series: BarSeries, **kw: Any):
+        super().__init__(orientation="bottom", **kw)
+        self.series = series
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (Qt naming)
+        out = []
+        prev_day = None
+        for v in values:
+            t = self.series.time_at(int(round(v)))
+            if t is None:
+                out.append("")
+                continue
+            d = dt.datetime.fromtimestamp(t / 1000, NY)
+            out.append(d.strftime("%m-%d %H:%M") if prev_day is not None and d.date() != prev_day
+                       else d.strftime("%H:%M"))
+            prev_day = d.date()
+        return out
+
+
+class ChartWidget(QWidget):
+    def __init__(self, max_bars: int = 2000, parent: QWidget | None = None):
+        super().__init__(parent)
+        th = theme.current()
+        self.series = BarSeries(max_bars)
+        self.symbol = ""
+        self.follow = True
+        self.visible_bars = DEFAULT_VISIBLE
+        self.full_refreshes = 0  # full refreshes rendered (screenshot waits for the first)
+        self.renders = 0
+        self._dirty = False
+        self._ind_dirty = False
+        self._marks_dirty = False
+        self._setting_range = False
+        self._last_price: float | None = None
+        self._hover_x: int | None = None
+        self._entries: list[tuple[int, float, bool]] = []  # (x, y, is_long)
+        self._exits: list[tuple[int, float, str]] = []  # (x, y, urgency)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.readout = QLabel(" ")
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout.setStyleSheet(f"QLabel {{ background: {th.bg}; color: {th.text}; padding: 4px 8px;"
+                                   f" font-family: monospace; }}")
+        lay.addWidget(self.readout)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.ci.layout.setSpacing(0)
+        self.glw.ci.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.glw, 1)
+
+        self.price = self.glw.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.volume = self.glw.addPlot(row=1, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.rsi = self.glw.addPlot(row=2, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.glw.ci.layout.setRowStretchFactor(0, 6)
+        self.glw.ci.layout.setRowStretchFactor(1, 2)
+        self.glw.ci.layout.setRowStretchFactor(2, 2)
+        for plot in (self.price, self.volume, self.rsi):
+            plot.showGrid(x=True, y=True, alpha=0.12)
+            plot.hideButtons()
+            plot.setMenuEnabled(False)
+            plot.disableAutoRange()
+            plot.showAxis("right")
+            plot.hideAxis("left")
+            plot.getAxis("right").setWidth(64)
+            plot.setClipToView(True)
+        for plot in (self.price, self.volume):
+            plot.getAxis("bottom").setStyle(showValues=False)
+            plot.getAxis("bottom").setHeight(0)
+        self.volume.setXLink(self.price)
+        self.rsi.setXLink(self.price)
+        for plot in (self.volume, self.rsi):
+            plot.getViewBox().setMouseEnabled(x=True, y=False)
+        self.price.getViewBox().setMouseEnabled(x=True, y=False)
+
+        self.candles = CandleItem(self.series, th.up, th.down)
+        self.price.addItem(self.candles)
+        self.vol_bars = VolumeItem(self.series, th.up, th.down)
+        self.volume.addItem(self.vol_bars)
+        self.curves = {
+            "vwap": self.price.plot(pen=pg.mkPen(th.vwap, width=1.5), name="VWAP", connect="finite"),
+            "ema_9": self.price.plot(pen=pg.mkPen(th.ema9, width=1.2), name="EMA 9", connect="finite"),
+            "ema_21": self.price.plot(pen=pg.mkPen(th.ema21, width=1.2), name="EMA 21", connect="finite"),
+            "rsi_14": self.rsi.plot(pen=pg.mkPen(th.rsi, width=1.2), name="RSI 14", connect="finite"),
+        }
+        for level in (30, 70):
+            self.rsi.addItem(pg.InfiniteLine(pos=level, angle=0, movable=False,
+                                             pen=pg.mkPen(th.text_dim, width=1, style=Qt.PenStyle.DashLine)))
+        self.rsi.setYRange(0, 100, padding=0.02)
+        self.last_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(th.last_line, width=1,
+                                                                             style=Qt.PenStyle.DotLine),
+                                         label="{value:.2f}", labelOpts={"position": 0.98, "color": "#ffffff",
+                                                                         "fill": th.last_line})
+        self.last_line.setVisible(False)
+        self.price.addItem(self.last_line, ignoreBounds=True)
+        self.entry_marks = pg.ScatterPlotItem(size=13, pen=pg.mkPen(th.text, width=1))
+        self.exit_marks = pg.ScatterPlotItem(size=12, pen=pg.mkPen(th.text, width=1), symbol="d")
+        self.price.addItem(self.entry_marks)
+        self.price.addItem(self.exit_marks)
+
+        # crosshair: a vertical line on every pane, a horizontal one on the price pane
+        ch_pen = pg.mkPen(th.crosshair, width=1, style=Qt.PenStyle.DashLine)
+        self.vlines = [pg.InfiniteLine(angle=90, movable=False, pen=ch_pen) for _ in range(3)]
+        for plot, line in zip((self.price, self.volume, self.rsi), self.vlines):
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+        self.hline = pg.InfiniteLine(angle=0, movable=False, pen=ch_pen)
+        self.hline.setVisible(False)
+        self.price.addItem(self.hline, ignoreBounds=True)
+        self._mouse_proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse)
+
+        self.price.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
+        self.price.getViewBox().sigXRangeChanged.connect(self._on_x_range)
+
+        # overlay message (history loading / failed / waiting)
+        self.message = QLabel("Waiting for data…", self.glw)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        f = QFont()
+        f.setPointSize(12)
+        self.message.setFont(f)
+        self._message_style(th.text_dim)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(33)
+        self.timer.timeout.connect(self.render)
+        self.timer.start()
+
+    # ---------------------------------------------------------------- model slots
+    def clear(self, symbol: str = "") -> None:
+        self.symbol = symbol
+        self.series.clear()
+        self.candles.reset()
+        self.vol_bars.reset()
+        self._entries.clear()
+        self._exits.clear()
+        self._last_price = None
+        self.last_line.setVisible(False)
+        self.follow = True
+        self.full_refreshes_at_clear = self.full_refreshes
+        self._dirty = self._ind_dirty = self._marks_dirty = True
+        self.set_message("Waiting for data…" if not symbol else f"Loading {symbol}…")
+
+    def on_chart_data(self, data: dict[str, Any]) -> None:
+        bars = data.get("bars") or []
+        if data.get("is_update"):
+            for b in bars:
+                self.series.upsert(b)
+        else:
+            self.series.set_bars(bars)
+            self.candles.reset()
+            self.vol_bars.reset()
+            self.full_refreshes += 1
+            self._ind_dirty = self._marks_dirty = True
+            if bars:
+                self.set_message("")
+        if len(self.series) and self.message.text().startswith(("Waiting", "Loading")):
+            self.set_message("")
+        self._dirty = True
+
+    def on_calculation(self, calc: dict[str, Any]) -> None:
+        if self.series.set_indicators(calc) is not None:
+            self._ind_dirty = True
+
+    def set_indicator_history(self, history: dict[str, np.ndarray]) -> None:
+        """Indicator arrays aligned with the current bars (e.g. computed after a full refresh)."""
+        n = len(self.series)
+        for k, arr in history.items():
+            if k in self.series.ind and len(arr) == n:
+                cur = self.series.ind[k]
+                self.series.ind[k] = np.where(np.isnan(cur), np.asarray(arr, dtype=np.float64), cur)
+        self._ind_dirty = True
+
+    def set_last_price(self, price: float | None) -> None:
+        if price and price != self._last_price:
+            self._last_price = price
+            self._dirty = True
+
+    def add_entry(self, sig: dict[str, Any]) -> None:
+        x = self._signal_x(sig)
+        if x is None:
+            return
+        row = self.series.row(x)
+        is_long = sig.get("signal_type") == "LONG"
+        span = float(row[1] - row[2]) if row is not None else 0.0
+        y = (row[2] - max(span, 1e-6) * 0.3) if is_long else (row[1] + max(span, 1e-6) * 0.3)
+        self._entries = (self._entries + [(x, float(y), is_long)])[-500:]
+        self._marks_dirty = True
+
+    def add_exit(self, sig: dict[str, Any]) -> None:
+        x = self._signal_x(sig)
+        if x is None:
+            return
+        try:
+            y = float(sig.get("price"))
+        except (TypeError, ValueError):
+            row = self.series.row(x)
+            y = float(row[3]) if row is not None else math.nan
+        self._exits = (self._exits + [(x, y, str(sig.get("urgency", "Normal")))])[-500:]
+        self._marks_dirty = True
+
+    def _signal_x(self, sig: dict[str, Any]) -> int | None:
+        ts = to_ms(sig.get("timestamp"))
+        x = self.series.x_for_time(ts) if ts is not None else None
+        return x if x is not None else (self.series.last_x if len(self.series) else None)
+
+    def set_history_state(self, state: str | None, message: str = "", count: int | None = None) -> None:
+        th = theme.current()
+        if state == "pending":
+            self.set_message(f"Loading history for {self.symbol}…" + (f" {count} bars" if count else ""))
+        elif state == "failed":
+            self.set_message(f"History unavailable: {message or 'backfill failed'} — live bars continue",
+                             th.warn)
+        elif self.message.text().startswith(("Loading history", "History unavailable")):
+            self.set_message("")
+
+    def set_message(self, text: str, colour: str | None = None) -> None:
+        self._message_style(colour or theme.current().text_dim)
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+        self._place_message()
+
+    def _message_style(self, colour: str) -> None:
+        th = theme.current()
+        self.message.setStyleSheet(f"QLabel {{ color: {colour}; background: {th.panel}; border: 1px solid "
+                                   f"{th.border}; border-radius: 4px; padding: 8px 16px; }}")
+
+    def _place_message(self) -> None:
+        self.message.adjustSize()
+        w, h = self.glw.width(), self.glw.height()
+        self.message.move(max(0, (w - self.message.width()) // 2), max(0, int(h * 0.3) - self.message.height() // 2))
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._place_message()
+
+    # ---------------------------------------------------------------- view
+    def fit(self) -> None:
+        """Show every bar and follow the live edge again."""
+        n = len(self.series)
+        self.visible_bars = max(DEFAULT_VISIBLE, n)
+        self.follow = True
+        self._dirty = True
+        self.render()
+
+    def _on_manual_range(self, *_: Any) -> None:
+        (x0, x1), _ = self.price.getViewBox().viewRange()
+        self.visible_bars = max(10, int(round(x1 - x0)) - RIGHT_MARGIN)
+        # Following while the live bar stays in view; scrolled away -> stop.
+        self.follow = x1 >= self.series.last_x + 0.5
+        self._fit_y()
+
+    def _on_x_range(self, *_: Any) -> None:
+        if not self._setting_range:
+            self._fit_y()
+
+    def _apply_follow(self) -> None:
+        if not self.follow or not len(self.series):
+            return
+        last = self.series.last_x
+        x1 = last + RIGHT_MARGIN
+        x0 = max(self.series.base - 1, last - self.visible_bars)
+        self._setting_range = True
+        try:
+            self.price.setXRange(x0, x1, padding=0)
+        finally:
+            self._setting_range = False
+
+    def _fit_y(self) -> None:
+        (x0, x1), _ = self.price.getViewBox().viewRange()
+        yr = self.series.y_range(x0, x1)
+        if yr is None:
+            return
+        lo, hi = yr
+        for k in ("vwap", "ema_9", "ema_21"):
+            i0 = max(0, int(math.floor(x0)) - self.series.base)
+            i1 = max(i0, int(math.ceil(x1)) - self.series.base + 1)
+            seg = self.series.ind[k][i0:i1]
+            seg = seg[np.isfinite(seg)]
+            if len(seg):  # keep overlays on screen, but never let a far-off value squash the candles
+                lo = min(lo, max(float(seg.min()), lo - (hi - lo)))
+                hi = max(hi, min(float(seg.max()), hi + (hi - lo)))
+        pad = (hi - lo) * 0.06 or max(hi * 0.001, 0.01)
+        self.price.setYRange(lo - pad, hi + pad, padding=0)
+        vmax = self.series.volume_max(x0, x1)
+        self.volume.setYRange(0, vmax * 1.1 if vmax > 0 else 1, padding=0)
+
+    # ---------------------------------------------------------------- render
+    def render(self) -> None:
+        """Repaint what changed since the last call (the timer's slot)."""
+        if not (self._dirty or self._ind_dirty or self._marks_dirty):
+            return
+        self.renders += 1
+        s = self.series
+        if self._dirty:
+            changed = s.take_changes()
+            self.candles.refresh(changed)
+            self.vol_bars.refresh(changed)
+            price = self._last_price or (float(s.ohlcv[-1, 3]) if len(s) else None)
+            if price:
+                self.last_line.setVisible(True)  # first: a hidden line's label ignores value changes
+                self.last_line.setValue(price)
+            self._apply_follow()
+            self._fit_y()
+            if self._hover_x is None:
+                self._show_readout(s.last_x if len(s) else None)
+        if self._ind_dirty:
+            xs = s.xs()
+            for k, curve in self.curves.items():
+                curve.setData(xs, s.ind[k], connect="finite")
+            if self._hover_x is None and len(s):
+                self._show_readout(s.last_x)
+        if self._marks_dirty:
+            th = theme.current()
+            self.entry_marks.setData(
+                [{"pos": (x, y), "symbol": "t1" if is_long else "t", "brush": pg.mkBrush(th.up if is_long else th.down)}
+                 for x, y, is_long in self._entries if x >= s.base])
+            self.exit_marks.setData(
+                [{"pos": (x, y), "brush": pg.mkBrush(theme.URGENCY_COLOURS.get(u, th.neutral))}
+                 for x, y, u in self._exits if x >= s.base and math.isfinite(y)])
+        self._dirty = self._ind_dirty = self._marks_dirty = False
+
+    # ---------------------------------------------------------------- crosshair
+    def _on_mouse(self, evt: Any) -> None:
+        pos = evt[0]
+        vb = self.price.getViewBox()
+        inside = any(p.sceneBoundingRect().contains(pos) for p in (self.price, self.volume, self.rsi))
+        if not inside or not len(self.series):
+            self._hover_x = None
+            for line in self.vlines:
+                line.setVisible(False)
+            self.hline.setVisible(False)
+            self._show_readout(self.series.last_x if len(self.series) else None)
+            return
+        pt = vb.mapSceneToView(pos)
+        x = int(round(pt.x()))
+        x = min(max(x, self.series.base), self.series.last_x)
+        self._hover_x = x
+        for line in self.vlines:
+            line.setPos(x)
+            line.setVisible(True)
+        if self.price.sceneBoundingRect().contains(pos):
+            self.hline.setPos(pt.y())
+            self.hline.setVisible(True)
+        else:
+            self.hline.setVisible(False)
+        self._show_readout(x)
+
+    def readout_values(self, x: int | None) -> dict[str, Any] | None:
+        row = self.series.row(x) if x is not None else None
+        if row is None:
+            return None
+        i = x - self.series.base
+        t = self.series.t[i]
+        vals = {"time": dt.datetime.fromtimestamp(t / 1000, NY).strftime("%Y-%m-%d %H:%M"),
+                "open": row[0], "high": row[1], "low": row[2], "close": row[3], "volume": int(row[4])}
+        for k in self.series.ind:
+            vals[k] = float(self.series.ind[k][i])
+        return vals
+
+    def _show_readout(self, x: int | None) -> None:
+        th = theme.current()
+        v = self.readout_values(x)
+        if v is None:
+            self.readout.setText(f"<b>{self.symbol}</b>")
+            return
+        col = th.up if v["close"] >= v["open"] else th.down
+
+        def f(val: float) -> str:
+            return "—" if not math.isfinite(val) else f"{val:,.2f}"
+
+        parts = [f"<b>{self.symbol}</b> <span style='color:{th.text_dim}'>1m · {v['time']} ET</span>",
+                 *(f"<span style='color:{th.text_dim}'>{k}</span> <span style='color:{col}'>{f(v[n])}</span>"
+                   for k, n in (("O", "open"), ("H", "high"), ("L", "low"), ("C", "close"))),
+                 f"<span style='color:{th.text_dim}'>V</span> <span style='color:{col}'>{v['volume']:,}</span>",
+                 f"<span style='color:{th.vwap}'>VWAP {f(v['vwap'])}</span>",
+                 f"<span style='color:{th.ema9}'>EMA9 {f(v['ema_9'])}</span>",
+                 f"<span style='color:{th.ema21}'>EMA21 {f(v['ema_21'])}</span>",
+                 f"<span style='color:{th.rsi}'>RSI {f(v['rsi_14'])}</span>"]
+        self.readout.setText("&nbsp;&nbsp;".join(parts))

@@ -1,0 +1,123 @@
+"""Status bar: connection state, data-source badge, staleness, rates, feed identity.
+
+:func:`describe` is the sans-I/O core: the manager's read-only ``feed_info()``
+dict in, the texts to show out. The bar polls it once a second (cheap, no
+per-event work) and also reacts at once to ``connection_status_changed``.
+The data-source badge is always visible: a trader must never mistake
+simulated or replayed prices for the market.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from PyQt6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from . import theme
+
+_SOURCE_BADGE = {"live": "LIVE", "delayed": "DELAYED", "simulated": "SIMULATED", "sim": "SIMULATED",
+                 "replay": "REPLAY"}
+_STATE_TEXT = {"connected": "Connected", "connecting": "Connecting…", "reconnecting": "Reconnecting…",
+               "auth_failed": "Authentication failed", "max_connections": "Key in use elsewhere",
+               "stalled": "Upstream stalled", "failed": "Upstream failed", "stopped": "Upstream stopped"}
+
+
+def _pick(info: Mapping[str, Any], *names: str) -> Any:
+    """First present key among ``names``; ``a.b`` looks inside a nested dict."""
+    for n in names:
+        cur: Any = info
+        for part in n.split("."):
+            cur = cur.get(part) if isinstance(cur, Mapping) else None
+        if cur is not None:
+            return cur
+    return None
+
+
+def source_badge(info: Mapping[str, Any]) -> str:
+    src = _pick(info, "source", "upstream.source")
+    return _SOURCE_BADGE.get(str(src).lower(), "UNKNOWN") if src else "UNKNOWN"
+
+
+def describe(info: Mapping[str, Any] | None, connected: bool | None, feed: str = "") -> dict[str, str]:
+    """``feed_info()`` -> {connection, level, source, age, rate, attempts, feed}."""
+    info = info or {}
+    reachable = _pick(info, "feed_reachable", "reachable", "feed_alive", "feed_ok")
+    state = _pick(info, "upstream_state", "upstream.state", "state")
+    attempts = _pick(info, "attempts", "upstream.attempts", "reconnect_attempts")
+    message = _pick(info, "upstream_message", "upstream.message")
+    if reachable is False:
+        conn, level = f"Feed unreachable at {feed or _pick(info, 'feed', 'address') or 'its address'} — retrying", "bad"
+    elif connected and (state in (None, "connected")):
+        conn, level = "Connected", "ok"
+    elif state:
+        conn = _STATE_TEXT.get(str(state), str(state))
+        level = "bad" if state in ("auth_failed", "failed", "max_connections") else "warn"
+        if message and state != "connected":
+            conn += f" ({message})"
+    elif connected is False:
+        conn, level = "Reconnecting…", "warn"
+    else:
+        conn, level = "Connecting…", "warn"
+
+    age = _pick(info, "last_event_age", "last_event_age_s", "age_s")
+    rate = _pick(info, "messages_per_s", "msgs_per_s", "events_per_s", "rate")
+    pid = _pick(info, "pid", "feed_pid")
+    epoch = _pick(info, "epoch")
+    return {
+        "connection": conn,
+        "level": level,
+        "source": source_badge(info),
+        "age": "last event —" if not isinstance(age, (int, float)) else f"last event {_age(age)} ago",
+        "rate": "— msg/s" if not isinstance(rate, (int, float)) else f"{rate:,.0f} msg/s",
+        "attempts": f"reconnects {attempts}" if isinstance(attempts, int) else "reconnects —",
+        "feed": f"feed pid {pid if pid is not None else '—'} · epoch {epoch if epoch is not None else '—'}",
+    }
+
+
+def _age(s: float) -> str:
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+class StatusBar(QStatusBar):
+    LEVEL_COLOURS = {"ok": "#26a69a", "warn": "#ffb74d", "bad": "#ef5350"}
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setSizeGripEnabled(False)
+        self.connection = QLabel("Connecting…")
+        self.source = QLabel("UNKNOWN")
+        self.age = QLabel("last event —")
+        self.rate = QLabel("— msg/s")
+        self.attempts = QLabel("reconnects —")
+        self.feed = QLabel("feed —")
+        self.errors = QLabel("")
+        self.addWidget(self.source)
+        self.addWidget(self.connection, 1)
+        for w in (self.errors, self.age, self.rate, self.attempts, self.feed):
+            self.addPermanentWidget(w)
+        self.texts: dict[str, str] = {}
+        self.apply(describe(None, None))
+
+    def apply(self, texts: dict[str, str]) -> None:
+        if texts == self.texts:
+            return
+        self.texts = texts
+        th = theme.current()
+        self.connection.setText(f"● {texts['connection']}")
+        self.connection.setStyleSheet(f"color: {self.LEVEL_COLOURS.get(texts['level'], th.text_dim)};"
+                                      " padding-left: 6px;")
+        if self.source.text() != texts["source"]:
+            self.source.setText(texts["source"])
+            self.source.setStyleSheet(theme.badge_css(theme.SOURCE_COLOURS.get(texts["source"], "#455a64")))
+        for key in ("age", "rate", "attempts", "feed"):
+            getattr(self, key).setText(texts[key])
+
+    def set_error_count(self, n: int) -> None:
+        self.errors.setText(f"⚠ {n} error{'s' if n != 1 else ''}" if n else "")
+        self.errors.setStyleSheet(f"color: {theme.current().warn};")
