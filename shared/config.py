@@ -24,6 +24,10 @@ from typing import Any, Callable, Mapping
 ENV_PREFIX = "LIVE_MONITOR_"
 APP_NAME = "live-monitor"
 CONFIG_FILENAME = "live-monitor.toml"
+# LIVE_MONITOR_* variables that are not settings: the config file path, the
+# supervisor's pid for its children's parent watch, the state dir (last
+# symbol), the tests' replay dir.
+NON_SETTING_ENV = frozenset({"CONFIG", "PARENT_PID", "STATE_DIR", "REPLAY_DIR"})
 
 UPSTREAM_KINDS = ("sim", "relay", "polygon", "delayed")
 PROTOCOLS = ("relay", "polygon")
@@ -303,7 +307,7 @@ def load_settings(
             sources[k] = "file"
 
     for k, v in env.items():
-        if not k.startswith(ENV_PREFIX) or k == ENV_PREFIX + "CONFIG":
+        if not k.startswith(ENV_PREFIX) or k[len(ENV_PREFIX):] in NON_SETTING_ENV:
             continue
         name = k[len(ENV_PREFIX):].lower()
         if name == "api_key":
