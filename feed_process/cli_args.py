@@ -1,0 +1,63 @@
+"""Flags of ``live-monitor feed``, ``tap``, ``status`` and ``record`` (Qt-free, import-light).
+
+A flag whose ``dest`` names a setting (``shared.config.FIELDS``) overrides the
+environment and the config file; the others are read by the run functions.
+Defaults are ``None`` so an unset flag never overrides a configured value.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_feed_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("feed")
+    g.add_argument("--insecure", action="store_true", default=None,
+                   help="allow binding a non-loopback address without CURVE encryption")
+    g.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
+                   help="CURVE keys: server.key_secret (+ authorized_clients/) for non-loopback binds")
+    g.add_argument("--client-id", dest="client_id", metavar="ID", default=None, help="client id on the relay path")
+    g.add_argument("--rest-url", dest="rest_url", metavar="URL", default=None,
+                   help="history REST base URL (default: derived from the upstream URL)")
+    g.add_argument("--max-reconnect-attempts", dest="max_reconnect_attempts", type=int, metavar="N", default=None,
+                   help="consecutive failed connects before giving up (0 = forever; default 10)")
+    g.add_argument("--reconnect-delay", dest="reconnect_delay", type=float, metavar="S", default=None,
+                   help="first reconnect delay in seconds (doubles up to --max-reconnect-delay)")
+    g.add_argument("--max-reconnect-delay", dest="max_reconnect_delay", type=float, metavar="S", default=None,
+                   help="reconnect delay cap in seconds (default 30)")
+    g.add_argument("--stall-timeout", dest="no_data_threshold", type=float, metavar="S", default=None,
+                   help="silence (while subscribed and the market is active) that forces a reconnect (default 30)")
+    g.add_argument("--auth-retry-delay", dest="auth_retry_delay", type=float, metavar="S", default=300.0,
+                   help="wait after auth_failed before trying again (default 300)")
+    g.add_argument("--busy-retry-delay", dest="busy_retry_delay", type=float, metavar="S", default=60.0,
+                   help="wait after max_connections before trying again (default 60)")
+    g.add_argument("--no-backfill", dest="backfill", action="store_false", default=True,
+                   help="don't load minute-bar history on first subscribe")
+
+
+def _add_subscriber_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="symbols to watch (e.g. AAPL BRK.B)")
+    p.add_argument("--channels", default="T,Q,AM", metavar="T,Q,AM", help="event kinds to show (default T,Q,AM)")
+    p.add_argument("--count", type=int, metavar="N", default=None, help="stop after N events")
+    p.add_argument("--duration", type=float, metavar="S", default=None, help="stop after S seconds")
+    p.add_argument("--timeout", type=float, metavar="S", default=3.0,
+                   help="seconds to wait for the feed to answer (default 3)")
+
+
+def add_tap_arguments(p: argparse.ArgumentParser) -> None:
+    _add_subscriber_flags(p)
+    p.add_argument("--json", action="store_true", help="one seed-format dict per line (TradeData/QuoteData/...)")
+    p.add_argument("--record", metavar="FILE", default=None,
+                   help="also write the events as a replay file (one Polygon event per line; .gz = gzip)")
+
+
+def add_record_arguments(p: argparse.ArgumentParser) -> None:
+    _add_subscriber_flags(p)
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="replay file to write (one Polygon event per line; .gz = gzip)")
+
+
+def add_status_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="the status reply as JSON")
+    p.add_argument("--timeout", type=float, metavar="S", default=3.0,
+                   help="seconds to wait for the feed to answer (default 3)")

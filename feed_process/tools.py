@@ -1,0 +1,288 @@
+"""``live-monitor tap`` / ``record`` / ``status``: small clients of a running feed.
+
+Why plain blocking pyzmq: these are one-shot command-line tools; a poll loop
+with a timeout is the simplest correct thing (no event loop, no edge
+triggering). Every request uses a DEALER with ``LINGER 0`` and a receive
+timeout, so an absent feed is one line and exit 1, never a hang.
+
+``tap`` prints live events as they arrive (``--json``: one seed dict per line,
+the documented format). It does not re-snapshot: it reports a sequence gap
+(a slow terminal, the feed's high-water mark) on stderr and keeps going.
+``--record`` / ``record --out`` write the replay format (one Polygon event per
+line, gzip for ``.gz``) via ``shared.models.market_data.to_polygon``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import signal
+import sys
+import time
+from typing import IO, Any
+
+import orjson
+import zmq
+
+from shared.cli import UserError
+from shared.config import Settings
+from shared.models import wire
+from shared.models.market_data import normalize_symbol, to_polygon
+
+_ids = itertools.count(1)
+
+
+class FeedConnection:
+    """Control requests to a feed (DEALER, LINGER 0, receive timeout)."""
+
+    def __init__(self, endpoint: str, timeout: float = 3.0, ctx: zmq.Context | None = None):
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.ctx = ctx or zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
+        self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        try:
+            self.sock.connect(endpoint)
+        except zmq.ZMQError as e:
+            self.sock.close()
+            raise UserError(f"bad feed address {endpoint}: {e.strerror}") from None
+
+    def request(self, msg: dict) -> dict:
+        rid = next(_ids)
+        self.sock.send(wire.pack({**msg, "id": rid}))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                reply = wire.unpack(self.sock.recv())
+            except zmq.Again:
+                raise UserError(f"no feed answering at {self.endpoint} (start one with "
+                                "`live-monitor daemon` or `live-monitor feed`)") from None
+            except wire.WireError as e:
+                raise UserError(f"the feed at {self.endpoint} sent a bad reply: {e}") from None
+            if reply.get("id") == rid:
+                if reply.get("type") == wire.ERROR:
+                    raise UserError(f"the feed refused {msg.get('type')}: {reply.get('message')}")
+                return reply
+            if time.monotonic() > deadline:  # pragma: no cover - stale replies only
+                raise UserError(f"no reply from the feed at {self.endpoint}")
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+
+
+# ------------------------------------------------------------------ status
+
+
+def _fmt_age(ms: int) -> str:
+    if not ms:
+        return "-"
+    age = time.time() - ms / 1000
+    return f"{age:.0f}s ago" if age < 3600 else time.strftime("%H:%M:%S", time.localtime(ms / 1000))
+
+
+def format_status(st: dict) -> str:
+    up = st.get("upstream") or {}
+    lines = [
+        f"feed      pid {st.get('pid')}  epoch {st.get('epoch')}  up {st.get('uptime_s')}s",
+        f"address   {st.get('control', '')}  data {st.get('data')}",
+        f"upstream  {up.get('state')}  {up.get('protocol')} {up.get('url')}  source={up.get('source')}"
+        f"  connects={up.get('connects')} attempts={up.get('attempts')}"
+        + (f"  ({up.get('message')})" if up.get("message") else ""),
+        f"clients   {st.get('subscribers')} data connection(s)",
+    ]
+    syms = st.get("symbols") or {}
+    if syms:
+        lines.append("symbols   " + "  ".join(
+            f"{s} seq={v.get('seq')} bars={v.get('bars')} backfill={v.get('backfill')} last={_fmt_age(v.get('last_ms', 0))}"
+            for s, v in syms.items()))
+    else:
+        lines.append("symbols   (none watched)")
+    counters = st.get("counters") or {}
+    if counters:
+        lines.append("counters  " + "  ".join(f"{k}={v}" for k, v in sorted(counters.items())))
+    sup = st.get("supervisor")
+    if sup and isinstance(sup.get("children"), list):
+        for c in sup["children"]:
+            if isinstance(c, dict):
+                lines.append(f"child     {c.get('name')} pid={c.get('pid')} {c.get('state')} "
+                             f"cpu={c.get('cpu_percent', '-')}% rss={c.get('rss_mb', '-')}MB "
+                             f"restarts={c.get('restarts', 0)}")
+    return "\n".join(lines)
+
+
+def run_status(args: argparse.Namespace, settings: Settings) -> int:
+    conn = FeedConnection(settings.feed, args.timeout)
+    try:
+        st = conn.request(wire.status_request())
+    finally:
+        conn.close()
+    st.pop("v", None)
+    st.pop("id", None)
+    if args.json:
+        sys.stdout.write(orjson.dumps(st, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    else:
+        print(format_status(st))
+    return 0
+
+
+# ------------------------------------------------------------------ tap / record
+
+
+def _channels(spec: str) -> set[str]:
+    out = set()
+    for c in spec.replace(" ", "").split(","):
+        c = c.upper()
+        if c == "A":
+            c = "AM"
+        if c not in ("T", "Q", "AM"):
+            raise UserError(f"unknown channel {c!r} (use T, Q, AM)", 2)
+        out.add(c)
+    return out
+
+
+def _human(sym: str, a: list) -> str:
+    t = time.strftime("%H:%M:%S", time.gmtime(a[1] / 1000)) + f".{a[1] % 1000:03d}Z"
+    if a[0] == "T":
+        return f"{t} {sym:<6} T  {a[2]:>10} x {a[3]:<6} ex={a[4]} c={a[5]}"
+    if a[0] == "Q":
+        return f"{t} {sym:<6} Q  {a[2]:>10} x {a[3]:<5} / {a[4]:>10} x {a[5]}"
+    return f"{t} {sym:<6} AM o={a[2]} h={a[3]} l={a[4]} c={a[5]} v={a[6]} vw={a[7]}"
+
+
+def _open_record(path: str) -> IO[bytes]:
+    try:
+        return gzip.open(path, "wb") if path.endswith(".gz") else open(path, "wb")
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None
+
+
+def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: bool, record: str | None) -> int:
+    try:
+        symbols = [normalize_symbol(s) for s in args.symbols]
+    except ValueError as e:
+        raise UserError(str(e), 2) from None
+    channels = _channels(args.channels)
+    ctx = zmq.Context.instance()
+    conn = FeedConnection(settings.feed, args.timeout, ctx)
+    try:
+        hello = conn.request(wire.hello_request(client="tap"))
+    finally:
+        conn.close()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, 100_000)
+    sub.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+    sub.connect(hello["data"])
+    sub.setsockopt(zmq.SUBSCRIBE, wire.SYS_TOPIC)
+    for s in symbols:
+        sub.setsockopt(zmq.SUBSCRIBE, wire.topic_for(s))
+    up = hello.get("upstream") or {}
+    src = up.get("source")
+    print(f"# tap {' '.join(symbols)} on {settings.feed} (epoch {hello.get('epoch')}, upstream "
+          f"{up.get('state')}, source {src}{' - SIMULATED DATA' if src in ('simulated', 'replay') else ''})",
+          file=sys.stderr, flush=True)
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    rec = _open_record(record) if record else None
+    out = sys.stdout
+    seqs: dict[str, wire.SeqTracker] = {}
+    n = 0
+    last_state = up.get("state")
+    last_msg = time.monotonic()
+    t_end = time.monotonic() + args.duration if args.duration else None
+    poller = zmq.Poller()
+    poller.register(sub, zmq.POLLIN)
+    want = args.count
+    try:
+        while not stopping and (want is None or n < want):
+            now = time.monotonic()
+            if t_end is not None and now >= t_end:
+                break
+            if not poller.poll(200):
+                if now - last_msg > 5:
+                    print(f"# no heartbeat from the feed for {now - last_msg:.0f}s", file=sys.stderr, flush=True)
+                    last_msg = now
+                continue
+            while want is None or n < want:
+                try:
+                    topic, payload = sub.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except ValueError:
+                    continue
+                last_msg = time.monotonic()
+                try:
+                    msg = wire.unpack(payload)
+                except wire.WireError as e:
+                    print(f"# bad message from the feed: {e}", file=sys.stderr)
+                    continue
+                t = msg["type"]
+                if t == wire.BATCH:
+                    sym = msg["sym"]
+                    tr = seqs.get(sym)
+                    if tr is None:
+                        tr = seqs[sym] = wire.SeqTracker(msg["epoch"], msg["seq"] - 1)
+                    verdict = tr.check(msg["epoch"], msg["seq"], len(msg["ev"]))
+                    if verdict == "gap":
+                        print(f"# {sym}: gap of {msg['seq'] - tr.last - 1} events", file=sys.stderr, flush=True)
+                    elif verdict == "epoch":
+                        print(f"# {sym}: the feed restarted (new epoch)", file=sys.stderr, flush=True)
+                        tr.reset(msg["epoch"], msg["seq"] - 1)
+                    elif verdict == "dup":
+                        continue
+                    tr.advance(msg["seq"], len(msg["ev"]))
+                    for a in msg["ev"]:
+                        if a[0] not in channels:
+                            continue
+                        if show or rec is not None:
+                            try:
+                                d = wire.event_to_dict(sym, a)
+                            except wire.WireError as e:
+                                print(f"# bad event: {e}", file=sys.stderr)
+                                continue
+                            if show:
+                                out.write(orjson.dumps(d).decode() + "\n" if args.json else _human(sym, a) + "\n")
+                            if rec is not None:
+                                rec.write(orjson.dumps(to_polygon(d)) + b"\n")
+                        n += 1
+                        if want is not None and n >= want:
+                            break
+                    out.flush()
+                elif t in (wire.STATUS, wire.HEARTBEAT):
+                    st = (msg.get("upstream") or {}).get("state")
+                    if st != last_state:
+                        m = (msg.get("upstream") or {}).get("message") or ""
+                        print(f"# upstream {st}{': ' + m if m else ''}", file=sys.stderr, flush=True)
+                        last_state = st
+                elif t == wire.ERROR:
+                    print(f"# feed: {msg.get('kind')}: {msg.get('message')}", file=sys.stderr, flush=True)
+                elif t == wire.RESYNC:
+                    print(f"# {msg.get('sym')}: {msg.get('reason')} (history loaded)", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sub.close(linger=0)
+        if rec is not None:
+            rec.close()
+        out.flush()
+    if want is not None and n < want:
+        print(f"# stopped after {n} of {want} events", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_tap(args: argparse.Namespace, settings: Settings) -> int:
+    return subscribe_and_print(args, settings, show=True, record=args.record)
+
+
+def run_record(args: argparse.Namespace, settings: Settings) -> int:
+    return subscribe_and_print(args, settings, show=False, record=args.out)
+
+
+def tap_lines(text: str) -> list[dict[str, Any]]:
+    """Parse ``tap --json`` output (for tests and scripts)."""
+    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
