@@ -1,0 +1,54 @@
+"""Flags of ``live-monitor sim`` (Qt-free, import-light: ``--help`` stays fast)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _speed(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return x
+
+
+def _hhmm(v: str) -> str:
+    parts = v.split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > 23 or int(parts[1]) > 59:
+        raise argparse.ArgumentTypeError(f"expected HH:MM (New York time), got {v!r}")
+    return v
+
+
+def add_sim_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulator")
+    g.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
+    g.add_argument("--port", type=int, default=8200, help="port; 0 = any free port (default 8200)")
+    g.add_argument("--seed", type=int, default=1, help="synthetic market seed (same seed, same tape)")
+    g.add_argument("--replay", metavar="FILE", help="replay a recorded file (one Polygon event per line, gzip or plain)")
+    sp = g.add_mutually_exclusive_group()
+    sp.add_argument("--speed", type=_speed, default=1.0, help="clock speed multiplier (default 1)")
+    sp.add_argument("--max", action="store_true", help="replay as fast as the client reads")
+    g.add_argument("--loop", action="store_true", help="replay: start over at the end")
+    g.add_argument("--keep-time", action="store_true",
+                   help="replay: keep original timestamps (default: shift to the latest session day)")
+    g.add_argument("--key", metavar="K", default=None,
+                   help="require this Polygon API key (default: any key is accepted)")
+    g.add_argument("--clock", choices=["sim", "real"], default="sim",
+                   help="sim: start at --start on the latest session day (lively at any hour); real: wall clock")
+    g.add_argument("--start", type=_hhmm, default="10:00", help="sim clock start, New York time (default 10:00)")
+    g.add_argument("--rate", type=_speed, default=None, metavar="N",
+                   help="load test: target N events/s across subscribed symbols")
+    g.add_argument("--symbols-hint", nargs="*", default=[], metavar="SYM",
+                   help="symbols served to wildcard subscriptions (T.*); default AAPL MSFT NVDA TSLA SPY")
+    f = p.add_argument_group("fault injection (also POST /sim/fault)")
+    d = f.add_mutually_exclusive_group()
+    d.add_argument("--drop-after", type=int, metavar="N", help="drop each connection after N events")
+    d.add_argument("--drop-every", type=_speed, metavar="T", help="drop each connection every T seconds")
+    f.add_argument("--stall-after", type=int, metavar="N", help="stop sending (socket stays open) after N events")
+    f.add_argument("--malformed-every", type=int, metavar="N", help="send a malformed frame every N frames")
+    f.add_argument("--max-connections", type=int, metavar="N",
+                   help="answer max_connections beyond N open connections per protocol")
+    f.add_argument("--close-1011-after", type=int, metavar="N", help="close with code 1011 after N events")

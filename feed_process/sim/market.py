@@ -1,0 +1,320 @@
+"""Synthetic market: a believable, deterministic tape for any symbol.
+
+Why this shape: every test and benchmark, and a new user's first ``make run``,
+talk to this generator, so it must be (a) believable - penny ticks, 1-3 tick
+spreads, trades at or inside the quote, lognormal sizes with odd lots and real
+condition codes, activity shaped by the US session (busy open and close,
+bursts, quiet when closed); (b) exact - its AM bars are built from its own
+trades (:mod:`.bars`); (c) deterministic - one ``random.Random`` per
+(seed, symbol), drawn in one fixed order, so the tape does not depend on how
+the caller slices time; and (d) cheap - no I/O, plain floats and ints, events
+materialised as dicts only when someone wants them.
+
+It is sans-I/O: :meth:`SymbolMarket.advance` moves the symbol's own time
+forward to a given epoch-ms and appends the events in between to a list (or
+drops them but keeps the bars, for catch-up). History for backfill is the
+bars it produced on that same path, so history and live agree.
+
+Each symbol's tape starts at 04:00 ET of the session it is created for. The
+previous session's daily bar (its close is the open's reference) and older
+daily bars are drawn from a second generator, walking back in time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import random
+from typing import Callable
+
+from shared.market_hours import NY, Session, ny_date, previous_session, session_for
+
+from .bars import MINUTE_MS, BarBuilder
+
+# Exchanges that print most US equity volume (ids as in shared.models.market_data).
+_QUOTE_EXCHANGES = (4, 7, 8, 10, 11, 12, 15, 17, 19, 21)
+_TRADE_EXCHANGES = (4, 4, 4, 8, 10, 11, 12, 12, 15, 19, 21)
+_TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
+
+
+def _rng(seed: int, symbol: str, salt: str) -> random.Random:
+    h = hashlib.blake2b(f"{seed}|{symbol}|{salt}".encode(), digest_size=8).digest()
+    return random.Random(int.from_bytes(h, "big"))
+
+
+def next_session_after(day: dt.date) -> Session:
+    for i in range(1, 15):
+        s = session_for(day + dt.timedelta(days=i))
+        if s is not None:
+            return s
+    raise RuntimeError(f"no NYSE session within two weeks after {day}")
+
+
+class SymbolMarket:
+    """One symbol's tape from ``session.pre_start`` on.
+
+    ``rate_fn(t_ms)`` may return an events-per-sim-second override (load
+    tests, ``--rate``); ``None`` means the session profile.
+    """
+
+    def __init__(self, symbol: str, seed: int, session: Session,
+                 rate_fn: Callable[[int], float | None] | None = None):
+        self.symbol = symbol
+        self.seed = seed
+        self.rate_fn = rate_fn
+        meta = _rng(seed, symbol, "meta")
+        # Price level, volatility and activity differ per symbol but are fixed by it.
+        self.prev_close = int(round(math.exp(meta.uniform(math.log(8), math.log(600))) * 100))
+        self.sigma = meta.uniform(0.18, 0.55)  # annualised
+        self.activity = meta.uniform(0.6, 1.8)
+        self.tape = meta.choice((1, 2, 3))
+        gap = meta.gauss(0.0, 0.008)
+        self.mid = max(1.0, self.prev_close * (1.0 + gap))
+        self.rng = _rng(seed, symbol, "tape")
+        self.session = session
+        self.bars: list[dict] = []  # finished AM bars of the current session (with "n")
+        self.builder = BarBuilder(symbol, self.prev_close)
+        self.bid = self.ask = 0
+        self.have_quote = False
+        self.trade_id = 0
+        self.seq = 0
+        self.burst_until = 0
+        self.burst_mult = 1.0
+        self.t = session.pre_start  # time up to which the tape is generated
+        self.last_event_t = session.pre_start
+        self.next_t = session.pre_start + self._gap(session.pre_start)
+        self._daily_cache: list[dict] | None = None
+
+    # ---- activity -------------------------------------------------------
+    def intensity(self, t: int) -> float:
+        """Events per sim-second at ``t`` (0 when the market is closed)."""
+        s = self.session
+        if t < s.pre_start or t >= s.post_end:
+            return 0.0
+        if self.rate_fn is not None:
+            r = self.rate_fn(t)
+            if r is not None:
+                return r
+        if t < s.open:
+            # pre-market: thin, waking up towards the open
+            x = (t - s.pre_start) / max(1, s.open - s.pre_start)
+            base = 0.25 + 2.0 * x ** 3
+        elif t < s.close:
+            # regular session: U-shape, heavy first and last half hour
+            base = 5.0 + 20.0 * math.exp(-(t - s.open) / 900_000) + 10.0 * math.exp(-(s.close - t) / 1_200_000)
+        else:
+            x = (t - s.close) / max(1, s.post_end - s.close)
+            base = 0.3 + 1.5 * (1 - x) ** 3
+        return base * self.activity * (self.burst_mult if t < self.burst_until else 1.0)
+
+    def _gap(self, t: float) -> float:
+        """Milliseconds to the next event (float: high rates need sub-ms gaps); inf when closed."""
+        lam = self.intensity(int(t))
+        if lam <= 0.0:
+            return math.inf
+        return self.rng.expovariate(lam) * 1000.0
+
+    # ---- generation -----------------------------------------------------
+    def _roll_session(self, out: list[dict] | None) -> None:
+        """Close the day and jump to the next session's 04:00."""
+        self._flush_bar(out)
+        nxt = next_session_after(self.session.day)
+        self.prev_close = self.builder.last_cents or self.prev_close
+        self.session = nxt
+        self.bars = []
+        self.builder.new_day()
+        self._daily_cache = None
+        self.t = self.last_event_t = nxt.pre_start
+        self.next_t = nxt.pre_start + self._gap(nxt.pre_start)
+
+    def _flush_bar(self, out: list[dict] | None) -> None:
+        closed: list[dict] = []
+        self.builder.close(closed)
+        self._keep_bars(closed, out)
+
+    def _keep_bars(self, closed: list[dict], out: list[dict] | None) -> None:
+        for b in closed:
+            self.bars.append(b)
+            if out is not None:
+                ev = dict(b)
+                del ev["n"]  # not on Polygon's AM wire format; kept for history
+                out.append(ev)
+
+    def advance(self, until: int, out: list[dict] | None = None) -> None:
+        """Generate every event with time < ``until``; append them to ``out`` if given."""
+        rng = self.rng
+        while True:
+            # A closed session ends the day; the tape resumes at the next 04:00.
+            if self.next_t >= self.session.post_end:
+                if self.session.post_end <= until:
+                    if self.builder.due(self.session.post_end):
+                        self._flush_bar(out)
+                    self._roll_session(out)
+                    continue
+                break
+            ft = self.next_t
+            if ft >= until:
+                break
+            t = int(ft)
+            if self.builder.due(t):
+                self._flush_bar(out)
+            self._event(t, rng, out)
+            self.last_event_t = t
+            self.next_t = ft + self._gap(ft)
+        if self.builder.due(until):
+            self._flush_bar(out)
+        self.t = max(self.t, until)
+
+    def _event(self, t: int, rng: random.Random, out: list[dict] | None) -> None:
+        dt_s = (t - self.last_event_t) / 1000.0
+        # bursts: news-like flurries of activity, a few per hour
+        if t >= self.burst_until and rng.random() < 0.0006:
+            self.burst_until = t + int(rng.expovariate(1 / 25.0) * 1000)
+            self.burst_mult = rng.uniform(3.0, 8.0)
+        self.mid += rng.gauss(0.0, self.mid * self.sigma * math.sqrt(dt_s / _TRADING_SECONDS_PER_YEAR))
+        if self.mid < 5.0:
+            self.mid = 5.0
+        self.seq += 1
+        regular = self.session.open <= t < self.session.close
+        if not self.have_quote or rng.random() < 0.6:
+            self._quote(t, rng, regular, out)
+        else:
+            self._trade(t, rng, regular, out)
+
+    def _quote(self, t: int, rng: random.Random, regular: bool, out: list[dict] | None) -> None:
+        u = rng.random()
+        if regular:
+            spread = 1 if u < 0.6 else 2 if u < 0.9 else 3
+        else:
+            spread = 1 if u < 0.25 else 2 if u < 0.6 else 3
+        bid = int(self.mid - spread / 2.0 + 0.5)
+        if bid < 1:
+            bid = 1
+        self.bid, self.ask, self.have_quote = bid, bid + spread, True
+        bs = 1 + int(rng.expovariate(0.25))
+        as_ = 1 + int(rng.expovariate(0.25))
+        nq = len(_QUOTE_EXCHANGES)  # random()-indexing: choice() is 3x slower
+        bx = _QUOTE_EXCHANGES[int(rng.random() * nq)]
+        ax = _QUOTE_EXCHANGES[int(rng.random() * nq)]
+        if out is not None:
+            out.append({"ev": "Q", "sym": self.symbol, "bx": bx, "bp": bid / 100, "bs": bs,
+                        "ax": ax, "ap": self.ask / 100, "as": as_, "c": 1, "t": t,
+                        "q": self.seq, "z": self.tape})
+
+    def _trade(self, t: int, rng: random.Random, regular: bool, out: list[dict] | None) -> None:
+        u = rng.random()
+        bid, ask = self.bid, self.ask
+        if u < 0.42:
+            cents = bid
+        elif u < 0.84 or ask - bid < 2:
+            cents = ask
+        else:
+            cents = rng.randint(bid + 1, ask - 1)
+        size = int(math.exp(rng.gauss(4.0 if regular else 3.3, 1.25))) + 1
+        if size >= 80 and rng.random() < 0.55:
+            size = max(100, int(round(size / 100.0)) * 100)
+        conds: list[int] = []
+        if rng.random() < 0.15:
+            conds.append(14)  # intermarket sweep
+        if not regular:
+            conds.append(12)  # Form T: extended hours
+        if size < 100:
+            conds.append(37)  # odd lot
+        v = rng.random()
+        if v < 0.04:
+            conds.append(41)  # trade-through exempt
+        elif v < 0.043:
+            conds.append(2)  # average price trade: counts volume only
+        x = _TRADE_EXCHANGES[int(rng.random() * len(_TRADE_EXCHANGES))]
+        self.trade_id += 1
+        closed: list[dict] = []
+        self.builder.add(t, cents, size, conds, closed)
+        if closed:  # defensive: due() normally closes first
+            self._keep_bars(closed, out)
+        if out is not None:
+            ev = {"ev": "T", "sym": self.symbol, "x": x, "i": str(self.trade_id), "z": self.tape,
+                  "p": cents / 100, "s": size, "t": t, "q": self.seq}
+            if conds:
+                ev["c"] = conds
+            out.append(ev)
+
+    # ---- history --------------------------------------------------------
+    def minute_bars(self) -> list[dict]:
+        """Finished bars of the current session (dicts with ``n``), oldest first."""
+        return self.bars
+
+    def daily_bars(self, count: int = 30) -> list[dict]:
+        """Previous sessions' daily bars (oldest first); the last one closes at ``prev_close``.
+
+        Drawn from their own generator, walking back from the previous close,
+        so they are deterministic and consistent with today's reference.
+        """
+        if self._daily_cache is not None and len(self._daily_cache) >= count:
+            return self._daily_cache[-count:]
+        rng = _rng(self.seed, self.symbol, f"daily|{self.session.day.isoformat()}")
+        out: list[dict] = []
+        day = self.session.day
+        close = self.prev_close
+        for _ in range(count):
+            s = previous_session(day)
+            if s is None:
+                break
+            day = s.day
+            o = max(1, int(close * (1 + rng.gauss(0, 0.012))))
+            hi = max(o, close) + int(abs(rng.gauss(0, 0.006)) * close) + 1
+            lo = max(1, min(o, close) - int(abs(rng.gauss(0, 0.006)) * close) - 1)
+            vol = int(self.activity * rng.uniform(0.6, 1.4) * 3_000_000)
+            vw = (hi + lo + close) / 3 / 100
+            open_ms = int(dt.datetime.combine(day, dt.time(0, 0), NY).timestamp() * 1000)
+            out.append({"t": open_ms, "o": o / 100, "h": hi / 100, "l": lo / 100, "c": close / 100,
+                        "v": vol, "vw": round(vw, 4), "n": vol // 120})
+            close = o  # the day before closed near this day's open
+        out.reverse()
+        self._daily_cache = out
+        return out
+
+    def today_daily_bar(self) -> dict | None:
+        """The current session's daily bar so far, from its minute bars."""
+        bars = self.bars
+        if not bars:
+            return None
+        v = sum(b["v"] for b in bars)
+        open_ms = int(dt.datetime.combine(self.session.day, dt.time(0, 0), NY).timestamp() * 1000)
+        return {"t": open_ms, "o": bars[0]["o"], "h": max(b["h"] for b in bars), "l": min(b["l"] for b in bars),
+                "c": bars[-1]["c"], "v": v, "vw": bars[-1]["a"], "n": sum(b["n"] for b in bars)}
+
+
+class SyntheticMarket:
+    """All symbols' tapes for one seed, created on first use at the clock's session."""
+
+    def __init__(self, seed: int, session_for_time: Callable[[int], Session],
+                 rate_fn: Callable[[int], float | None] | None = None):
+        self.seed = seed
+        self._session_for_time = session_for_time
+        self.rate_fn = rate_fn
+        self.symbols: dict[str, SymbolMarket] = {}
+
+    def get(self, symbol: str, now: int) -> SymbolMarket:
+        m = self.symbols.get(symbol)
+        if m is None:
+            m = SymbolMarket(symbol, self.seed, self._session_for_time(now), self.rate_fn)
+            self.symbols[symbol] = m
+        return m
+
+    def advance(self, symbols, until: int, out: list[dict]) -> None:
+        """Advance the given symbols to ``until``, appending their events (time-ordered per symbol)."""
+        for sym in symbols:
+            m = self.get(sym, until)
+            if m.t < until:
+                m.advance(until, out)
+
+
+def session_on_or_before(t_ms: int) -> Session:
+    """The session whose tape covers ``t_ms``: today's if it is a session, else the last one."""
+    from shared.market_hours import latest_session_on_or_before
+
+    s = latest_session_on_or_before(ny_date(t_ms))
+    if s is None:
+        raise RuntimeError("no NYSE session found in the last two weeks")
+    return s

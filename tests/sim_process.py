@@ -1,0 +1,96 @@
+"""Run the simulator in a subprocess for tests (stable API; other parts import it).
+
+    from tests.sim_process import run_sim
+    with run_sim("--speed", "60") as sim:
+        sim.url_polygon   # ws://127.0.0.1:PORT/stocks
+        sim.url_relay     # ws://127.0.0.1:PORT/ws/{client_id}   (format it with a client id)
+        sim.http          # http://127.0.0.1:PORT  (history, /sim/status, /sim/fault)
+        sim.status()      # GET /sim/status as a dict
+        sim.fault(kind="drop", after=100)   # POST /sim/fault
+
+The process is started with ``--port 0``; the port comes from its
+``LISTENING`` line (waited for with a timeout). It is always stopped on exit
+(SIGTERM, wait, SIGKILL), also when the test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from tests.util import REPO, stop_process
+
+
+@dataclass
+class SimProc:
+    port: int
+    url_relay: str  # with a literal "{client_id}" placeholder, as the seed's relay URL
+    url_polygon: str
+    proc: subprocess.Popen
+    source: str = "simulated"
+    stderr_lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def status(self, timeout: float = 5.0) -> dict:
+        with urllib.request.urlopen(f"{self.http}/sim/status", timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def fault(self, timeout: float = 5.0, **spec) -> dict:
+        req = urllib.request.Request(f"{self.http}/sim/fault", data=json.dumps(spec).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+
+
+def _drain(stream, sink: list[str]) -> None:
+    # Keep the pipes empty so the simulator never blocks on a full pipe.
+    for line in iter(stream.readline, ""):
+        if len(sink) < 2000:
+            sink.append(line.rstrip("\n"))
+
+
+@contextlib.contextmanager
+def run_sim(*extra_args: str, timeout: float = 20.0, env: dict | None = None) -> Iterator[SimProc]:
+    """Start ``python -m feed_process.sim --port 0 *extra_args``; yield a :class:`SimProc`."""
+    cmd = [sys.executable, "-m", "feed_process.sim", "--port", "0", *extra_args]
+    penv = dict(os.environ, PYTHONUNBUFFERED="1")
+    if env:
+        penv.update(env)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=penv, start_new_session=True)
+    err: list[str] = []
+    threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True).start()
+    try:
+        line_box: list[str] = []
+        t = threading.Thread(target=lambda: line_box.append(proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(timeout)
+        line = line_box[0].strip() if line_box else ""
+        if not line.startswith("LISTENING "):
+            raise RuntimeError(f"simulator did not start (got {line!r}); stderr: {' | '.join(err[-5:])}")
+        threading.Thread(target=_drain, args=(proc.stdout, []), daemon=True).start()
+        port = int(line.split()[1].rsplit(":", 1)[1])
+        src = line.rsplit("source=", 1)[-1] if "source=" in line else "simulated"
+        yield SimProc(port=port, url_relay=f"ws://127.0.0.1:{port}/ws/{{client_id}}",
+                      url_polygon=f"ws://127.0.0.1:{port}/stocks", proc=proc, source=src, stderr_lines=err)
+    finally:
+        stop_process(proc)
+        for s in (proc.stdout, proc.stderr):
+            try:
+                s.close()
+            except Exception:
+                pass
