@@ -290,7 +290,7 @@ class Supervisor:
         self.exit_code = 0
         self.stop_event = asyncio.Event()
         self.on_ready: dict[str, Callable[[ChildRunner, str], None]] = {}
-        self._ctl = None  # zmq.asyncio DEALER to the feed (reports, notices)
+        self._ctl = None  # zmq DEALER to the feed (reports, notices)
         self._tasks: list[asyncio.Task] = []
         self._last_info_log = float("-inf")
 
@@ -367,7 +367,6 @@ class Supervisor:
         if self.feed_address:
             self._open_control()
             self._tasks.append(asyncio.create_task(self._report_loop(), name="report"))
-            self._tasks.append(asyncio.create_task(self._drain_control(), name="control-replies"))
         self._check_windows_left()
         await self.stop_event.wait()
         await self.shutdown()
@@ -407,16 +406,17 @@ class Supervisor:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._ctl is not None:
-            self._ctl.close(0)
+            self._ctl.close(linger=200)  # let a last notice go out
             self._ctl = None
         log.info("stopped")
 
     # ---- reports to the feed
     def _open_control(self) -> None:
+        # A plain (not asyncio) DEALER: sends are NOBLOCK and dropped when the feed is
+        # away; replies are drained by the report loop. Nothing here can block the loop.
         import zmq
-        import zmq.asyncio
 
-        s = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+        s = zmq.Context.instance().socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.IMMEDIATE, 1)  # never queue reports for a feed that isn't there
         s.setsockopt(zmq.SNDHWM, 4)
@@ -424,6 +424,7 @@ class Supervisor:
         s.connect(self.feed_address)
         self._ctl = s
         self._req_id = 0
+        self._seen_errors: set[str] = set()
 
     def _send_command(self, body: dict) -> None:
         if self._ctl is None:
@@ -437,8 +438,28 @@ class Supervisor:
             self._ctl.send(wire.pack({"type": "command", "id": f"sup-{self._req_id}", **body}), zmq.NOBLOCK)
         except zmq.Again:
             log.debug("feed not reachable: %s dropped", body.get("cmd"))
-        except (zmq.ZMQError, ValueError) as e:
+        except (zmq.ZMQError, wire.WireError) as e:
             log.debug("cannot send %s to the feed: %s", body.get("cmd"), e)
+
+    def _drain_replies(self) -> None:
+        """Read the feed's replies; log each distinct refusal once (e.g. an older feed)."""
+        import zmq
+
+        from shared.models import wire
+
+        while self._ctl is not None:
+            try:
+                msg = wire.unpack(self._ctl.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            except wire.WireError as e:
+                log.debug("bad reply from the feed: %s", e)
+                continue
+            if msg.get("type") == "error":
+                text = str(msg.get("message"))
+                if text not in self._seen_errors and len(self._seen_errors) < 50:
+                    self._seen_errors.add(text)
+                    log.info("the feed refused a supervisor command: %s", text)
 
     def notice(self, message: str) -> None:
         """Ask the feed to tell every window (it publishes an ``error`` on ``sys|``)."""
@@ -472,32 +493,11 @@ class Supervisor:
             if level == logging.INFO:
                 self._last_info_log = now
             log.log(level, "children: %s", format_report(children))
+            self._drain_replies()
             self._send_command({"cmd": "supervisor_report", "supervisor_pid": os.getpid(),
                                 "mode": self.mode, "children": children})
             if await self.sleep_or_stop(self.report_interval):
                 return
-
-    async def _drain_control(self) -> None:
-        from shared.models import wire
-
-        seen_errors: set[str] = set()
-        while self._ctl is not None:
-            try:
-                raw = await self._ctl.recv()
-                msg = wire.unpack(raw)
-            except wire.WireError as e:
-                log.debug("bad reply from the feed: %s", e)
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # socket closed during shutdown
-                log.debug("control socket: %s", e)
-                return
-            if msg.get("type") == "error":
-                text = str(msg.get("message"))
-                if text not in seen_errors and len(seen_errors) < 50:  # once per distinct error
-                    seen_errors.add(text)
-                    log.info("the feed refused a supervisor command: %s", text)
 
 
 # ---------------------------------------------------------------- plans: which children to start
@@ -577,7 +577,8 @@ def probe(settings):
         raise UserError(f"{e}; choose another address with --feed tcp://127.0.0.1:PORT") from None
 
 
-async def _start_backend(sup: Supervisor, settings, args: argparse.Namespace, feed_env: dict) -> bool:
+async def _start_backend(sup: Supervisor, settings, args: argparse.Namespace, feed_env: dict,
+                         daemon: bool = False) -> bool:
     """Start sim (if upstream is sim) and the feed. Returns False if another feed
     won the address meanwhile (then we attach to it and stop our simulator)."""
     if settings.upstream == "sim":
@@ -591,10 +592,15 @@ async def _start_backend(sup: Supervisor, settings, args: argparse.Namespace, fe
         # Pin the port: a restarted simulator must come back where the feed looks for it.
         sim.argv = sim_spec(settings, args, port).argv
         upstream, protocol = sim_upstream(port)
+        # The simulator accepts any key: never send the user's real one to it.
+        feed_env = {**feed_env, "POLYGON_API_KEY": "simulator", "MASSIVE_API_KEY": ""}
     else:
         upstream, protocol = settings.upstream, settings.protocol
     try:
-        await sup.start(feed_spec(settings, args, upstream, protocol, feed_env))
+        feed = feed_spec(settings, args, upstream, protocol, feed_env)
+        if daemon:  # the daemon retries the upstream forever: it serves remote windows for weeks
+            feed.argv += ["--max-reconnect-attempts", "0"]
+        await sup.start(feed)
     except StartFailed:
         info = await asyncio.to_thread(_probe_quietly, settings)
         if info is None:
@@ -640,10 +646,8 @@ async def _desktop(args: argparse.Namespace, settings, symbols: list[str], attac
 async def _daemon(args: argparse.Namespace, settings) -> int:
     sup = Supervisor(settings.feed, mode="daemon")
     sup.install_signal_handlers()
-    # The daemon retries the upstream forever: it serves remote windows for weeks.
-    feed_env = {"LIVE_MONITOR_MAX_RECONNECT_ATTEMPTS": "0"}
     try:
-        if not await _start_backend(sup, settings, args, feed_env):
+        if not await _start_backend(sup, settings, args, {}, daemon=True):
             from shared.cli import UserError
 
             raise UserError(f"a feed already runs at {settings.feed}; not starting a second one")
