@@ -101,8 +101,8 @@ class BarSeries:
         self.version += 1
         self.changed_from = x if self.changed_from is None else min(self.changed_from, x)
 
-    def set_bars(self, bars: Iterable[dict[str, Any]]) -> None:
-        """Full refresh: replace everything (x restarts at 0)."""
+    def set_bars(self, bars: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Full refresh: replace everything (x restarts at 0); return the bars kept, oldest first."""
         rows = sorted((b for b in bars if to_ms(b.get("timestamp")) is not None),
                       key=lambda b: to_ms(b["timestamp"]))[-self.max_bars:]
         self.clear()
@@ -112,6 +112,7 @@ class BarSeries:
         self.ind = {k: np.full(len(rows), np.nan) for k in INDICATORS}
         self.next_x = len(rows)
         self._mark(0)
+        return rows
 
     def upsert(self, bar: dict[str, Any]) -> int | None:
         """Append a newer bar or replace the bar with the same start; return its x."""

@@ -30,6 +30,7 @@ from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from shared.market_hours import NY
+from ui_process.indicators import IndicatorSet
 
 from . import theme
 from .bar_series import BarSeries, to_ms
@@ -192,7 +193,7 @@ class ChartWidget(QWidget):
             for b in bars:
                 self.series.upsert(b)
         else:
-            self.series.set_bars(bars)
+            self._load_indicator_history(self.series.set_bars(bars))
             self.candles.reset()
             self.vol_bars.reset()
             self.full_refreshes += 1
@@ -202,6 +203,21 @@ class ChartWidget(QWidget):
         if len(self.series) and self.message.text().startswith(("Waiting", "Loading")):
             self.set_message("")
         self._dirty = True
+
+    def _load_indicator_history(self, bars: list[dict[str, Any]]) -> None:
+        # calculation_updated carries one bar's values; after a full refresh the
+        # backfilled bars get theirs from the same IndicatorSet the manager uses
+        # (one implementation, TA-Lib-checked), so the overlays span the history.
+        s = self.series
+        if not bars:
+            return
+        try:
+            rows = IndicatorSet(self.symbol).load({**b, "timestamp": t} for b, t in zip(bars, s.t))
+        except Exception:  # a chart without overlays beats no chart
+            log.exception("indicator history failed")
+            return
+        for k in s.ind:
+            s.ind[k] = np.array([np.nan if r.get(k) is None else float(r[k]) for r in rows], dtype=np.float64)
 
     def on_calculation(self, calc: dict[str, Any]) -> None:
         if self.series.set_indicators(calc) is not None:

@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         self.spawner = spawner
         self.symbol = ""
         self.connected: bool | None = None
+        self.restored = (False, False)  # (geometry, dock layout) restored from QSettings
         self.settings = open_settings()
         self.setWindowTitle("Live Monitor")
         self.setObjectName("LiveMonitorMain")
@@ -223,11 +224,9 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- persistence
     def _restore(self) -> None:
         geo = self.settings.value("geometry")
-        if isinstance(geo, QByteArray):
-            self.restoreGeometry(geo)
         state = self.settings.value("window_state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state, STATE_VERSION)
+        self.restored = (isinstance(geo, QByteArray) and self.restoreGeometry(geo),
+                         isinstance(state, QByteArray) and self.restoreState(state, STATE_VERSION))
 
     def save_settings(self) -> None:
         s = self.settings

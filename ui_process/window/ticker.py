@@ -22,6 +22,12 @@ def _px(v: Any) -> str:
     return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4f}"
 
 
+def _spread(v: Any) -> str:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
+        return "—"
+    return f"{v:.2f}" if abs(round(v, 2) - v) < 1e-9 else f"{v:.4f}"  # sub-penny spreads keep their digits
+
+
 def _int(v: Any) -> str:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
         return "—"
@@ -38,7 +44,7 @@ def format_ticker(d: dict[str, Any]) -> dict[str, str]:
         "change_percent": "—" if pct is None else f"{pct:+.2f}%",
         "bid": _px(d.get("bid")) + (f" × {_int(bid_sz)}" if bid_sz is not None else ""),
         "ask": _px(d.get("ask")) + (f" × {_int(ask_sz)}" if ask_sz is not None else ""),
-        "spread": _px(d.get("spread")),
+        "spread": _spread(d.get("spread")),
         "mid_price": _px(d.get("mid_price")),
         "volume": _int(d.get("volume")),
         "day_open": _px(d.get("day_open")),
