@@ -1,0 +1,115 @@
+"""``live-monitor feed`` / ``status`` / ``tap`` as a user runs them: real processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+
+import pytest
+
+from tests.feed_process_util import Subscriber, clean_env, cli, fast_reconnect, run_feed
+from tests.sim_process import run_sim
+from tests.util import free_port, wait_until
+
+
+def test_feed_prints_listening_serves_status_and_stops_cleanly_on_sigterm():
+    with run_sim("--speed", "5") as sim:
+        with run_feed("--upstream", sim.url_relay.replace("{client_id}", "t1")) as feed:
+            assert feed.control.startswith("tcp://127.0.0.1:") and feed.data.startswith("tcp://127.0.0.1:")
+            r = cli("status", "--json", "--feed", feed.control)
+            assert r.returncode == 0, r.stderr
+            st = json.loads(r.stdout)
+            assert st["pid"] == feed.pid and st["epoch"] == feed.epoch and st["data"] == feed.data
+            assert st["upstream"]["protocol"] == "relay" and st["upstream"]["kind"] == "url"
+            human = cli("status", "--feed", feed.control)
+            assert human.returncode == 0 and f"pid {feed.pid}" in human.stdout and "upstream" in human.stdout
+            t0 = time.monotonic()
+            feed.proc.send_signal(signal.SIGTERM)
+            assert feed.proc.wait(5) == 0
+            assert time.monotonic() - t0 < 2.0
+
+
+def test_unreachable_feed_is_one_line_and_nonzero():
+    port = free_port()
+    for cmd in (["status"], ["tap", "AAPL", "--count", "1"]):
+        r = cli(*cmd, "--feed", f"tcp://127.0.0.1:{port}", "--timeout", "0.5")
+        assert r.returncode == 1
+        assert r.stderr.count("\n") == 1 and "no feed answering" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_taken_port_and_non_loopback_bind_are_refused_in_one_line():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = cli("feed", "--feed", f"tcp://127.0.0.1:{port}", "--upstream", "ws://127.0.0.1:9/ws/x", timeout=20)
+    assert r.returncode != 0 and "already in use" in r.stderr and "Traceback" not in r.stderr
+    r = cli("feed", "--feed", f"tcp://0.0.0.0:{free_port()}", "--upstream", "ws://127.0.0.1:9/ws/x", timeout=20)
+    assert r.returncode != 0 and "CURVE" in r.stderr and "--insecure" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_auth_failure_is_shown_without_a_retry_storm_and_the_key_never_leaks():
+    key = "SUPERSECRETKEY42"
+    with run_sim("--key", "the-right-key", "--speed", "5") as sim:
+        env = clean_env(POLYGON_API_KEY=key)
+        with run_feed("--upstream", sim.url_polygon, *fast_reconnect(), "--log-level", "DEBUG", env=env) as feed:
+            sub = Subscriber(feed.control, "AAPL")
+            try:
+                wait_until(lambda: (sub.poll(50), sub.upstream.get("state") == "auth_failed")[1], 10,
+                           what="auth_failed on sys|")
+            finally:
+                sub.close()
+            r = cli("status", "--json", "--feed", feed.control, env=env)
+            st = json.loads(r.stdout)
+            assert st["upstream"]["state"] == "auth_failed"
+            assert "authentication" in st["upstream"]["message"].lower() or "auth" in st["upstream"]["message"]
+            time.sleep(1.5)  # the assertion is about *absence* of retries over a window
+            assert sim.status()["accepted"]["polygon"] == 1
+            assert key not in r.stdout and key not in r.stderr
+        assert key not in feed.stderr()
+
+
+def test_tap_prints_seed_dicts_and_records_a_replay_file(tmp_path):
+    with run_sim("--speed", "5") as sim:
+        with run_feed("--upstream", sim.url_polygon, env=clean_env(POLYGON_API_KEY="k")) as feed:
+            out = tmp_path / "rec.jsonl.gz"
+            r = cli("tap", "AAPL", "--json", "--count", "50", "--record", str(out), "--feed", feed.control,
+                    env=clean_env(), timeout=30)
+            assert r.returncode == 0, r.stderr
+            lines = [json.loads(x) for x in r.stdout.splitlines()]
+            assert len(lines) == 50
+            assert {d["event_type"] for d in lines} <= {"trade", "quote", "aggregate"}
+            assert all(d["symbol"] == "AAPL" for d in lines)
+            trade = next(d for d in lines if d["event_type"] == "trade")
+            assert set(trade) == {"event_type", "symbol", "timestamp", "price", "size", "conditions", "exchange"}
+            assert "SIMULATED" in r.stderr
+            import gzip
+
+            rec = [json.loads(x) for x in gzip.open(out, "rt")]
+            assert len(rec) == 50 and rec[0]["sym"] == "AAPL" and rec[0]["ev"] in ("T", "Q", "AM")
+            r = cli("tap", "AAPL", "--json", "--count", "5", "--channels", "T", "--feed", feed.control)
+            assert r.returncode == 0 and all(json.loads(x)["event_type"] == "trade" for x in r.stdout.splitlines())
+
+
+@pytest.mark.parametrize("path", ["polygon", "relay"])
+def test_bad_upstream_input_is_counted_published_and_survived(path):
+    with run_sim("--speed", "5", "--malformed-every", "3") as sim:
+        url = sim.url_polygon if path == "polygon" else sim.url_relay.replace("{client_id}", "bad")
+        with run_feed("--upstream", url, env=clean_env(POLYGON_API_KEY="k")) as feed:
+            sub = Subscriber(feed.control, "AAPL")
+            errors = []
+            try:
+                def got_errors():
+                    sub.poll(50)
+                    return sub.last > 20
+                wait_until(got_errors, 15, what="events despite garbage")
+            finally:
+                sub.close()
+            st = json.loads(cli("status", "--json", "--feed", feed.control).stdout)
+            c = st["counters"]
+            assert c.get("malformed_json", 0) >= 1, c
+            assert c.get("bad_value", 0) + c.get("bad_timestamp", 0) >= 1, c
+            assert feed.proc.poll() is None and errors == []
