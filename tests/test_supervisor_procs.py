@@ -12,36 +12,13 @@ import sys
 import threading
 import uuid
 
-import msgpack
 import psutil
 import pytest
 import zmq
 
 from shared.models import wire
+from tests.supervisor_util import Proc, cli_env
 from tests.util import REPO, free_port, stop_process, wait_until
-
-
-class Proc:
-    """A started process with its stdout/stderr collected by reader threads."""
-
-    def __init__(self, argv: list[str], env: dict | None = None):
-        self.p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=env)
-        self.out: list[str] = []
-        self.err: list[str] = []
-        for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
-            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(stream, sink):
-        for line in stream:
-            sink.append(line.rstrip("\n"))
-
-    def has(self, text: str, where: str = "err") -> bool:
-        return any(text in ln for ln in (self.err if where == "err" else self.out))
-
-    def count(self, text: str) -> int:
-        return sum(text in ln for ln in self.err)
 
 
 def tagged(tag: str) -> list[psutil.Process]:
@@ -262,14 +239,6 @@ def test_reports_children_figures_and_notices_to_the_feed(driver, fake_feed):
 
 
 # ---------------------------------------------------------------- the real command line
-
-
-def cli_env(tmp_path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("POLYGON_API_KEY", "MASSIVE_API_KEY")
-           and not k.startswith("LIVE_MONITOR_")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["LIVE_MONITOR_STATE_DIR"] = str(tmp_path / "state")
-    return env
 
 
 def run_cli(tmp_path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
