@@ -180,6 +180,7 @@ FIELDS: tuple[Field, ...] = (
     Field("insecure", False, _to_bool, None, "allow a non-loopback bind without CURVE"),
     Field("curve_dir", "", _to_str, None, "directory with CURVE keys (server.key_secret, client keys)"),
     Field("log_level", "INFO", _to_str, _log_level_check, "DEBUG | INFO | WARNING | ERROR"),
+    Field("ui_state_file", "", _to_str, None, "INI file for window layout and recent symbols (default: Qt's store)"),
     Field("api_key", Secret(""), lambda v: v if isinstance(v, Secret) else Secret(_to_str(v)), None,
           "Polygon/Massive key (env POLYGON_API_KEY / MASSIVE_API_KEY, or the file)"),
 )
@@ -208,6 +209,7 @@ class Settings:
     insecure: bool = False
     curve_dir: str = ""
     log_level: str = "INFO"
+    ui_state_file: str = ""
     api_key: Secret = field(default_factory=lambda: Secret(""))
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
