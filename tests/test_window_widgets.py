@@ -46,9 +46,9 @@ class StandInManager(QObject):
     def __init__(self):
         super().__init__()
         self.symbols: list[str] = []
-        self.info = {"pid": 4321, "epoch": 99, "upstream": {"state": "connected", "source": "simulated",
-                                                           "attempts": 2}, "last_event_age": 0.4,
-                     "messages_per_s": 850.0}
+        # the keys of PolygonDataManager.feed_info()
+        self.info = {"pid": 4321, "epoch": 99, "feed_alive": True, "upstream_state": "connected",
+                     "source": "simulated", "attempts": 2, "last_event_age_s": 0.4, "messages_per_s": 850.0}
         self.disconnected = False
 
     def change_symbol(self, s: str) -> None:
@@ -61,20 +61,18 @@ class StandInManager(QObject):
         return self.info
 
 
-@pytest.fixture(autouse=True)
-def ui_settings(tmp_path, monkeypatch):
-    path = tmp_path / "ui.ini"
-    monkeypatch.setenv("LIVE_MONITOR_UI_SETTINGS", str(path))
-    return path
+@pytest.fixture
+def ui_settings(tmp_path):
+    return tmp_path / "ui.ini"  # never the user's real QSettings
 
 
 @pytest.fixture
-def window(qtbot):
+def window(qtbot, ui_settings):
     from ui_process.window.main_window import MainWindow
 
     mgr = StandInManager()
     spawned: list[tuple[str, str]] = []
-    w = MainWindow(mgr, feed="tcp://127.0.0.1:9999", symbol="AAPL",
+    w = MainWindow(mgr, feed="tcp://127.0.0.1:9999", symbol="AAPL", state_file=str(ui_settings),
                    spawner=lambda feed, sym: spawned.append((feed, sym)))
     w.spawned = spawned
     qtbot.addWidget(w)
@@ -136,8 +134,12 @@ def test_status_describe_badges_and_states():
     assert describe({"source": "delayed"}, True)["source"] == "DELAYED"
     r = describe({"upstream": {"state": "reconnecting", "attempts": 3}}, False)
     assert r["connection"].startswith("Reconnecting") and r["attempts"] == "reconnects 3"
-    u = describe({"feed_reachable": False}, False, "tcp://127.0.0.1:1")
-    assert "unreachable" in u["connection"] and "tcp://127.0.0.1:1" in u["connection"] and u["level"] == "bad"
+    assert describe({"feed_alive": False}, False, "tcp://127.0.0.1:1", waited_s=1)["connection"] == \
+        "Connecting to feed at tcp://127.0.0.1:1…"
+    u = describe({"feed_alive": False}, False, "tcp://127.0.0.1:1", waited_s=6)
+    assert u["connection"] == "Feed unreachable at tcp://127.0.0.1:1 — retrying" and u["level"] == "bad"
+    g = describe({"feed_alive": False, "pid": 77}, False)
+    assert "reconnecting" in g["connection"] and g["level"] == "bad"
 
 
 # ---------------------------------------------------------------- the window
@@ -201,7 +203,7 @@ def test_status_bar_reads_simulated_and_reacts_to_connection(window, qtbot):
     assert "Connected" in window.status.connection.text()
     assert window.status.feed.text() == "feed pid 4321 · epoch 99"
     assert window.status.attempts.text() == "reconnects 2"
-    m.info = {"upstream": {"state": "reconnecting", "source": "simulated", "attempts": 3}}
+    m.info = {**m.info, "upstream_state": "reconnecting", "attempts": 3}
     m.connection_status_changed.emit(False)
     assert "Reconnecting" in window.status.connection.text()
     assert window.status.source.text() == "SIMULATED"  # the badge stays visible
@@ -316,16 +318,16 @@ def test_crosshair_readout_and_markers(window, qtbot):
 
 def test_history_progress_and_failure_message(window, qtbot):
     m, c = window.manager, window.chart
-    m.info = {**m.info, "backfill": {"state": "pending", "message": "", "count": 0}}
+    m.info = {**m.info, "backfill_state": "pending", "backfill_message": None}
     window.refresh_status()
     assert c.message.isVisible() and c.message.text().startswith("Loading history for AAPL")
-    m.info = {**m.info, "backfill": {"state": "failed", "message": "HTTP 503"}}
+    m.info = {**m.info, "backfill_state": "failed", "backfill_message": "HTTP 503"}
     window.refresh_status()
     assert c.message.text().startswith("History unavailable: HTTP 503") and "live bars continue" in c.message.text()
     m.chart_data_updated.emit({"bars": [bar(0)], "is_update": True})  # live bars still flow
     c.render()
     assert len(c.series) == 0 or c.series.row(0) is not None
-    m.info = {**m.info, "backfill": {"state": "done", "count": 390}}
+    m.info = {**m.info, "backfill_state": "done", "backfill_message": None}
     window.refresh_status()
     assert not c.message.isVisible()
 
@@ -343,8 +345,9 @@ def test_shortcuts_new_window_and_persistence(window, qtbot, ui_settings):
     assert window.manager.disconnected
     from ui_process.window.main_window import MainWindow, last_symbol
 
-    assert ui_settings.exists() and last_symbol() == "TSLA"
-    w2 = MainWindow(StandInManager(), feed="tcp://127.0.0.1:9999", symbol=last_symbol())
+    assert ui_settings.exists() and last_symbol(str(ui_settings)) == "TSLA"
+    w2 = MainWindow(StandInManager(), feed="tcp://127.0.0.1:9999", symbol=last_symbol(str(ui_settings)),
+                    state_file=str(ui_settings))
     qtbot.addWidget(w2)
     assert w2.symbol == "TSLA" and w2.symbol_entry.recent.items[:2] == ["TSLA", "AAPL"]
     assert w2.tape_view.min_size.value() == 300

@@ -14,6 +14,7 @@ the manager's snapshot refills them (full chart refresh, ticker, ...).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 from PyQt6.QtCore import QByteArray, Qt, QTimer, pyqtSignal
@@ -42,7 +43,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, manager: Any, tape: TapeBuffer | None = None, feed: str = "", symbol: str = "",
                  restore: bool = True, spawner: Callable[[str, str], Any] = spawn_window,
-                 max_bars: int = 2000):
+                 max_bars: int = 2000, state_file: str = ""):
         super().__init__()
         self.manager = manager
         self.tape = tape if tape is not None else getattr(manager, "tape", None) or TapeBuffer()
@@ -50,8 +51,9 @@ class MainWindow(QMainWindow):
         self.spawner = spawner
         self.symbol = ""
         self.connected: bool | None = None
+        self._started_at = time.monotonic()
         self.restored = (False, False)  # (geometry, dock layout) restored from QSettings
-        self.settings = open_settings()
+        self.settings = open_settings(state_file)
         self.setWindowTitle("Live Monitor")
         self.setObjectName("LiveMonitorMain")
         self.setDockNestingEnabled(True)
@@ -204,12 +206,12 @@ class MainWindow(QMainWindow):
 
     def refresh_status(self) -> None:
         info = self.feed_info()
-        self.status.apply(describe(info, self.connected, self.feed))
+        self.status.apply(describe(info, self.connected, self.feed, time.monotonic() - self._started_at))
         bf = _pick(info, "backfill")
         if isinstance(bf, dict):
             self.chart.set_history_state(bf.get("state"), str(bf.get("message") or ""), bf.get("count"))
-        elif isinstance(bf, str):
-            self.chart.set_history_state(bf)
+        else:
+            self.chart.set_history_state(_pick(info, "backfill_state"), str(_pick(info, "backfill_message") or ""))
 
     # ---------------------------------------------------------------- actions
     def fit_chart(self) -> None:
@@ -249,8 +251,8 @@ class MainWindow(QMainWindow):
         super().closeEvent(ev)
 
 
-def last_symbol() -> str | None:
-    v = open_settings().value("last_symbol")
+def last_symbol(state_file: str = "") -> str | None:
+    v = open_settings(state_file).value("last_symbol")
     return str(v) if v else None
 
 

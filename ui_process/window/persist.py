@@ -1,24 +1,20 @@
 """Where the window keeps its layout, geometry and recent symbols (QSettings).
 
 Normally the platform's native store under org ``LiveMonitor``, app
-``live-monitor``. ``LIVE_MONITOR_UI_SETTINGS=/path/file.ini`` redirects it to
-one INI file: tests use it so they never touch a user's real settings, and a
-user can keep a portable desk layout.
+``live-monitor``. The ``ui_state_file`` setting (``LIVE_MONITOR_UI_STATE_FILE``
+or the config file) redirects it to one INI file: tests use it so they never
+touch a user's real settings, and a user can keep a portable desk layout.
 """
 
 from __future__ import annotations
-
-import os
 
 from PyQt6.QtCore import QSettings
 
 ORG = "LiveMonitor"
 APP = "live-monitor"
-ENV = "LIVE_MONITOR_UI_SETTINGS"
 
 
-def open_settings() -> QSettings:
-    path = os.environ.get(ENV)
+def open_settings(path: str = "") -> QSettings:
     if path:
         return QSettings(path, QSettings.Format.IniFormat)
     return QSettings(ORG, APP)

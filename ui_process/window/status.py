@@ -38,16 +38,33 @@ def source_badge(info: Mapping[str, Any]) -> str:
     return _SOURCE_BADGE.get(str(src).lower(), "UNKNOWN") if src else "UNKNOWN"
 
 
-def describe(info: Mapping[str, Any] | None, connected: bool | None, feed: str = "") -> dict[str, str]:
-    """``feed_info()`` -> {connection, level, source, age, rate, attempts, feed}."""
+UNREACHABLE_AFTER_S = 5.0  # a feed that never answered hello for this long is "unreachable"
+
+
+def describe(info: Mapping[str, Any] | None, connected: bool | None, feed: str = "",
+             waited_s: float = 0.0) -> dict[str, str]:
+    """``feed_info()`` -> {connection, level, source, age, rate, attempts, feed}.
+
+    ``waited_s`` is how long the window has been trying; a feed that never
+    answered is "connecting" at first and "unreachable" after
+    :data:`UNREACHABLE_AFTER_S`.
+    """
     info = info or {}
-    reachable = _pick(info, "feed_reachable", "reachable", "feed_alive", "feed_ok")
-    state = _pick(info, "upstream_state", "upstream.state", "state")
+    alive = _pick(info, "feed_alive", "feed_reachable", "reachable")
+    state = _pick(info, "upstream_state", "upstream.state")
     attempts = _pick(info, "attempts", "upstream.attempts", "reconnect_attempts")
     message = _pick(info, "upstream_message", "upstream.message")
-    if reachable is False:
-        conn, level = f"Feed unreachable at {feed or _pick(info, 'feed', 'address') or 'its address'} — retrying", "bad"
-    elif connected and (state in (None, "connected")):
+    pid = _pick(info, "pid", "feed_pid")
+    epoch = _pick(info, "epoch")
+    where = feed or _pick(info, "feed") or "its address"
+    if alive is False and pid is None:
+        if waited_s >= UNREACHABLE_AFTER_S:
+            conn, level = f"Feed unreachable at {where} — retrying", "bad"
+        else:
+            conn, level = f"Connecting to feed at {where}…", "warn"
+    elif alive is False:
+        conn, level = "Feed process gone — reconnecting…", "bad"
+    elif connected and state in (None, "connected"):
         conn, level = "Connected", "ok"
     elif state:
         conn = _STATE_TEXT.get(str(state), str(state))
@@ -59,10 +76,8 @@ def describe(info: Mapping[str, Any] | None, connected: bool | None, feed: str =
     else:
         conn, level = "Connecting…", "warn"
 
-    age = _pick(info, "last_event_age", "last_event_age_s", "age_s")
-    rate = _pick(info, "messages_per_s", "msgs_per_s", "events_per_s", "rate")
-    pid = _pick(info, "pid", "feed_pid")
-    epoch = _pick(info, "epoch")
+    age = _pick(info, "last_event_age_s", "last_event_age")
+    rate = _pick(info, "messages_per_s", "msgs_per_s", "events_per_s")
     return {
         "connection": conn,
         "level": level,

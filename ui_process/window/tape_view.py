@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from PyQt6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
-from PyQt6.QtGui import QColor, QFont
+from PyQt6.QtGui import QColor, QFont, QFontMetrics
 from PyQt6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QSpinBox, QTableView, QVBoxLayout, QWidget
 
 from shared.market_hours import NY
@@ -130,7 +130,12 @@ class TapeView(QWidget):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # fixed-width time/price/size columns sized for their widest text; the exchange takes the rest
+        fm = self.table.fontMetrics()
+        mono = QFontMetrics(QFont("monospace"))
+        for col, sample in ((0, "00:00:00.000"), (1, "00,000.00"), (2, "000,000")):
+            hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
+            hh.resizeSection(col, max(mono.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[col])) + 14)
         hh.setHighlightSections(False)
         lay.addWidget(self.table, 1)
         self.min_size.valueChanged.connect(self._refilter)

@@ -1,0 +1,133 @@
+"""``live-monitor ui``: one dashboard window on a running feed, or a PNG of it.
+
+The window process owns a :class:`~ui_process.window.tape_manager.TapeDataManager`
+(the data manager plus the tape capture) and a
+:class:`~ui_process.window.main_window.MainWindow`. Nothing here blocks: an
+unreachable feed is shown in the window's status bar while the manager keeps
+retrying. ``--screenshot FILE`` renders the real window offscreen once the
+first full chart refresh with bars has been drawn, waits ``--after`` seconds
+more (so live ticks, tape and ticker have arrived), writes the PNG and exits
+0; without data within ``--timeout`` it exits 1 with one line saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from shared.cli import UserError
+from shared.config import Settings
+from shared.models.market_data import normalize_symbol
+
+log = logging.getLogger(__name__)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size must look like 1600x1000, got {text!r}", 2) from None
+    if not (320 <= w <= 8000 and 240 <= h <= 8000):
+        raise UserError(f"--size {text} is out of range (320x240 .. 8000x8000)", 2)
+    return w, h
+
+
+def _symbol(args: argparse.Namespace, settings: Settings) -> str:
+    from ui_process.window.main_window import last_symbol
+
+    raw = getattr(args, "symbol", None)
+    if raw:
+        try:
+            return normalize_symbol(raw)
+        except ValueError as e:
+            raise UserError(f"--symbol: {e}", 2) from None
+    for candidate in (last_symbol(settings.ui_state_file), *(settings.symbols or ()), "AAPL"):
+        try:
+            return normalize_symbol(candidate)
+        except (ValueError, TypeError):
+            continue
+    return "AAPL"
+
+
+def run_ui(args: argparse.Namespace, settings: Settings) -> int:
+    shot = getattr(args, "screenshot", None)
+    size = _size(getattr(args, "size", "1600x1000") or "1600x1000")
+    if shot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        parent = os.path.dirname(os.path.abspath(shot))
+        if not os.path.isdir(parent):
+            raise UserError(f"--screenshot: directory {parent} does not exist", 2)
+
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Live Monitor")
+    app.setOrganizationName("LiveMonitor")
+    from ui_process.window import theme
+
+    theme.apply(app, theme.LIGHT if getattr(args, "light", False) else theme.DARK)
+    from ui_process.window.main_window import MainWindow
+    from ui_process.window.tape_manager import TapeDataManager
+
+    symbol = _symbol(args, settings)
+    manager = TapeDataManager(settings.feed, settings=settings, symbol=symbol)
+    window = MainWindow(manager, feed=settings.feed, symbol=symbol,
+                        restore=not (shot or getattr(args, "no_restore", False)), max_bars=settings.max_bars,
+                        state_file=settings.ui_state_file)
+    manager.connect()
+    if not shot:
+        window.show()
+        return app.exec()
+
+    # ---- --screenshot: the real window, offscreen
+    result = {"code": 1}
+    window.resize(*size)
+    window.show()
+    after_ms = int(float(getattr(args, "after", 1.0) or 0) * 1000)
+    timeout_ms = int(float(getattr(args, "timeout", 20.0) or 20.0) * 1000)
+    armed = {"done": False}
+
+    def take() -> None:
+        window.chart.render()
+        window.tape_view.pull()
+        window.refresh_status()
+        app.processEvents()
+        img = window.grab()
+        if not img.save(shot, "PNG"):
+            print(f"live-monitor ui: could not write {shot}", file=sys.stderr)
+            result["code"] = 1
+        else:
+            log.info("screenshot %s (%dx%d) written", shot, img.width(), img.height())
+            result["code"] = 0
+        window.close()
+        app.quit()
+
+    def check() -> None:
+        if armed["done"]:
+            return
+        if window.chart.full_refreshes >= 1 and len(window.chart.series) > 0:
+            armed["done"] = True
+            poll.stop()
+            QTimer.singleShot(after_ms, take)
+
+    def give_up() -> None:
+        if armed["done"]:
+            return
+        poll.stop()
+        info = window.feed_info()
+        why = ("the feed did not answer" if not info.get("feed_alive")
+               else f"no chart data for {symbol} (upstream {info.get('upstream_state') or 'unknown'})")
+        print(f"live-monitor ui: no screenshot: {why} at {settings.feed} within {timeout_ms / 1000:.0f} s",
+              file=sys.stderr)
+        result["code"] = 1
+        window.close()
+        app.quit()
+
+    poll = QTimer(interval=50, timeout=check)
+    poll.start()
+    QTimer.singleShot(timeout_ms, give_up)
+    app.exec()
+    return result["code"]
