@@ -1,0 +1,154 @@
+"""The supervisor over the real parts: simulator, feed, tap, status (and windows, offscreen).
+
+Each test starts ``live-monitor`` as a real process on a free feed address and a free
+simulator port, and stops it (and so its children) at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import psutil
+import pytest
+
+from shared.feed_probe import request
+from shared.models import wire
+from tests.supervisor_util import Proc, cli_env
+from tests.util import REPO, free_port, stop_process, wait_until
+
+NO_QT_LAUNCHER = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('PYQT6_LOADED', any(m.startswith('PyQt6') for m in sys.modules), flush=True))\n"
+    "from shared.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+@pytest.fixture
+def procs():
+    """Processes started by a test; each is stopped afterwards, with every descendant."""
+    started: list[Proc] = []
+    descendants: list[psutil.Process] = []
+
+    def start(argv: list[str], env: dict) -> Proc:
+        p = Proc(argv, env)
+        started.append(p)
+        return p
+
+    def track(p: Proc) -> list[psutil.Process]:
+        kids = psutil.Process(p.p.pid).children(recursive=True)
+        descendants.extend(kids)
+        return kids
+
+    start.track = track  # type: ignore[attr-defined]
+    yield start
+    for p in reversed(started):
+        stop_process(p.p, timeout=10)
+    for k in descendants:
+        try:
+            k.kill()
+        except psutil.Error:
+            pass
+
+
+def hello(address: str) -> dict | None:
+    return request(address, wire.hello_request(client="test"), timeout=0.5)
+
+
+def status(address: str) -> dict | None:
+    return request(address, wire.status_request(), timeout=0.5)
+
+
+def sim_status(sup: Proc) -> dict:
+    port = re.search(r"sim ready: LISTENING ws://127.0.0.1:(\d+)", "\n".join(sup.err)).group(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/sim/status", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def started_pids(sup: Proc, name: str) -> list[int]:
+    return [int(m.group(1)) for ln in sup.err for m in [re.search(rf"started {name} \(pid (\d+)\)", ln)] if m]
+
+
+def gone(ps: list[psutil.Process]) -> bool:
+    def dead(p: psutil.Process) -> bool:
+        try:
+            return p.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+    return all(dead(p) for p in ps)
+
+
+def test_daemon_restarts_a_killed_feed_and_reports_children(procs, tmp_path):
+    feed = f"tcp://127.0.0.1:{free_port()}"
+    env = cli_env(tmp_path)
+    sup = procs([sys.executable, "-c", NO_QT_LAUNCHER, "daemon", "--feed", feed], env)
+    wait_until(lambda: sup.has("daemon running"), 60, what="the daemon up")
+    kids = procs.track(sup)
+    feed_pid = started_pids(sup, "feed")[-1]
+    st = wait_until(lambda: status(feed), 10, what="status")
+    assert st["pid"] == feed_pid
+    epoch = st["epoch"]
+    # the supervisor's figures reach the feed's status
+    st = wait_until(lambda: (s := status(feed)) and s.get("supervisor") and s, 15, what="supervisor report")
+    ch = {c["name"]: c for c in st["supervisor"]["children"]}
+    assert ch["feed"]["pid"] == feed_pid and ch["feed"]["alive"] and ch["feed"]["rss_bytes"] > 0
+    assert ch["sim"]["alive"] and ch["supervisor"]["pid"] == sup.p.pid
+
+    tap = procs([sys.executable, "-m", "supervisor", "tap", "AAPL", "--feed", feed, "--json"], env)
+    wait_until(lambda: len(tap.out) >= 3, 30, what="tap receiving")
+    assert sim_status(sup)["connections"]["polygon"] == 1
+
+    os.kill(feed_pid, signal.SIGKILL)
+    new = wait_until(lambda: (h := hello(feed)) and h["pid"] != feed_pid and h, 5, what="a new feed within 5 s")
+    assert new["epoch"] != epoch
+    assert started_pids(sup, "feed")[-1] == new["pid"]
+    wait_until(lambda: sim_status(sup)["connections"]["polygon"] == 1, 10, what="one upstream connection")
+    n = len(tap.out)
+    try:
+        wait_until(lambda: len(tap.out) >= n + 3, 10, what="the tap receiving from the new feed")
+        tap_followed = True
+    except AssertionError:
+        tap_followed = False
+
+    sup.p.send_signal(signal.SIGTERM)
+    assert sup.p.wait(10) == 0
+    wait_until(lambda: gone(kids), 10, what="sim and feed gone")
+    wait_until(lambda: sup.has("PYQT6_LOADED", "out"), 5, what="the import check")
+    assert sup.out[-1] == "PYQT6_LOADED False"  # nothing on the daemon path imported Qt
+    if not tap_followed:
+        # The restarted feed binds a new ephemeral data port; the tap must say hello again
+        # when heartbeats stop (feed_process/tools.py, the feed's part) to follow it.
+        pytest.xfail("live-monitor tap does not reconnect to a restarted feed's new data endpoint")
+
+
+def test_daemon_sigkilled_leaves_no_orphans(procs, tmp_path):
+    feed = f"tcp://127.0.0.1:{free_port()}"
+    sup = procs([sys.executable, "-m", "supervisor", "daemon", "--feed", feed], cli_env(tmp_path))
+    wait_until(lambda: sup.has("daemon running"), 60, what="the daemon up")
+    kids = procs.track(sup)
+    assert len(kids) >= 2
+    sup.p.kill()
+    wait_until(lambda: gone(kids), 10, what="children gone after the supervisor's SIGKILL")
+    assert hello(feed) is None
+
+
+def test_a_simulator_port_that_is_taken_is_one_line(procs, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "supervisor", "daemon", "--feed", f"tcp://127.0.0.1:{free_port()}",
+                            "--sim-port", str(port)], cwd=REPO, env=cli_env(tmp_path), capture_output=True,
+                           text=True, timeout=60)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("live-monitor daemon: sim could not start (exit ")
+    assert "Traceback" not in r.stderr
