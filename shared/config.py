@@ -71,6 +71,14 @@ class Secret:
     def __reduce__(self):  # never pickle the value into a child's argv/logs by accident
         raise TypeError("Secret cannot be pickled; pass it through the environment")
 
+    # Immutable, so copies are the object itself (lets dataclasses.asdict/deepcopy
+    # work on Settings without ever serialising the value).
+    def __copy__(self) -> "Secret":
+        return self
+
+    def __deepcopy__(self, memo: dict) -> "Secret":
+        return self
+
 
 def _to_bool(v: Any) -> bool:
     if isinstance(v, bool):
@@ -138,8 +146,13 @@ def _upstream_check(v: str) -> None:
 
 
 def _endpoint_check(v: str) -> None:
-    if not (v.startswith("tcp://") or v.startswith("ipc://")) or ":" not in v[6:]:
-        raise ValueError(f"must look like tcp://HOST:PORT or ipc://PATH; got {v!r}")
+    if v.startswith("ipc://") and len(v) > len("ipc://"):
+        return
+    if v.startswith("tcp://"):
+        host, _, port = v[len("tcp://"):].rpartition(":")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            return
+    raise ValueError(f"must look like tcp://HOST:PORT or ipc://PATH; got {v!r}")
 
 
 def _log_level_check(v: str) -> None:
