@@ -543,7 +543,11 @@ class PolygonDataManager(QObject):
         state = (link.upstream or {}).get("state")
         if link.alive and state != self._last_upstream_state:
             self._last_upstream_state = state
-            if state in UPSTREAM_BAD_STATES:
+            if state == "stopped":
+                msg = "Feed is shutting down"
+                logger.warning(msg)
+                self.error_occurred.emit(msg)
+            elif state in UPSTREAM_BAD_STATES:
                 detail = (link.upstream or {}).get("message") or UPSTREAM_BAD_STATES[state]
                 msg = f"Upstream {state}: {detail}"
                 logger.warning(msg)

@@ -1,0 +1,153 @@
+"""PolygonDataManager against the real feed process and the simulator (real processes, sockets, Qt loop)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import zmq
+
+from shared.models import wire
+from shared.models.market_data import AGGREGATE_KEYS, TICKER_KEYS
+from tests.feed_process_util import clean_env, run_feed
+from tests.sim_process import run_sim
+from tests.util import free_port
+from ui_process.indicators import CALC_KEYS
+from ui_process.polygon_data_manager import PolygonDataManager
+
+
+def until(qtbot, cond, timeout: int = 10_000) -> None:
+    qtbot.waitUntil(lambda: bool(cond()), timeout=timeout)
+
+
+class Recorder:
+    def __init__(self, m: PolygonDataManager):
+        self.market: list[dict] = []
+        self.chart: list[dict] = []
+        self.calc: list[dict] = []
+        self.conn: list[bool] = []
+        self.errors: list[str] = []
+        m.market_data_updated.connect(self.market.append)
+        m.chart_data_updated.connect(self.chart.append)
+        m.calculation_updated.connect(self.calc.append)
+        m.connection_status_changed.connect(self.conn.append)
+        m.error_occurred.connect(self.errors.append)
+
+    def refreshes(self) -> list[dict]:
+        return [c for c in self.chart if not c["is_update"]]
+
+
+def feed_snapshot(control: str, symbol: str) -> dict:
+    """Ask the feed for a snapshot with a plain DEALER (what any subscriber would do)."""
+    ctx = zmq.Context.instance()
+    d = ctx.socket(zmq.DEALER)
+    d.setsockopt(zmq.LINGER, 0)
+    d.connect(control)
+    try:
+        d.send(wire.pack(wire.snapshot_request(symbol, 42)))
+        if not d.poll(5000):
+            raise AssertionError("feed did not answer the snapshot request")
+        return wire.unpack(d.recv())
+    finally:
+        d.close(0)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with run_sim("--speed", "5") as s:
+        yield s
+
+
+@pytest.fixture
+def feed_env():
+    return clean_env(POLYGON_API_KEY="test-key")
+
+
+@pytest.fixture
+def feed(sim, feed_env):
+    with run_feed("--upstream", sim.url_polygon, env=feed_env) as f:
+        yield f
+
+
+@pytest.fixture
+def manager(qtbot, feed):
+    m = PolygonDataManager(feed.control, symbol="AAPL")
+    rec = Recorder(m)
+    try:
+        yield m, rec
+    finally:
+        m.disconnect()
+
+
+def test_signals_have_spec_keys_and_bars_equal_feed(qtbot, feed, manager):
+    m, rec = manager
+    m.connect()
+    until(qtbot, lambda: rec.conn == [True])
+    until(qtbot, lambda: any(r["bars"] for r in rec.refreshes()))
+    mine = m.get_accumulated_bars()
+    assert mine and all(set(b) == AGGREGATE_KEYS for b in mine)
+    snap = feed_snapshot(feed.control, "AAPL")
+    theirs = {b["timestamp"]: b for b in snap["bars"]}
+    # The feed may have finished a bar since: every bar we hold is the feed's, and we miss at most the newest.
+    assert all(theirs[b["timestamp"]] == b for b in mine)
+    assert len(theirs) - len(mine) <= 2
+    assert [b["timestamp"] for b in mine] == sorted(b["timestamp"] for b in mine)
+
+    until(qtbot, lambda: rec.market)
+    t = rec.market[-1]
+    assert set(t) == TICKER_KEYS
+    for k in ("last_price", "bid", "ask", "spread", "mid_price"):
+        assert isinstance(t[k], float), k
+    assert isinstance(t["volume"], int)
+    assert t["market_state"] in ("pre", "open", "post", "closed")
+    dt.datetime.strptime(t["last_update"], "%H:%M:%S")
+    until(qtbot, lambda: rec.calc)
+    assert set(rec.calc[-1]) == CALC_KEYS and rec.calc[-1]["symbol"] == "AAPL"
+    # live updates flow: forming-bar chart updates and new ticker values
+    n = len(rec.market)
+    until(qtbot, lambda: len(rec.market) > n + 3 and any(c["is_update"] for c in rec.chart))
+    upd = [c for c in rec.chart if c["is_update"]][-1]
+    assert len(upd["bars"]) == 1 and set(upd["bars"][0]) == AGGREGATE_KEYS
+    info = m.feed_info()
+    assert info["pid"] == feed.pid and info["epoch"] == feed.epoch and info["source"] == "simulated"
+    assert info["upstream_state"] == "connected" and info["events"] > 0
+    assert not rec.errors
+
+
+def test_change_symbol_twice_quickly(qtbot, manager):
+    m, rec = manager
+    m.connect()
+    until(qtbot, lambda: any(r["bars"] for r in rec.refreshes()))
+    m.change_symbol("MSFT")
+    m.change_symbol("TSLA")
+    n_chart, n_calc, n_market = len(rec.chart), len(rec.calc), len(rec.market)
+    until(qtbot, lambda: any(not c["is_update"] and c["bars"] for c in rec.chart[n_chart:]))
+    until(qtbot, lambda: len(rec.market) > n_market + 3 and any(c["is_update"] for c in rec.chart[n_chart:]))
+    assert all(b["symbol"] == "TSLA" for c in rec.chart[n_chart:] for b in c["bars"])
+    assert all(c["symbol"] == "TSLA" for c in rec.calc[n_calc:])
+    assert all(b["symbol"] == "TSLA" for b in m.get_accumulated_bars())
+
+
+def test_feed_killed_and_restarted(qtbot, sim, feed_env):
+    port = free_port()
+    m = PolygonDataManager(f"tcp://127.0.0.1:{port}", symbol="AAPL")
+    rec = Recorder(m)
+    try:
+        with run_feed("--upstream", sim.url_polygon, env=feed_env, port=port) as f1:
+            m.connect()
+            until(qtbot, lambda: rec.conn == [True] and any(r["bars"] for r in rec.refreshes()))
+            first_epoch = m.feed_info()["epoch"]
+            f1.proc.kill()  # a crash: no goodbye, the heartbeats just stop
+            f1.proc.wait(5)
+            until(qtbot, lambda: rec.conn == [True, False])
+            assert any("Feed process gone" in e for e in rec.errors)
+            assert m.feed_info()["feed_alive"] is False
+        n_ref = len(rec.refreshes())
+        with run_feed("--upstream", sim.url_polygon, env=feed_env, port=port) as f2:
+            until(qtbot, lambda: rec.conn == [True, False, True], 15_000)
+            until(qtbot, lambda: len(rec.refreshes()) > n_ref and rec.refreshes()[-1]["bars"], 15_000)
+            assert m.feed_info()["epoch"] == f2.epoch != first_epoch
+            n = len(rec.market)
+            until(qtbot, lambda: len(rec.market) > n + 2)
+    finally:
+        m.disconnect()
