@@ -1,0 +1,213 @@
+"""The synthetic tape, without I/O: believable, exact (AM == its trades), deterministic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+import pytest
+
+from feed_process.sim.bars import BarBuilder
+from feed_process.sim.market import SymbolMarket, SyntheticMarket, next_session_after
+from shared.market_hours import market_state, session_for
+from shared.models.conditions import CONDITIONS, update_rules
+
+DAY = dt.date(2025, 6, 27)  # a Friday, regular full session
+S = session_for(DAY)
+
+
+def tape(symbol="AAPL", seed=1, until=None, start_emit=None):
+    """Events of one symbol from 04:00 to ``until`` (default 10:15 ET)."""
+    m = SymbolMarket(symbol, seed, S)
+    until = until or S.open + 45 * 60_000
+    out: list[dict] = []
+    if start_emit:
+        m.advance(start_emit, None)
+    m.advance(until, out)
+    return m, out
+
+
+@pytest.fixture(scope="module")
+def morning():
+    return tape()
+
+
+def oracle_bars(trades: list[dict]) -> dict[int, dict]:
+    """Independent re-aggregation of trades into minute bars with the condition rules."""
+    bars: dict[int, dict] = {}
+    for t in trades:
+        hl, last, vol = update_rules(t.get("c"))
+        s = t["t"] - t["t"] % 60_000
+        b = bars.setdefault(s, {"o": None, "h": None, "l": None, "c": None, "v": 0, "pv": 0.0, "n": 0})
+        p = t["p"]
+        b["n"] += 1
+        if hl:
+            b["h"] = p if b["h"] is None else max(b["h"], p)
+            b["l"] = p if b["l"] is None else min(b["l"], p)
+        if last:
+            b["o"] = p if b["o"] is None else b["o"]
+            b["c"] = p
+        if vol:
+            b["v"] += t["s"]
+            b["pv"] += p * t["s"]
+    return bars
+
+
+def test_quotes_are_penny_ticks_with_1_to_3_tick_spreads(morning):
+    _, evs = morning
+    quotes = [e for e in evs if e["ev"] == "Q"]
+    assert len(quotes) > 1000
+    spreads = set()
+    for q in quotes:
+        bp, ap = round(q["bp"] * 100), round(q["ap"] * 100)
+        assert abs(q["bp"] * 100 - bp) < 1e-6 and abs(q["ap"] * 100 - ap) < 1e-6
+        assert 1 <= ap - bp <= 3
+        spreads.add(ap - bp)
+        assert q["bs"] >= 1 and q["as"] >= 1 and q["sym"] == "AAPL"
+    assert spreads == {1, 2, 3}
+
+
+def test_trades_at_or_inside_the_quote_with_real_conditions(morning):
+    _, evs = morning
+    quote = None
+    trades = 0
+    odd = round_lots = 0
+    seen_conds: set[int] = set()
+    for e in evs:
+        if e["ev"] == "Q":
+            quote = e
+        elif e["ev"] == "T":
+            trades += 1
+            assert quote is not None, "a trade before any quote"
+            assert quote["bp"] - 1e-9 <= e["p"] <= quote["ap"] + 1e-9
+            assert abs(e["p"] * 100 - round(e["p"] * 100)) < 1e-6
+            assert e["s"] >= 1 and isinstance(e["i"], str)
+            conds = e.get("c", [])
+            assert all(c in CONDITIONS for c in conds)
+            seen_conds.update(conds)
+            if e["s"] < 100:
+                odd += 1
+                assert 37 in conds
+            elif e["s"] % 100 == 0:
+                round_lots += 1
+            # extended hours prints carry Form T
+            assert (12 in conds) == (market_state(e["t"]) != "open")
+    assert trades > 500 and odd > 50 and round_lots > 50
+    assert {12, 14, 37, 41} <= seen_conds
+
+
+def test_am_bars_agree_exactly_with_the_trades(morning):
+    m, evs = morning
+    trades = [e for e in evs if e["ev"] == "T"]
+    ams = [e for e in evs if e["ev"] == "AM"]
+    want = oracle_bars(trades)
+    assert len(ams) == len(want) > 300
+    day_v, day_pv, op = 0, 0.0, None
+    for am in ams:
+        b = want[am["s"]]
+        assert am["e"] == am["s"] + 60_000
+        if b["o"] is not None:  # minutes with price-moving prints
+            assert (am["o"], am["h"], am["l"], am["c"]) == (b["o"], b["h"], b["l"], b["c"])
+        assert am["v"] == b["v"]
+        assert am["vw"] == pytest.approx(b["pv"] / b["v"], abs=6e-5)
+        day_v += b["v"]
+        day_pv += b["pv"]
+        op = op if op is not None else am["o"]
+        assert am["av"] == day_v
+        assert am["a"] == pytest.approx(day_pv / day_v, abs=6e-5)
+        assert am["op"] == op
+        assert am["z"] == b["v"] // b["n"]
+    # bars are announced after their minute: every AM follows all of that minute's trades
+    pos = {id(e): i for i, e in enumerate(evs)}
+    last_trade_idx = defaultdict(int)
+    for i, e in enumerate(evs):
+        if e["ev"] == "T":
+            last_trade_idx[e["t"] - e["t"] % 60_000] = i
+    assert all(pos[id(a)] > last_trade_idx[a["s"]] for a in ams)
+    # history holds the same bars (plus the trade count)
+    hist = m.minute_bars()
+    assert [{k: v for k, v in b.items() if k != "n"} for b in hist] == ams
+
+
+def test_deterministic_per_seed_and_symbol_whatever_the_slicing():
+    end = S.open + 20 * 60_000
+    _, whole = tape("MSFT", seed=7, until=end)
+    m = SymbolMarket("MSFT", 7, S)
+    sliced: list[dict] = []
+    t = S.pre_start
+    steps = (1, 7, 999, 61_000, 250_000, 3_600_000)  # irregular slices, some inside one millisecond
+    i = 0
+    while t < end:
+        t = min(t + steps[i % len(steps)], end)
+        m.advance(t, sliced)
+        i += 1
+    assert sliced == whole
+    _, other_seed = tape("MSFT", seed=8, until=S.pre_start + 3_600_000)
+    _, other_sym = tape("MSFA", seed=7, until=S.pre_start + 3_600_000)
+    assert other_seed[:50] != whole[:50] and other_sym[:50] != whole[:50]
+
+
+@pytest.fixture(scope="module")
+def friday_to_saturday():
+    """SPY's whole Friday tape, advanced on to Saturday noon."""
+    m = SymbolMarket("SPY", 1, S)
+    out: list[dict] = []
+    m.advance(int(dt.datetime(2025, 6, 28, 16, 0, tzinfo=dt.timezone.utc).timestamp() * 1000), out)
+    return m, out
+
+
+def test_activity_follows_the_session_clock(friday_to_saturday):
+    m, evs = friday_to_saturday
+    assert m.session.day == next_session_after(DAY).day  # rolled on to Monday's tape after 20:00
+    counts = defaultdict(int)
+    for e in evs:
+        if e["ev"] in ("T", "Q"):
+            counts[market_state(e["t"])] += 1
+            assert S.pre_start <= e["t"] < S.post_end  # quiet when closed (also Saturday)
+    per_min = {k: counts[k] / ((S.open - S.pre_start) if k == "pre" else (S.close - S.open) if k == "open"
+                               else (S.post_end - S.close)) * 60_000 for k in ("pre", "open", "post")}
+    assert per_min["open"] > 3 * per_min["pre"] and per_min["open"] > 3 * per_min["post"] > 0
+
+    def rate(a, b):
+        return sum(1 for e in evs if e["ev"] != "AM" and a <= e["t"] < b)
+    first = rate(S.open, S.open + 15 * 60_000)
+    midday = rate(S.open + 180 * 60_000, S.open + 195 * 60_000)
+    last = rate(S.close - 15 * 60_000, S.close)
+    assert first > 1.5 * midday and last > 1.2 * midday
+    assert evs[-1]["ev"] == "AM" and evs[-1]["e"] <= S.post_end
+
+
+def test_daily_bars_are_consistent_with_the_previous_close():
+    m = SymbolMarket("AAPL", 1, S)
+    days = m.daily_bars(10)
+    assert len(days) == 10 and days[-1]["c"] == m.prev_close / 100
+    assert days == SymbolMarket("AAPL", 1, S).daily_bars(10)
+    for d in days:
+        assert d["l"] <= min(d["o"], d["c"]) <= max(d["o"], d["c"]) <= d["h"] and d["v"] > 0
+    assert [d["t"] for d in days] == sorted(d["t"] for d in days)
+    m.advance(S.open + 5 * 60_000)
+    today = m.today_daily_bar()
+    bars = m.minute_bars()
+    assert today["v"] == sum(b["v"] for b in bars) and today["c"] == bars[-1]["c"]
+
+
+def test_bar_builder_carries_price_through_volume_only_minutes():
+    out: list[dict] = []
+    b = BarBuilder("X", prev_close_cents=1000)
+    b.add(60_000, 1001, 50, [37], out)  # odd lot: volume only
+    b.close(out)
+    assert out[0]["o"] == out[0]["c"] == 10.0 and out[0]["v"] == 50
+    b.add(120_000, 1005, 100, None, out)
+    b.add(130_000, 2000, 100, [2], out)  # average-price print: volume, not price
+    b.close(out)
+    assert (out[1]["o"], out[1]["h"], out[1]["l"], out[1]["c"], out[1]["v"]) == (10.05, 10.05, 10.05, 10.05, 200)
+    assert out[1]["av"] == 250 and out[1]["op"] == 10.0
+
+
+def test_synthetic_market_rate_override_scales_activity():
+    fast = SyntheticMarket(1, lambda t: S, rate_fn=lambda t: 2000.0 if t >= S.open else None)
+    fast.advance(["ZZZ"], S.open, [])
+    out: list[dict] = []
+    fast.advance(["ZZZ"], S.open + 10_000, out)  # 10 s at 2000 events/s
+    n = sum(1 for e in out if e["ev"] != "AM")
+    assert 0.9 * 20_000 < n < 1.1 * 20_000
