@@ -231,3 +231,34 @@ def test_check_data_flow_diagnoses(qtbot, feed):
         assert sum("No data for ZZZZ" in e for e in errors) == 3
     finally:
         m.disconnect()
+
+
+def test_entry_and_exit_signals_are_emitted_live_not_for_history(qtbot, feed, manager):
+    from shared.models.signals import ENTRY_KEYS, EXIT_KEYS
+
+    m, rec = manager
+    st = feed.state("AAPL")
+    # A decline in the history (warm-up emits nothing), then the reversal and the run-up arrive live.
+    hist = [make_bar("AAPL", T0 + i * 60_000, 110 - 0.5 * i + 0.5, 110 - 0.5 * i + 0.7, 110 - 0.5 * i - 0.2,
+                     110 - 0.5 * i) for i in range(21)]
+    hist.append(make_bar("AAPL", T0 + 21 * 60_000, 100, 104.2, 99.9, 104.0, 3000))
+    for b in hist:
+        b["vwap"] = None
+    st["bars"] = hist[:21]
+    m.connect()
+    until(qtbot, lambda: rec.refreshes(), 5000)
+    assert rec.entry == [] and rec.exit == []
+    b = hist[21]
+    feed.publish("AAPL", [["AM", b["timestamp"], b["open"], b["high"], b["low"], b["close"], b["volume"], None, 5]])
+    until(qtbot, lambda: rec.entry, 3000)
+    (e,) = rec.entry
+    assert set(e) == ENTRY_KEYS and e["signal_type"] == "LONG" and e["symbol"] == "AAPL"
+    feed.publish("AAPL", [["AM", T0 + 22 * 60_000, 104, 110.0, 103.8, 109.5, 1500, None, 5]])
+    until(qtbot, lambda: rec.exit, 3000)
+    (x,) = rec.exit
+    assert set(x) == EXIT_KEYS and x["exit_type"] == "TARGET" and x["pnl"].startswith("+")
+    # the same bar again (a feed re-send after a re-snapshot) does not repeat the signal
+    feed.publish("AAPL", [["AM", T0 + 22 * 60_000, 104, 110.0, 103.8, 109.5, 1500, None, 5]])
+    feed.publish("AAPL", [["AM", T0 + 23 * 60_000, 109.5, 109.8, 109.0, 109.2, 1000, None, 5]])
+    until(qtbot, lambda: len(m.get_accumulated_bars()) == 24, 3000)
+    assert len(rec.entry) == 1 and len(rec.exit) == 1
