@@ -122,9 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = settings_from_args(args)
-        from .logsetup import configure_logging
+        from .logsetup import configure_logging, register_secret
 
         configure_logging(settings.log_level)
+        register_secret(settings.api_key.get())  # also a key from the config file, not only the env
         if args.command not in ("desktop", "daemon"):
             # A child of the supervisor exits when the supervisor is gone (no orphans).
             from .parent_watch import start_parent_watch

@@ -7,9 +7,8 @@ fire, and when the simulator is busy. Holidays and early closes come from
 
 Times are epoch milliseconds; every function takes the time explicitly (no
 hidden wall clock), so replayed and simulated sessions are evaluated at their
-own clock. Extended hours: pre-market 04:00-09:30, post-market close-20:00 ET
-(no extended session after an early close's 13:00 close... post runs to 17:00
-on those days, as the exchanges do).
+own clock. Extended hours: pre-market 04:00-09:30, post-market close-20:00 ET;
+on an early-close day (13:00) post-market ends at 17:00, as the exchanges run it.
 """
 
 from __future__ import annotations

@@ -218,3 +218,20 @@ def test_main_config_errors_exit_2_before_running(fake_commands, capsys, monkeyp
 
 def test_config_error_is_a_value_error():
     assert issubclass(ConfigError, ValueError)
+
+
+def _fake_logs_key(args, settings):
+    logging.getLogger("feed_process.fake").warning("connecting with key %s", settings.api_key.get())
+    return 0
+
+
+def test_a_key_from_the_config_file_is_redacted_from_logs_too(fake_commands, monkeypatch, tmp_path, capsys):
+    key = "pk_FILE_only_5b1e9d33c0"
+    f = tmp_path / "lm.toml"
+    f.write_text(f'api_key = "{key}"\n')
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
+    monkeypatch.setitem(COMMANDS, "fake-log", (None, "tests.test_cli:_fake_logs_key", "test"))
+    assert cli.main(["fake-log", "--config", str(f)]) == 0
+    err = capsys.readouterr().err
+    assert "connecting with key ***" in err and key not in err
