@@ -342,3 +342,29 @@ def test_tsla_replay_sample_normalises(replay_dir):
 def test_every_tsla_replay_line_normalises(replay_dir):
     n, counts = _normalize_file(replay_dir / "TSLA-2025-07-01.jsonl.gz")
     assert n == 355_944 and counts["aggregate"] == 20
+
+
+# ---------------------------------------------------------------- trade-condition update rules
+
+@pytest.mark.parametrize("conds, rules", [
+    (None, (True, True, True)),
+    ([], (True, True, True)),
+    ([14, 41], (True, True, True)),          # intermarket sweep, trade-thru exempt: regular
+    ([37], (False, False, True)),            # odd lot: volume only
+    ([14, 12, 37, 41], (False, False, True)),  # a real AAPL print: every condition must allow
+    ([12], (True, True, True)),              # Form T moves extended-hours bars
+    ([22], (True, False, True)),             # prior reference price: not the last price
+    ([15], (False, False, False)),           # official close: nothing
+    ([38], (False, True, False)),            # corrected consolidated close: last only
+    ([999], (True, True, True)),             # an unknown new code must not blank the chart
+])
+def test_condition_update_rules(conds, rules):
+    from shared.models.conditions import update_rules
+
+    assert update_rules(conds) == rules
+
+
+def test_condition_names():
+    from shared.models.conditions import condition_name
+
+    assert condition_name(37) == "Odd Lot Trade" and condition_name(999) == "Condition 999"
