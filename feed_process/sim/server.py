@@ -143,6 +143,7 @@ class SimServer:
             self.replay = load_replay(cfg.replay, keep_time=cfg.keep_time)
         self.market: SyntheticMarket | None = None
         self._live: set[str] = set()  # symbols the pump keeps current
+        self._catchups: dict[str, asyncio.Future] = {}  # symbols being brought up to now, off the loop
         if self.replay is not None:
             t0 = self.replay.times[0]
             self.clock = SimClock(t0, cfg.speed)
@@ -408,17 +409,38 @@ class SimServer:
             syms |= set(self.cfg.symbols_hint or DEFAULT_HINT)
         return syms
 
+    def _catch_up(self, sym: str) -> asyncio.Future:
+        """Bring a symbol nobody listened to up to now, silently, in a worker thread.
+
+        A fresh tape is hours of events (04:00 to the clock); generating them on
+        the loop would freeze every other client for a second. The pump leaves
+        the symbol alone until this is done (one writer per tape at a time)."""
+        fut = self._catchups.get(sym)
+        if fut is None:
+            assert self.market is not None
+            m = self.market.get(sym, self.clock.now_ms())
+            fut = asyncio.ensure_future(asyncio.to_thread(m.advance, self.clock.now_ms(), None))
+            self._catchups[sym] = fut
+        return fut
+
     def _advance_synthetic(self, now: int) -> None:
         assert self.market is not None
         wanted = self._wanted_symbols()
-        for sym in wanted - self._live:
-            # Nobody listened to this symbol until now: catch its tape up silently.
-            self.market.get(sym, now).advance(now, None)
-        self._live = wanted
+        live = set()
+        for sym in wanted:
+            if sym in self._live:
+                live.add(sym)
+                continue
+            fut = self._catch_up(sym)
+            if fut.done():
+                del self._catchups[sym]
+                fut.result()
+                live.add(sym)
+        self._live = live
         events: list[dict] = []
-        self.market.advance(sorted(wanted), now, events)
+        self.market.advance(sorted(live), now, events)
         if events:
-            if len(wanted) > 1:
+            if len(live) > 1:
                 events.sort(key=_tape_time)
             dumps = orjson.dumps
             self._distribute([(e["ev"], e["sym"]) for e in events], [dumps(e) for e in events])
@@ -492,13 +514,15 @@ class SimServer:
             self._abort(conn)
 
     # ---- history --------------------------------------------------------
-    def _minute_bars(self, sym: str) -> list[dict]:
+    async def _minute_bars(self, sym: str) -> list[dict]:
         now = self.clock.now_ms()
         if self.market is not None:
-            m = self.market.get(sym, now)
             if sym not in self._live:
-                m.advance(now, None)  # nobody streams it: bring it up to now silently
-            return m.minute_bars()
+                fut = self._catch_up(sym)  # nobody streams it: bring it up to now
+                await asyncio.shield(fut)
+                if self._catchups.get(sym) is fut:
+                    del self._catchups[sym]
+            return list(self.market.get(sym, now).minute_bars())
         r = self.replay
         assert r is not None
         bars = r.bars.get(sym, [])
@@ -526,7 +550,7 @@ class SimServer:
         except hist.HistoryError as e:
             return _bad(str(e))
         if tf == "1min":
-            data = [hist.am_to_relay(b) for b in hist.select(self._minute_bars(sym), start, end, limit)]
+            data = [hist.am_to_relay(b) for b in hist.select(await self._minute_bars(sym), start, end, limit)]
         else:
             data = [hist.daily_to_relay(b) for b in hist.select(self._daily_bars(sym), start, end, limit, key="t")]
         return web.json_response({"data": data, "symbol": sym, "timeframe": tf, "source": self.source},
@@ -542,7 +566,7 @@ class SimServer:
         except hist.HistoryError as e:
             return _bad(str(e))
         if tf == "1min":
-            res = [hist.am_to_polygon(b) for b in hist.select(self._minute_bars(sym), start, end, limit)]
+            res = [hist.am_to_polygon(b) for b in hist.select(await self._minute_bars(sym), start, end, limit)]
         else:
             res = hist.select(self._daily_bars(sym), start, end, limit, key="t")
         if desc:

@@ -1,0 +1,286 @@
+"""The simulator server over real sockets: both protocols, history, status, faults.
+
+Each test runs a real ``SimServer`` on a free loopback port inside
+``asyncio.run`` and talks to it with real clients (websockets, aiohttp).
+``--speed 60`` makes a sim minute pass in a real second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import orjson
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from feed_process.sim.server import SimConfig, SimServer, sim_start_ms
+
+SPEED = 60.0
+# Most tests start the sim clock at 09:00 ET: a short tape to catch up (the default 10:00 is tested below).
+FAST = {"speed": SPEED, "start": "09:00"}
+
+
+def run(coro, timeout: float = 40.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def recv_json(ws, timeout: float = 10.0):
+    return orjson.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(ws, pred, timeout: float = 10.0, what: str = "message"):
+    """Messages until ``pred(msg)`` is true; returns (that message, the ones before it)."""
+    deadline = time.monotonic() + timeout
+    before = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out waiting for {what}")
+        raw = await asyncio.wait_for(ws.recv(), left)
+        try:
+            m = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            before.append(raw)
+            continue
+        if pred(m):
+            return m, before
+        before.append(m)
+
+
+async def polygon_client(srv: SimServer, topics: str | None = None, key: str = "k"):
+    ws = await websockets.connect(f"{srv.url}/stocks", max_size=2**24)
+    hello = await recv_json(ws)
+    assert hello[0]["status"] == "connected"
+    await ws.send(orjson.dumps({"action": "auth", "params": key}).decode())
+    auth = await recv_json(ws)
+    if topics:
+        assert auth[0]["status"] == "auth_success"
+        await ws.send(orjson.dumps({"action": "subscribe", "params": topics}).decode())
+        await recv_json(ws)
+    return ws, auth
+
+
+def is_events(m) -> bool:
+    return isinstance(m, list) and bool(m) and m[0].get("ev") != "status"
+
+
+def test_relay_connected_subscribed_market_data_and_errors_keep_serving():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv:
+            async with websockets.connect(f"{srv.url}/ws/client-7") as ws:
+                assert await recv_json(ws) == {"type": "connected", "client_id": "client-7", "source": "simulated"}
+                await ws.send('{"action":"subscribe","symbols":["AAPL"],"channels":["T","Q","AM"]}')
+                assert await recv_json(ws) == {"type": "subscribed", "symbols": ["AAPL"], "channels": ["T", "Q", "AM"]}
+                md, _ = await recv_until(ws, lambda m: m.get("type") == "market_data", what="market_data")
+                assert md["data"]["sym"] == "AAPL" and md["data"]["ev"] in ("T", "Q", "AM")
+                await ws.send("{not json")
+                err, _ = await recv_until(ws, lambda m: m.get("type") == "error", what="error")
+                assert "JSON" in err["message"]
+                await ws.send('{"action":"teleport"}')
+                err, _ = await recv_until(ws, lambda m: m.get("type") == "error", what="error")
+                assert "teleport" in err["message"]
+                await ws.send('{"action":"ping"}')
+                await recv_until(ws, lambda m: m.get("type") == "pong", what="pong")
+                # still streaming, one event per market_data message, and AM bars arrive
+                am, before = await recv_until(ws, lambda m: m.get("type") == "market_data" and m["data"]["ev"] == "AM",
+                                              what="AM bar")
+                assert all(m["type"] == "market_data" and isinstance(m["data"], dict) for m in before)
+                st = srv.status()
+                assert st["connections"]["relay"] == 1 and st["subscriptions"]["relay"]["AM.AAPL"] == 1
+    run(main())
+
+
+def test_polygon_auth_wildcards_and_batched_frames():
+    async def main():
+        cfg = SimConfig(port=0, **FAST, key="sekret", symbols_hint=["MSFT", "NVDA"])
+        async with SimServer(cfg) as srv:
+            ws, auth = await polygon_client(srv, key="wrong")
+            assert auth == [{"ev": "status", "status": "auth_failed", "message": "authentication failed"}]
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            ws, auth = await polygon_client(srv, key="sekret")
+            assert auth[0]["status"] == "auth_success"
+            await ws.send('{"action":"subscribe","params":"T.*,Q.AAPL"}')
+            assert [m["message"] for m in await recv_json(ws)] == ["subscribed to: T.*", "subscribed to: Q.AAPL"]
+            seen: set[tuple[str, str]] = set()
+            deadline = time.monotonic() + 10
+            while not {("T", "MSFT"), ("T", "NVDA"), ("T", "AAPL"), ("Q", "AAPL")} <= seen:
+                assert time.monotonic() < deadline, f"only saw {seen}"
+                frame = await recv_json(ws)
+                assert isinstance(frame, list)
+                seen |= {(e["ev"], e["sym"]) for e in frame}
+            assert ("Q", "MSFT") not in seen
+            await ws.close()
+            st = srv.status()
+            assert st["accepted"]["polygon"] == 2
+    run(main())
+
+
+def test_history_endpoints_and_bad_requests():
+    async def main():
+        async with SimServer(SimConfig(port=0, speed=SPEED)) as srv, aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{srv.port}"
+            start = sim_start_ms(srv.cfg)
+            async with http.post(f"{base}/api/v1/bars", json={"symbol": "AAPL", "timeframe": "1min",
+                                                              "start_date": "2000-01-01", "end_date": "2100-01-01",
+                                                              "limit": 2000}) as r:
+                assert r.status == 200
+                relay = (await r.json())["data"]
+            # 04:00 to the sim clock's 10:00: 360 minutes of pre-market and regular session
+            assert len(relay) >= 355 and relay[-1]["timestamp"] + 60_000 <= srv.clock.now_ms()
+            assert relay[-1]["timestamp"] >= start - 120_000
+            for b in relay:
+                assert b["low"] <= min(b["open"], b["close"]) <= max(b["open"], b["close"]) <= b["high"]
+                assert b["volume"] > 0 and b["transactions"] > 0
+            async with http.get(f"{base}/v2/aggs/ticker/AAPL/range/1/minute/0/{2**41}?limit=5&sort=asc") as r:
+                poly = await r.json()
+            assert poly["status"] == "OK" and poly["resultsCount"] == 5
+            assert [x["t"] for x in poly["results"]] == sorted(x["t"] for x in poly["results"])
+            by_t = {b["timestamp"]: b for b in relay}
+            for x in poly["results"]:
+                if x["t"] in by_t:
+                    assert (x["o"], x["c"], x["v"]) == (by_t[x["t"]]["open"], by_t[x["t"]]["close"],
+                                                        by_t[x["t"]]["volume"])
+            async with http.get(f"{base}/v2/aggs/ticker/AAPL/prev") as r:
+                prev = await r.json()
+            assert prev["resultsCount"] == 1 and prev["results"][0]["T"] == "AAPL" and prev["results"][0]["c"] > 0
+            async with http.post(f"{base}/api/v1/bars", json={"symbol": "AAPL", "timeframe": "1day",
+                                                              "start_date": "2000-01-01"}) as r:
+                days = (await r.json())["data"]
+            assert days[-2]["close"] == prev["results"][0]["c"]  # today's partial day comes last
+            bad = [
+                http.post(f"{base}/api/v1/bars", data=b"{nope", headers={"Content-Type": "application/json"}),
+                http.post(f"{base}/api/v1/bars", json={"symbol": "AAPL", "timeframe": "3min", "start_date": "2025-01-01"}),
+                http.post(f"{base}/api/v1/bars", json={"symbol": "!!", "start_date": "2025-01-01"}),
+                http.get(f"{base}/v2/aggs/ticker/AAPL/range/1/minute/yesterday/today"),
+                http.get(f"{base}/v2/aggs/ticker/AAPL/range/5/hour/2025-01-01/2025-01-02"),
+                http.get(f"{base}/v2/aggs/ticker/AAPL/range/1/minute/2025-01-01/2025-01-02?limit=-3"),
+                http.post(f"{base}/sim/fault", json={"kind": "explode"}),
+            ]
+            for req in bad:
+                async with req as r:
+                    assert r.status == 400, await r.text()
+                    assert (await r.json())["error"]
+            async with http.get(f"{base}/sim/status") as r:
+                assert r.status == 200 and (await r.json())["source"] == "simulated"
+    run(main())
+
+
+def test_polygon_history_requires_the_key_when_one_is_set():
+    async def main():
+        async with SimServer(SimConfig(port=0, key="k1")) as srv, aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{srv.port}/v2/aggs/ticker/AAPL/prev"
+            async with http.get(base + "?apiKey=nope") as r:
+                assert r.status == 401
+            async with http.get(base + "?apiKey=k1") as r:
+                assert r.status == 200
+    run(main())
+
+
+def test_fault_drop_after_n_events_then_reconnect_is_spared():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv, aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{srv.port}/sim/fault",
+                                 json={"kind": "drop", "after": 30, "times": 1}) as r:
+                assert (await r.json())["faults"] == [{"kind": "drop", "after": 30, "times": 1}]
+            ws, _ = await polygon_client(srv, "T.AAPL,Q.AAPL")
+            got = 0
+            with pytest.raises(ConnectionClosed) as ei:
+                while True:
+                    frame = await recv_json(ws)
+                    got += len(frame) if is_events(frame) else 0
+            assert got >= 30
+            assert ei.value.rcvd is None  # no close frame: a network drop, not a clean close
+            ws2, _ = await polygon_client(srv, "T.AAPL,Q.AAPL")
+            n = 0
+            while n < 60:
+                frame = await recv_json(ws2)
+                n += len(frame) if is_events(frame) else 0
+            await ws2.close()
+    run(main())
+
+
+def test_fault_close_1011_and_max_connections():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv, aiohttp.ClientSession() as http:
+            fault = f"http://127.0.0.1:{srv.port}/sim/fault"
+            ws, _ = await polygon_client(srv, "T.AAPL,Q.AAPL")
+            async with http.post(fault, json={"kind": "close_1011", "after": 5}):
+                pass
+            with pytest.raises(ConnectionClosed) as ei:
+                while True:
+                    await recv_json(ws)
+            assert ei.value.rcvd.code == 1011
+            async with http.post(fault, json={"kind": "clear"}):
+                pass
+            async with http.post(fault, json={"kind": "max_connections", "limit": 1}):
+                pass
+            first, _ = await polygon_client(srv, "T.AAPL")
+            second = await websockets.connect(f"{srv.url}/stocks")
+            msg = await recv_json(second)
+            assert msg[0]["status"] == "max_connections"
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(second.recv(), 5)
+            relay_ok = await websockets.connect(f"{srv.url}/ws/r1")  # the limit is per protocol
+            assert (await recv_json(relay_ok))["type"] == "connected"
+            await relay_ok.close()
+            await first.close()
+    run(main())
+
+
+def test_fault_stall_then_clear_and_malformed_frames():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv, aiohttp.ClientSession() as http:
+            fault = f"http://127.0.0.1:{srv.port}/sim/fault"
+            ws, _ = await polygon_client(srv, "T.AAPL,Q.AAPL")
+            await recv_until(ws, is_events, what="data")
+            async with http.post(fault, json={"kind": "stall"}):
+                pass
+            # drain what was in flight, then silence: no frame for a second while the market runs at 60x
+            with pytest.raises(asyncio.TimeoutError):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 1.0)
+            assert srv.status()["connections"]["polygon"] == 1  # the socket is still open
+            async with http.post(fault, json={"kind": "clear"}):
+                pass  # the stalled connection resumes
+            await recv_until(ws, is_events, what="data after clear")
+            async with http.post(fault, json={"kind": "malformed", "every": 2}):
+                pass  # garbage frames between the real ones
+            bad = good = 0
+            while bad < 3 or good < 3:
+                raw = await asyncio.wait_for(ws.recv(), 5)
+                try:
+                    frame = orjson.loads(raw)
+                    ok = isinstance(frame, list) and all(isinstance(e.get("p", 1.0), float) for e in frame)
+                except (orjson.JSONDecodeError, AttributeError, TypeError):
+                    ok = False
+                bad += not ok
+                good += ok
+            await ws.close()
+    run(main())
+
+
+def test_fault_drop_every_and_flags_config():
+    async def main():
+        cfg = SimConfig(port=0, **FAST, faults=[{"kind": "drop", "every": 0.3}])
+        async with SimServer(cfg) as srv:
+            ws = await websockets.connect(f"{srv.url}/ws/x")
+            t0 = time.monotonic()
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            assert time.monotonic() - t0 < 5
+            assert srv.status()["faults"] == [{"kind": "drop", "every": 0.3}]
+    run(main())
+
+
+def test_taken_port_raises_oserror():
+    async def main():
+        async with SimServer(SimConfig(port=0)) as srv:
+            with pytest.raises(OSError):
+                async with SimServer(SimConfig(port=srv.port)):
+                    pass
+    run(main())
