@@ -624,14 +624,14 @@ def _probe_quietly(settings):
         return None
 
 
-async def _desktop(args: argparse.Namespace, settings, symbols: list[str], attach) -> int:
+async def _desktop(args: argparse.Namespace, settings, symbols: list[str], attach, ui_factory) -> int:
     sup = Supervisor(settings.feed, mode="desktop")
     sup.install_signal_handlers()
     try:
         if attach is None:
             await _start_backend(sup, settings, args, {})
         for i, sym in enumerate(symbols):
-            await sup.start(ui_spec(settings, args, sym, symbols[:i].count(sym)))
+            await sup.start(ui_factory(settings, args, sym, symbols[:i].count(sym)))
     except Stopping:
         await sup.shutdown()
         return 0
@@ -663,15 +663,16 @@ async def _daemon(args: argparse.Namespace, settings) -> int:
     return await sup.run()
 
 
-def run_desktop(args: argparse.Namespace, settings) -> int:
-    """``live-monitor``: simulator (when upstream is sim) + feed + one window per symbol."""
+def run_desktop(args: argparse.Namespace, settings, *, ui_factory: Callable = ui_spec) -> int:
+    """``live-monitor``: simulator (when upstream is sim) + feed + one window per symbol.
+    ``ui_factory(settings, args, symbol, index) -> ChildSpec`` makes a window's spec."""
     check_upstream(settings)
     symbols = desktop_symbols(settings)
     attach = probe(settings)
     if attach is not None:
         log.info("a feed already runs at %s (pid %s, epoch %s): opening %s on it",
                  settings.feed, attach.pid, attach.epoch, ", ".join(symbols))
-    return asyncio.run(_desktop(args, settings, symbols, attach))
+    return asyncio.run(_desktop(args, settings, symbols, attach, ui_factory))
 
 
 def run_daemon(args: argparse.Namespace, settings) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from tests.util import REPO
@@ -18,12 +20,15 @@ class Proc:
                                   env=env)
         self.out: list[str] = []
         self.err: list[str] = []
-        for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
-            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+        self.err_at: list[float] = []  # arrival time (monotonic) of each stderr line
+        for stream, sink, times in ((self.p.stdout, self.out, None), (self.p.stderr, self.err, self.err_at)):
+            threading.Thread(target=self._pump, args=(stream, sink, times), daemon=True).start()
 
     @staticmethod
-    def _pump(stream, sink):
+    def _pump(stream, sink, times):
         for line in stream:
+            if times is not None:
+                times.append(time.monotonic())
             sink.append(line.rstrip("\n"))
 
     def has(self, text: str, where: str = "err") -> bool:
@@ -44,3 +49,23 @@ def cli_env(tmp_path: Path) -> dict:
     env["LIVE_MONITOR_STATE_DIR"] = str(tmp_path / "state")
     env["QT_QPA_PLATFORM"] = "offscreen"
     return env
+
+
+STATE_RE = re.compile(r"(ui-\S+)\| STATE pid=(\d+) connected=(\w+) epoch=(\S+) bars=(\d+) events=(\d+)")
+
+
+def window_states(sup: Proc) -> list[dict]:
+    """The probe windows' STATE lines from the supervisor's log, with arrival times."""
+    out = []
+    for t, ln in zip(list(sup.err_at), list(sup.err)):
+        m = STATE_RE.search(ln)
+        if m:
+            out.append({"name": m.group(1), "pid": int(m.group(2)), "connected": m.group(3) == "True",
+                        "epoch": None if m.group(4) == "None" else int(m.group(4)), "bars": int(m.group(5)),
+                        "events": int(m.group(6)), "t": t})
+    return out
+
+
+def latest_state(sup: Proc, name: str) -> dict | None:
+    st = [s for s in window_states(sup) if s["name"] == name]
+    return st[-1] if st else None
