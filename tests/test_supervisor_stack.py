@@ -204,3 +204,33 @@ def test_desktop_windows_recover_crash_loop_is_told_and_nothing_outlives_a_sigki
         # backfill from the simulator takes ~2 s more before the bars are full again.
         pytest.xfail(f"windows had full bars {recovered:.1f} s after the feed's SIGKILL (> 5 s); "
                      f"the new feed was ready after {restarted:.1f} s")
+
+
+def test_two_desktops_on_one_address_share_one_feed_and_one_upstream(procs, tmp_path):
+    """The real ``live-monitor`` desktop command with real (offscreen) dashboard windows."""
+    feed = f"tcp://127.0.0.1:{free_port()}"
+    env = cli_env(tmp_path)
+    d1 = procs([sys.executable, "-m", "supervisor", "--feed", feed, "--symbols", "AAPL"], env)
+    wait_until(lambda: d1.has("started ui-AAPL (pid"), 60, what="desktop 1 with its window")
+    first = wait_until(lambda: hello(feed), 10, what="the feed")
+    d2 = procs([sys.executable, "-m", "supervisor", "--feed", feed, "--symbols", "MSFT"], env)
+    wait_until(lambda: d2.has("started ui-MSFT (pid"), 60, what="desktop 2 with its window")
+    assert d2.has(f"a feed already runs at {feed} (pid {first['pid']}")
+    assert not d2.has("started feed") and not d2.has("started sim")
+    # both windows are served by the one feed, which holds one upstream connection
+    wait_until(lambda: (st := status(feed)) and {"AAPL", "MSFT"} <= set(st.get("symbols") or {}), 60,
+               what="both windows subscribed on the one feed")
+    feeds = [p for p in psutil.process_iter(["cmdline"])
+             if (cl := p.info["cmdline"] or []) and "feed" in cl and feed in cl]
+    assert len(feeds) == 1
+    assert sim_status(d1)["connections"]["polygon"] == 1
+    # the second desktop ends alone; the first one's feed stays
+    d2_kids = procs.track(d2)
+    d2.p.send_signal(signal.SIGTERM)
+    assert d2.p.wait(10) == 0
+    wait_until(lambda: gone(d2_kids), 10, what="desktop 2's window gone")
+    assert hello(feed)["pid"] == first["pid"]
+    d1_kids = procs.track(d1)
+    d1.p.send_signal(signal.SIGTERM)
+    assert d1.p.wait(10) == 0
+    wait_until(lambda: gone(d1_kids), 10, what="desktop 1's children gone")
