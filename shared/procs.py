@@ -33,7 +33,10 @@ import signal
 import sys
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    import psutil
 
 PARENT_PID_ENV = "LIVE_MONITOR_PARENT_PID"
 
@@ -198,20 +201,24 @@ def child_env(base: Mapping[str, str], extra: Mapping[str, str], parent_pid: int
     return env
 
 
-def sample(proc: "object | None") -> dict:
+_DOWN = {"alive": False, "cpu_percent": None, "rss_bytes": None, "rss_mb": None}
+
+
+def sample(proc: "psutil.Process | None") -> dict:
     """Liveness, CPU% (since the previous call on this psutil.Process) and RSS."""
     import psutil
 
     if proc is None:
-        return {"alive": False, "cpu_percent": None, "rss_bytes": None}
+        return dict(_DOWN)
     try:
-        with proc.oneshot():  # type: ignore[attr-defined]
-            if proc.status() == psutil.STATUS_ZOMBIE:  # type: ignore[attr-defined]
-                return {"alive": False, "cpu_percent": None, "rss_bytes": None}
-            return {"alive": True, "cpu_percent": round(proc.cpu_percent(None), 1),  # type: ignore[attr-defined]
-                    "rss_bytes": int(proc.memory_info().rss)}  # type: ignore[attr-defined]
+        with proc.oneshot():
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return dict(_DOWN)
+            rss = int(proc.memory_info().rss)
+            return {"alive": True, "cpu_percent": round(proc.cpu_percent(None), 1),
+                    "rss_bytes": rss, "rss_mb": round(rss / 1e6, 1)}
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return {"alive": False, "cpu_percent": None, "rss_bytes": None}
+        return dict(_DOWN)
 
 
 def format_report(children: Sequence[Mapping]) -> str:
