@@ -1,0 +1,50 @@
+"""``live-monitor sim`` as a process: the LISTENING line, sources, signals, one-line errors."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+
+from tests.sim_process import run_sim
+from tests.util import REPO, stop_process
+
+
+def test_listening_line_status_and_sigterm_exits_zero():
+    with run_sim("--seed", "3") as sim:
+        assert sim.source == "simulated"
+        st = sim.status()
+        assert st["source"] == "simulated" and st["connections"] == {"relay": 0, "polygon": 0}
+        sim.proc.send_signal(signal.SIGTERM)
+        assert sim.proc.wait(10) == 0
+
+
+def test_replay_source_is_announced(replay_dir):
+    with run_sim("--replay", str(replay_dir / "AAPL-2025-06-27-open.jsonl.gz"), "--max") as sim:
+        assert sim.source == "replay"
+        assert sim.status()["source"] == "replay"
+
+
+def test_taken_port_is_one_line_on_stderr_and_nonzero_exit():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "feed_process.sim", "--port", str(port)], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            stop_process(proc)
+    assert proc.returncode != 0 and "LISTENING" not in out
+    lines = [line for line in err.splitlines() if line.strip() and " INFO " not in line]
+    assert len(lines) == 1 and str(port) in lines[0] and "Traceback" not in err
+
+
+def test_bad_flags_and_missing_replay_file_are_one_line_errors(tmp_path):
+    for args in (["--speed", "-2"], ["--replay", str(tmp_path / "nope.jsonl")], ["--start", "25:00"]):
+        r = subprocess.run([sys.executable, "-m", "feed_process.sim", "--port", "0", *args], cwd=REPO,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+        assert len([ln for ln in r.stderr.splitlines() if ln.strip() and " INFO " not in ln]) == 1, r.stderr
