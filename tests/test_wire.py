@@ -97,6 +97,7 @@ def test_batch_round_trip(sym_events, epoch, seq):
     assert [wire.event_to_dict(msg["sym"], a) for _, a in pairs] == evs
 
 
+@settings(max_examples=50)
 @given(st.integers(0, 2**40), st.integers(1, 2**22), bodies, bodies, bodies, ts_ms)
 def test_heartbeat_round_trip(epoch, pid, upstream, syms, counters, ts):
     hb = wire.heartbeat(epoch, pid, upstream, syms, counters, ts, note="x")
