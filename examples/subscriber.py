@@ -53,7 +53,8 @@ def unpack(data: bytes) -> dict:
 class Subscriber:
     """One symbol, kept consistent with the feed: ``snapshot`` + ``events`` (seq-ordered, no gap, no dup)."""
 
-    def __init__(self, feed: str, symbol: str, timeout: float = 3.0, ctx: zmq.Context | None = None):
+    def __init__(self, feed: str, symbol: str, timeout: float = 3.0, ctx: zmq.Context | None = None,
+                 rcvhwm: int | None = None):
         self.symbol = symbol
         self.timeout = timeout
         self.ctx = ctx or zmq.Context.instance()
@@ -65,6 +66,8 @@ class Subscriber:
         self.epoch = hello["epoch"]
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
+        if rcvhwm is not None:
+            self.sub.setsockopt(zmq.RCVHWM, rcvhwm)  # a small one makes a slow reader lose messages sooner
         self.sub.connect(hello["data"])
         self.topic = f"md|{symbol}|".encode()
         self.sub.setsockopt(zmq.SUBSCRIBE, self.topic)

@@ -31,6 +31,8 @@ def add_feed_arguments(p: argparse.ArgumentParser) -> None:
                    help="wait after auth_failed before trying again (default 300)")
     g.add_argument("--busy-retry-delay", dest="busy_retry_delay", type=float, metavar="S", default=60.0,
                    help="wait after max_connections before trying again (default 60)")
+    g.add_argument("--hwm", dest="sndhwm", type=int, metavar="N", default=None,
+                   help="data messages queued per subscriber before the feed drops for it (default 1000)")
     g.add_argument("--no-backfill", dest="backfill", action="store_false", default=True,
                    help="don't load minute-bar history on first subscribe")
 

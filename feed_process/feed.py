@@ -48,7 +48,7 @@ from .websocket_client import PolygonWebSocketClient, redact_url
 
 log = logging.getLogger(__name__)
 
-SNDHWM = 20_000          # data messages queued per subscriber before dropping
+SNDHWM = 1_000           # data messages (batches, ~1-500 events) queued per subscriber before dropping
 MAX_BATCH = 10_000       # events per data message
 CONTROL_BUDGET = 200     # control requests served per wake-up before yielding
 LOOPBACK = ("127.", "localhost", "[::1]", "::1")
@@ -106,11 +106,12 @@ class Feed:
     def __init__(self, settings: Settings, *, sync_delay: float = 0.2, heartbeat_interval: float = 1.0,
                  healthy_after: float | None = None, stall_timeout: float | None = None,
                  auth_retry_delay: float = 300.0, busy_retry_delay: float = 60.0,
-                 reconnect_attempts: int | None = None, backfill: bool = True) -> None:
+                 reconnect_attempts: int | None = None, backfill: bool = True, sndhwm: int = SNDHWM) -> None:
         self.settings = settings
         self.sync_delay = sync_delay
         self.heartbeat_interval = heartbeat_interval
         self.backfill_enabled = backfill
+        self.sndhwm = sndhwm
         self.epoch = int(time.time() * 1000)
         self.pid = os.getpid()
         self.started = time.monotonic()
@@ -158,7 +159,7 @@ class Feed:
             if secure:
                 sock.curve_secretkey, sock.curve_publickey = secure
                 sock.curve_server = True
-        self.xpub.setsockopt(zmq.SNDHWM, SNDHWM)
+        self.xpub.setsockopt(zmq.SNDHWM, self.sndhwm)
         self.router.setsockopt(zmq.SNDHWM, 1000)
         self.router.setsockopt(zmq.RCVHWM, 1000)
         # Bounded input: a peer cannot make the feed allocate more than this per message.

@@ -24,7 +24,7 @@ from shared.cli import UserError
 from shared.config import Settings
 from shared.logsetup import register_secret
 
-from .feed import Feed, FeedError
+from .feed import SNDHWM, Feed, FeedError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def tune_gc() -> None:
 async def serve(settings: Settings, args: argparse.Namespace | None = None,
                 ready=lambda feed: None) -> int:
     opts = vars(args) if args is not None else {}
-    feed = Feed(settings, backfill=opts.get("backfill", True),
+    feed = Feed(settings, backfill=opts.get("backfill", True), sndhwm=opts.get("sndhwm") or SNDHWM,
                 auth_retry_delay=opts.get("auth_retry_delay") or 300.0,
                 busy_retry_delay=opts.get("busy_retry_delay") or 60.0)
     try:

@@ -252,6 +252,9 @@ class PolygonWebSocketClient:
                             outcome, reason = verdict
                             await ws.close(1000, "client")
                             break
+                    # recv() returns without suspending while frames are buffered: yield once per
+                    # frame so snapshots, heartbeats and subscriptions are served under a flood.
+                    await asyncio.sleep(0)
         except ConnectionClosed as e:
             if getattr(self, "_stalled", False):
                 outcome, reason = STALLED, f"no data for {self.stall_timeout:.0f}s while the market is active"
