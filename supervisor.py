@@ -43,7 +43,21 @@ import subprocess
 import sys
 import time
 from collections import deque
-from typing import Callable, Sequence
+from typing import Callable
+
+from shared.config import Settings
+from shared.procs import (
+    ChildSpec,
+    Restart,
+    RestartPolicy,
+    RestartTracker,
+    child_env,
+    child_preexec,
+    describe_exit,
+    format_report,
+    sample,
+    shutdown_groups,
+)
 
 log = logging.getLogger("supervisor")
 child_log = logging.getLogger("supervisor.child")
@@ -86,9 +100,7 @@ class Stopping(Exception):
 class ChildRunner:
     """One supervised child: spawn, read its output, wait for readiness, restart."""
 
-    def __init__(self, sup: "Supervisor", spec):
-        from shared.procs import RestartTracker
-
+    def __init__(self, sup: "Supervisor", spec: ChildSpec):
         self.sup = sup
         self.spec = spec
         self.tracker = RestartTracker(spec.name, spec.restart, sup.policy, sup.rng)
@@ -112,8 +124,6 @@ class ChildRunner:
 
     async def spawn(self) -> None:
         import psutil
-
-        from shared.procs import child_env, child_preexec
 
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future() if self.spec.ready_prefix else None
@@ -182,8 +192,6 @@ class ChildRunner:
         else:
             if self._reader is not None:  # let the last lines (the error) arrive
                 await asyncio.wait({self._reader}, timeout=1.0)
-            from shared.procs import describe_exit
-
             why = describe_exit(self.proc.returncode)
         last = next((ln for ln in reversed(self.tail) if ln.strip()), "")
         raise StartFailed(f"{self.name} could not start ({why})" + (f": {_strip_log_prefix(last)}" if last else ""))
@@ -203,8 +211,6 @@ class ChildRunner:
 
     async def supervise(self) -> None:
         """Watch the running child; restart it per the policy until stopped."""
-        from shared.procs import describe_exit
-
         while True:
             assert self.proc is not None
             rc = await self.proc.wait()
@@ -214,45 +220,38 @@ class ChildRunner:
                 self.state = "stopped"
                 return
             d = self.tracker.on_exit(self.sup.clock(), rc)
-            if d.action == "done":
-                self.state = "closed"
-                log.info("%s", d.message)
-                self.sup.child_finished(self)
-                return
-            if d.action == "give_up":
-                self.state = "given_up"
-                self.sup.gave_up(self, d.message)
-                return
-            self.state = "backoff"
-            log.warning("%s", d.message)
-            if await self.sup.sleep_or_stop(d.delay):
-                self.state = "stopped"
-                return
-            try:
-                await self.spawn()
-                line = await self.wait_ready()
-                if line:
-                    self.sup.child_ready(self, line)
-            except Stopping:
-                self.state = "stopped"
-                return
-            except StartFailed as e:  # counted as a crash by the next loop turn (proc has exited)
-                log.warning("%s", e)
-            except OSError as e:  # could not even exec: treat as an immediate crash
-                log.error("cannot start %s: %s", self.name, e)
-                self.tracker.on_start(self.sup.clock())
-                d = self.tracker.on_exit(self.sup.clock(), 127)
+            while True:  # until a new process runs (or we stop / give up)
+                if d.action == "done":
+                    self.state = "closed"
+                    log.info("%s", d.message)
+                    self.sup.child_finished(self)
+                    return
                 if d.action == "give_up":
                     self.state = "given_up"
                     self.sup.gave_up(self, d.message)
                     return
+                self.state = "backoff"
+                log.warning("%s", d.message)
                 if await self.sup.sleep_or_stop(d.delay):
+                    self.state = "stopped"
                     return
-                continue
+                try:
+                    await self.spawn()
+                    break
+                except OSError as e:  # could not even exec: an immediate crash
+                    log.error("cannot start %s: %s", self.name, e)
+                    self.tracker.on_start(self.sup.clock())
+                    d = self.tracker.on_exit(self.sup.clock(), 127)
+            try:
+                line = await self.wait_ready()
+                if line:
+                    self.sup.child_ready(self, line)
+            except Stopping:
+                continue  # the next turn sees `stopping` once the shutdown has stopped the child
+            except StartFailed as e:  # the process has exited: the next turn counts it as a crash
+                log.warning("%s", e)
 
     def report(self) -> dict:
-        from shared.procs import sample
-
         s = sample(self.ps) if self.alive else sample(None)
         return {"name": self.name, "role": self.spec.role, "pid": self.proc.pid if self.proc else None,
                 "state": self.state, "restarts": self.tracker.restarts, "last_exit": self.tracker.last_exit,
@@ -271,12 +270,10 @@ def _strip_log_prefix(line: str) -> str:
 class Supervisor:
     """Starts children in order, supervises them, reports, and shuts down in order."""
 
-    def __init__(self, feed_address: str | None, *, mode: str = "desktop", policy=None,
+    def __init__(self, feed_address: str | None, *, mode: str = "desktop", policy: RestartPolicy | None = None,
                  clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] | None = None,
                  report_interval: float = REPORT_INTERVAL, stop_timeout: float = STOP_GROUP_TIMEOUT,
                  pdeathsig: bool = True):
-        from shared.procs import RestartPolicy
-
         self.feed_address = feed_address
         self.mode = mode  # "desktop" | "daemon"
         self.policy = policy or RestartPolicy()
@@ -315,7 +312,7 @@ class Supervisor:
         except asyncio.TimeoutError:
             return self.stop_event.is_set()
 
-    async def start(self, spec) -> ChildRunner:
+    async def start(self, spec: ChildSpec) -> ChildRunner:
         """Start a child and (if it has a ready line) wait for it. Raises StartFailed / Stopping."""
         if self.stop_event.is_set():
             raise Stopping()
@@ -374,8 +371,6 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         """Windows, then the feed, then the simulator: SIGTERM, wait, SIGKILL."""
-        from shared.procs import shutdown_groups
-
         self.stopping = True
         self.stop_event.set()
         by_spec = {id(r.spec): r for r in self.runners}
@@ -466,8 +461,6 @@ class Supervisor:
         self._send_command({"cmd": "notice", "message": message, "source": "supervisor"})
 
     def reports(self) -> list[dict]:
-        from shared.procs import sample
-
         me = {"name": "supervisor", "role": "supervisor", "pid": os.getpid(), "state": "running",
               "restarts": 0, "last_exit": "", "started_at": None, **sample(self._me())}
         latest: dict[str, ChildRunner] = {}
@@ -484,8 +477,6 @@ class Supervisor:
         return self._me_ps
 
     async def _report_loop(self) -> None:
-        from shared.procs import format_report
-
         while not self.stop_event.is_set():
             children = self.reports()
             now = self.clock()
@@ -518,25 +509,20 @@ def common_flags(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def sim_spec(settings, args: argparse.Namespace, port: int):
-    from shared.procs import ChildSpec, Restart
-
+def sim_spec(settings: Settings, args: argparse.Namespace, port: int) -> ChildSpec:
     argv = child_command("sim", "--port", str(port), *common_flags(args))
     return ChildSpec("sim", "sim", argv, Restart.ALWAYS, ready_prefix="LISTENING ")
 
 
-def feed_spec(settings, args: argparse.Namespace, upstream: str, protocol: str, env: dict | None = None):
-    from shared.procs import ChildSpec, Restart
-
+def feed_spec(settings: Settings, args: argparse.Namespace, upstream: str, protocol: str,
+              env: dict | None = None) -> ChildSpec:
     argv = child_command("feed", "--feed", settings.feed, "--upstream", upstream, *common_flags(args))
     if protocol:
         argv += ["--protocol", protocol]
     return ChildSpec("feed", "feed", argv, Restart.ALWAYS, ready_prefix="LISTENING ", env=env or {})
 
 
-def ui_spec(settings, args: argparse.Namespace, symbol: str, index: int):
-    from shared.procs import ChildSpec, Restart
-
+def ui_spec(settings: Settings, args: argparse.Namespace, symbol: str, index: int) -> ChildSpec:
     argv = child_command("ui", "--feed", settings.feed, "--symbol", symbol, *common_flags(args))
     name = f"ui-{symbol}" if index == 0 else f"ui-{symbol}-{index + 1}"
     return ChildSpec(name, "ui", argv, Restart.ON_CRASH)
@@ -547,7 +533,7 @@ def sim_upstream(port: int) -> tuple[str, str]:
     return f"ws://127.0.0.1:{port}/stocks", "polygon"
 
 
-def desktop_symbols(settings) -> list[str]:
+def desktop_symbols(settings: Settings) -> list[str]:
     """``--symbols`` (or env/config) when given, else the last symbol the user looked at."""
     if settings.sources.get("symbols"):
         syms = list(dict.fromkeys(settings.symbols))  # keep order, drop duplicates
@@ -558,7 +544,7 @@ def desktop_symbols(settings) -> list[str]:
     return syms
 
 
-def check_upstream(settings) -> None:
+def check_upstream(settings: Settings) -> None:
     from shared.cli import UserError
 
     if settings.upstream in ("polygon", "delayed") and not settings.api_key:

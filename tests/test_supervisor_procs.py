@@ -133,12 +133,15 @@ def test_crashed_window_restarts_closed_windows_end_the_desktop(driver):
     wait_until(lambda: proc.has("SUPERVISING", "out") and len(tagged(tag)) == 4, 30, what="children")
     a, b = pid_of(tag, "ui-A"), pid_of(tag, "ui-B")
     os.kill(a, signal.SIGKILL)
-    wait_until(lambda: pid_of(tag, "ui-A") not in (None, a), 10, what="window A restarted")
+    a2 = wait_until(lambda: pid_of(tag, "ui-A") not in (None, a) and pid_of(tag, "ui-A"), 10,
+                    what="window A restarted")
+    # "starting" is printed once the stand-in's SIGTERM handler (exit 0) is in place
+    wait_until(lambda: proc.has(f"pid {a2} starting") and proc.has(f"pid {b} starting"), 10, what="handlers set")
     assert pid_of(tag, "ui-B") == b
     os.kill(b, signal.SIGTERM)  # the stand-in exits 0 on SIGTERM: "closed by the user"
     wait_until(lambda: proc.has("ui-B closed (exit 0)"), 10, what="B closed")
     assert pid_of(tag, "ui-B") is None and proc.p.poll() is None
-    os.kill(pid_of(tag, "ui-A"), signal.SIGTERM)
+    os.kill(a2, signal.SIGTERM)
     assert proc.p.wait(15) == 0  # last window closed: the app ends, feed and sim with it
     assert proc.has("last window closed: stopping")
     wait_until(lambda: all_gone(tag), 10, what="feed and sim stopped")
