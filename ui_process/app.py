@@ -51,6 +51,16 @@ def _symbol(args: argparse.Namespace, settings: Settings) -> str:
     return "AAPL"
 
 
+def _warm_up() -> None:
+    """Build the exchange calendar now (~0.5-3 s, once per process), not on the
+    GUI thread in the middle of the first snapshot where it would freeze the window."""
+    import time
+
+    from shared.market_hours import market_state
+
+    market_state(int(time.time() * 1000))
+
+
 def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     shot = getattr(args, "screenshot", None)
     size = _size(getattr(args, "size", "1600x1000") or "1600x1000")
@@ -73,6 +83,7 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     from ui_process.window.tape_manager import TapeDataManager
 
     symbol = _symbol(args, settings)
+    _warm_up()
     manager = TapeDataManager(settings.feed, settings=settings, symbol=symbol)
     window = MainWindow(manager, feed=settings.feed, symbol=symbol,
                         restore=not (shot or getattr(args, "no_restore", False)), max_bars=settings.max_bars,

@@ -34,7 +34,7 @@ from ui_process.indicators import IndicatorSet
 
 from . import theme
 from .bar_series import BarSeries, to_ms
-from .candles import CandleItem, VolumeItem
+from .candles import CandleItem, TickGrid, VolumeItem
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,6 @@ class ChartWidget(QWidget):
         self.glw.ci.layout.setRowStretchFactor(1, 2)
         self.glw.ci.layout.setRowStretchFactor(2, 2)
         for plot in (self.price, self.volume, self.rsi):
-            plot.showGrid(x=True, y=True, alpha=0.12)
             plot.hideButtons()
             plot.setMenuEnabled(False)
             plot.disableAutoRange()
@@ -120,9 +119,11 @@ class ChartWidget(QWidget):
             plot.getViewBox().setMouseEnabled(x=True, y=False)
         self.price.getViewBox().setMouseEnabled(x=True, y=False)
 
+        for plot in (self.price, self.volume, self.rsi):
+            plot.addItem(TickGrid(plot.getAxis("bottom"), plot.getAxis("right"), th.grid), ignoreBounds=True)
         self.candles = CandleItem(self.series, th.up, th.down)
         self.price.addItem(self.candles)
-        self.vol_bars = VolumeItem(self.series, th.up, th.down)
+        self.vol_bars = VolumeItem(self.series, th.up, th.down, th.bg)
         self.volume.addItem(self.vol_bars)
         self.curves = {
             "vwap": self.price.plot(pen=pg.mkPen(th.vwap, width=1.5), name="VWAP", connect="finite"),
@@ -134,6 +135,7 @@ class ChartWidget(QWidget):
             self.rsi.addItem(pg.InfiniteLine(pos=level, angle=0, movable=False,
                                              pen=pg.mkPen(th.text_dim, width=1, style=Qt.PenStyle.DashLine)))
         self.rsi.setYRange(0, 100, padding=0.02)
+        self.rsi.getAxis("right").setTicks([[(30, "30"), (50, "50"), (70, "70")]])
         self.last_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(th.last_line, width=1,
                                                                              style=Qt.PenStyle.DotLine),
                                          label="{value:.2f}", labelOpts={"position": 0.98, "color": "#ffffff",

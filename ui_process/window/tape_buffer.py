@@ -55,7 +55,8 @@ class TapeBuffer:
     """Bounded buffer of classified prints for one symbol at a time."""
 
     def __init__(self, maxlen: int = 5000):
-        self.prints: deque[Print] = deque(maxlen=maxlen)
+        # raw rows (seq, t, price, size, exchange, bid, ask); see since()
+        self.prints: deque[tuple] = deque(maxlen=maxlen)
         self.symbol: str | None = None
         self.bid = 0.0
         self.ask = 0.0
@@ -80,18 +81,18 @@ class TapeBuffer:
         self.ask_size = q["ask_size"]
 
     def on_trade(self, t: dict[str, Any]) -> None:
-        if self.symbol is not None and t.get("symbol") != self.symbol:
+        # The hot path (every trade at full feed rate): one plain tuple, no
+        # classification - that happens in since(), only for what is shown.
+        if t["symbol"] != self.symbol and self.symbol is not None:
             return
-        p = t["price"]
         self.total += 1
-        self.prints.append(Print(self.total, t["timestamp"], p, t["size"], t.get("exchange") or "",
-                                 classify(p, self.bid, self.ask), self.bid, self.ask))
+        self.prints.append((self.total, t["timestamp"], t["price"], t["size"], t.get("exchange"), self.bid, self.ask))
 
     def since(self, seq: int, limit: int) -> list[Print]:
         """Prints with ``seq`` greater than ``seq``, newest first, at most ``limit``."""
         out: list[Print] = []
-        for p in reversed(self.prints):
-            if p.seq <= seq or len(out) >= limit:
+        for r in reversed(self.prints):
+            if r[0] <= seq or len(out) >= limit:
                 break
-            out.append(p)
+            out.append(Print(r[0], r[1], r[2], r[3], r[4] or "", classify(r[2], r[5], r[6]), r[5], r[6]))
         return out

@@ -167,7 +167,7 @@ class TapeView(QWidget):
     def _refilter(self) -> None:
         # Rebuild from the buffer so lowering the filter brings back prints that were hidden.
         m = self.min_size.value()
-        rows = [p for p in reversed(self.buffer.prints) if p.size >= m][: self.model.max_rows]
+        rows = [p for p in self.buffer.since(0, len(self.buffer.prints)) if p.size >= m][: self.model.max_rows]
         self.model.beginResetModel()
         self.model.rows = rows
         self.model.endResetModel()

@@ -1,0 +1,188 @@
+"""Dashboard responsiveness: the real window while the feed plays the TSLA replay at full rate.
+
+Why this shape: what a trader feels is the GUI thread's stalls, not
+throughput. The setup is the production one - simulator (``--replay --max``)
+-> feed process -> this process's ``TapeDataManager`` + ``MainWindow``
+(offscreen, 1600x1000, shown) - and two probes run on the GUI thread:
+
+* **stall**: a 5 ms precise ``QTimer``; each tick's lateness beyond 5 ms is
+  time the event loop was busy (socket drain, signal slots, repaints).
+  Percentiles over the whole run, from the first event to the last.
+* **frames/s**: paint events on the chart's viewport (what was actually
+  drawn), plus the chart's coalesced renders and tape pulls.
+
+Quick mode plays the AAPL file (50k events), the full run the TSLA file
+(356k events). Returns figures; prints nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 240.0
+IDLE_END_S = 2.0  # no new events for this long after the first: the replay is over
+
+
+def _replay_dir() -> Path | None:
+    env = os.environ.get("LIVE_MONITOR_REPLAY_DIR")
+    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "replay"]:
+        if p.is_dir():
+            return p
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(cmd: list[str], env: dict) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    line = proc.stdout.readline().strip()  # type: ignore[union-attr]
+    if not line.startswith("LISTENING"):
+        _stop(proc)
+        raise RuntimeError(f"{cmd[2:4]} did not start: {line!r}")
+    return proc, line
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    with contextlib.suppress(Exception):
+        proc.stdout.close()  # type: ignore[union-attr]
+
+
+def _pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return 0.0
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def _run_window(control: str, symbol: str) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from shared.config import Settings
+    from ui_process.app import _warm_up
+    from ui_process.window import theme
+    from ui_process.window.main_window import MainWindow
+    from ui_process.window.tape_manager import TapeDataManager
+
+    app = QApplication.instance() or QApplication([])
+    theme.apply(app)
+    _warm_up()
+    state = Path(os.environ.get("TMPDIR", "/tmp")) / f"lm-bench-ui-{os.getpid()}.ini"
+    m = TapeDataManager(control, settings=Settings(feed=control), symbol=symbol)
+    w = MainWindow(m, feed=control, symbol=symbol, restore=False, state_file=str(state), spawner=lambda *a: None)
+    w.resize(1600, 1000)
+    w.show()
+
+    class PaintCounter(QObject):
+        n = 0
+
+        def eventFilter(self, obj, ev):  # noqa: N802
+            if ev.type() == QEvent.Type.Paint:
+                self.n += 1
+            return False
+
+    paints = PaintCounter()
+    w.chart.glw.viewport().installEventFilter(paints)
+    gaps: list[float] = []
+    probe = {"last": time.perf_counter(), "first_event": None, "last_event": None, "last_n": 0,
+             "paints0": 0, "renders0": 0, "md0": 0}
+
+    def tick() -> None:
+        now = time.perf_counter()
+        n = m.stats["events"]
+        if n and probe["first_event"] is None:
+            probe.update(first_event=now, paints0=paints.n, renders0=w.chart.renders,
+                         md0=m.stats["market_data_emits"])
+        if n != probe["last_n"]:
+            probe["last_n"], probe["last_event"] = n, now
+        if probe["first_event"] is not None:
+            gaps.append(max(0.0, (now - probe["last"]) - 0.005))
+        probe["last"] = now
+        done = probe["last_event"] is not None and now - probe["last_event"] > IDLE_END_S
+        if done or now - started > TIMEOUT_S:
+            app.quit()
+
+    timer = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=5, timeout=tick)
+    started = time.perf_counter()
+    m.connect()
+    timer.start()
+    app.exec()
+    timer.stop()
+    end = probe["last_event"] or time.perf_counter()
+    first = probe["first_event"] or end
+    span = max(end - first, 1e-9)
+    # only the stalls while events flowed (the idle tail is not load)
+    busy = gaps[: max(1, int(len(gaps) * span / max(time.perf_counter() - first, 1e-9)))]
+    out = {
+        "events": m.stats["events"],
+        "seconds": round(span, 2),
+        "events_per_s": m.stats["events"] / span,
+        "frames_per_s": (paints.n - probe["paints0"]) / span,
+        "chart_renders_per_s": (w.chart.renders - probe["renders0"]) / span,
+        "market_data_hz": (m.stats["market_data_emits"] - probe["md0"]) / span,
+        "stall_p50_ms": _pct(busy, 50) * 1000,
+        "stall_p95_ms": _pct(busy, 95) * 1000,
+        "stall_p99_ms": _pct(busy, 99) * 1000,
+        "stall_max_ms": max(busy, default=0.0) * 1000,
+        "tape_prints": w.tape.total,
+        "bars": len(w.chart.series),
+    }
+    w.close()
+    with contextlib.suppress(OSError):
+        state.unlink()
+    return out
+
+
+def measure(quick: bool) -> dict:
+    title = "dashboard window (GUI thread) while the feed plays a replay at full rate"
+    d = _replay_dir()
+    if d is None:
+        return {"title": title, "rows": [], "notes": ["replay data not found: skipped"]}
+    name, symbol = ("AAPL-2025-06-27-open.jsonl.gz", "AAPL") if quick else ("TSLA-2025-07-01.jsonl.gz", "TSLA")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE_MONITOR_")}
+    env.update(PYTHONUNBUFFERED="1", LIVE_MONITOR_CONFIG=os.devnull, POLYGON_API_KEY="bench")
+    sim, line = _start([sys.executable, "-m", "feed_process.sim", "--port", "0", "--replay", str(d / name), "--max",
+                        "--log-level", "WARNING"], env)
+    upstream = line.split()[1] + "/stocks"
+    control = f"tcp://127.0.0.1:{_free_port()}"
+    try:
+        feed, _ = _start([sys.executable, "-c", "import sys; from shared.cli import main; sys.exit(main())",
+                          "feed", "--feed", control, "--upstream", upstream, "--log-level", "WARNING"], env)
+        try:
+            r = _run_window(control, symbol)
+        finally:
+            _stop(feed)
+    finally:
+        _stop(sim)
+    row = {"name": f"{symbol} ({name})", **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}}
+    verdict = "OK" if r["stall_p99_ms"] < 50 else "OVER"
+    return {"title": title, "rows": [row],
+            "notes": [f"main-thread stall p99 {r['stall_p99_ms']:.1f} ms (target < 50 ms): {verdict}",
+                      "stall = lateness of a 5 ms GUI-thread timer; frames = chart viewport paint events",
+                      "sim, feed and window share the machine's 2 cores"]}
+
+
+if __name__ == "__main__":  # a single run: python -m bench.ui_window [--quick]
+    import json
+
+    print(json.dumps(measure("--quick" in sys.argv), indent=1, default=str))
