@@ -522,10 +522,12 @@ def feed_spec(settings: Settings, args: argparse.Namespace, upstream: str, proto
     return ChildSpec("feed", "feed", argv, Restart.ALWAYS, ready_prefix="LISTENING ", env=env or {})
 
 
-def ui_spec(settings: Settings, args: argparse.Namespace, symbol: str, index: int) -> ChildSpec:
-    argv = child_command("ui", "--feed", settings.feed, "--symbol", symbol, *common_flags(args))
-    name = f"ui-{symbol}" if index == 0 else f"ui-{symbol}-{index + 1}"
-    return ChildSpec(name, "ui", argv, Restart.ON_CRASH)
+def ui_spec(settings: Settings, args: argparse.Namespace, symbol: str | None, index: int) -> ChildSpec:
+    argv = child_command("ui", "--feed", settings.feed, *common_flags(args))
+    if symbol:
+        argv += ["--symbol", symbol]
+    name = f"ui-{symbol}" if symbol else "ui"
+    return ChildSpec(name if index == 0 else f"{name}-{index + 1}", "ui", argv, Restart.ON_CRASH)
 
 
 def sim_upstream(port: int) -> tuple[str, str]:
@@ -533,15 +535,13 @@ def sim_upstream(port: int) -> tuple[str, str]:
     return f"ws://127.0.0.1:{port}/stocks", "polygon"
 
 
-def desktop_symbols(settings: Settings) -> list[str]:
-    """``--symbols`` (or env/config) when given, else the last symbol the user looked at."""
+def desktop_symbols(settings: Settings) -> list[str | None]:
+    """``--symbols`` (or env/config) when given; else one window with no ``--symbol``:
+    the window then reopens the last symbol from its own store (QSettings), so the
+    supervisor never reads Qt's files and there is one place that remembers it."""
     if settings.sources.get("symbols"):
-        syms = list(dict.fromkeys(settings.symbols))  # keep order, drop duplicates
-    else:
-        from shared.last_symbol import read_last_symbol
-
-        syms = [read_last_symbol()]
-    return syms
+        return list(dict.fromkeys(settings.symbols))  # keep order, drop duplicates
+    return [None]
 
 
 def check_upstream(settings: Settings) -> None:
@@ -656,8 +656,8 @@ def run_desktop(args: argparse.Namespace, settings, *, ui_factory: Callable = ui
     symbols = desktop_symbols(settings)
     attach = probe(settings)
     if attach is not None:
-        log.info("a feed already runs at %s (pid %s, epoch %s): opening %s on it",
-                 settings.feed, attach.pid, attach.epoch, ", ".join(symbols))
+        log.info("a feed already runs at %s (pid %s, epoch %s): opening %s on it", settings.feed, attach.pid,
+                 attach.epoch, ", ".join(s or "the last symbol" for s in symbols))
     return asyncio.run(_desktop(args, settings, symbols, attach, ui_factory))
 
 

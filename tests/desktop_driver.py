@@ -25,6 +25,7 @@ def main() -> int:
     configure_logging(settings.log_level)
 
     def probe_ui(settings, args, symbol: str, index: int) -> ChildSpec:
+        symbol = symbol or "AAPL"
         argv = [sys.executable, "-m", "tests.probe_window", "--feed", settings.feed, "--symbol", symbol]
         if symbol == crash:
             argv.append("--crash")

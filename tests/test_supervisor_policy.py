@@ -124,30 +124,16 @@ def test_parent_gone_check_uses_ppid_for_a_child_and_pid_for_a_grandchild():
     assert grandchild()
 
 
-def test_last_symbol_round_trip_and_bad_file(tmp_path, monkeypatch):
-    from shared import last_symbol
-
-    monkeypatch.setenv(last_symbol.STATE_DIR_ENV, str(tmp_path / "state"))
-    assert last_symbol.read_last_symbol() == "AAPL"
-    last_symbol.write_last_symbol(" tsla ")
-    assert last_symbol.read_last_symbol() == "TSLA"
-    (tmp_path / "state" / last_symbol.FILENAME).write_text("not a symbol!!\n")
-    assert last_symbol.read_last_symbol("MSFT") == "MSFT"
-    last_symbol.write_last_symbol("bad symbol!!")  # logged, not raised, nothing stored
-    assert last_symbol.read_last_symbol("MSFT") == "MSFT"
-
-
-def test_desktop_symbols_flag_wins_else_last_used(tmp_path, monkeypatch):
+def test_desktop_symbols_flag_wins_else_the_window_reopens_its_last():
     import supervisor
-    from shared import last_symbol
     from shared.config import load_settings
 
-    monkeypatch.setenv(last_symbol.STATE_DIR_ENV, str(tmp_path))
-    last_symbol.write_last_symbol("NVDA")
-    env = {}
-    assert supervisor.desktop_symbols(load_settings(env=env, use_default_file=False)) == ["NVDA"]
-    s = load_settings(flags={"symbols": "aapl,msft,aapl"}, env=env, use_default_file=False)
+    s = load_settings(flags={"symbols": "aapl,msft,aapl"}, env={}, use_default_file=False)
     assert supervisor.desktop_symbols(s) == ["AAPL", "MSFT"]
+    s = load_settings(env={}, use_default_file=False)
+    assert supervisor.desktop_symbols(s) == [None]
+    spec = supervisor.ui_spec(s, argparse.Namespace(), None, 0)
+    assert spec.name == "ui" and "--symbol" not in spec.argv  # the window picks its last symbol
 
 
 def test_child_argv_carry_the_feed_address_and_never_the_key():
@@ -165,6 +151,7 @@ def test_child_argv_carry_the_feed_address_and_never_the_key():
     assert feed.argv[3:] == ["feed", "--feed", "tcp://127.0.0.1:9999", "--upstream", "ws://127.0.0.1:4321/stocks",
                              "--log-level", "DEBUG", "--protocol", "polygon"]
     assert ui.name == "ui-AAPL" and ui2.name == "ui-AAPL-2" and ui.restart is Restart.ON_CRASH
+    assert ui.argv[-2:] == ["--symbol", "AAPL"]
     assert sim.argv[3:6] == ["sim", "--port", "0"] and sim.ready_prefix == "LISTENING "
     assert all("sekrit" not in " ".join(sp.argv) for sp in specs)
 

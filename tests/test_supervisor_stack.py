@@ -207,14 +207,17 @@ def test_desktop_windows_recover_crash_loop_is_told_and_nothing_outlives_a_sigki
 
 
 def test_two_desktops_on_one_address_share_one_feed_and_one_upstream(procs, tmp_path):
-    """The real ``live-monitor`` desktop command with real (offscreen) dashboard windows."""
+    """The real ``live-monitor`` desktop command with real (offscreen) dashboard windows.
+    Desktop 1 is started before the state file exists, so only desktop 2 can open MSFT."""
     feed = f"tcp://127.0.0.1:{free_port()}"
     env = cli_env(tmp_path)
     d1 = procs([sys.executable, "-m", "supervisor", "--feed", feed, "--symbols", "AAPL"], env)
     wait_until(lambda: d1.has("started ui-AAPL (pid"), 60, what="desktop 1 with its window")
     first = wait_until(lambda: hello(feed), 10, what="the feed")
-    d2 = procs([sys.executable, "-m", "supervisor", "--feed", feed, "--symbols", "MSFT"], env)
-    wait_until(lambda: d2.has("started ui-MSFT (pid"), 60, what="desktop 2 with its window")
+    # desktop 2 without --symbols: its window reopens the symbol it remembers (its QSettings file)
+    (tmp_path / "ui-state.ini").write_text("[General]\nlast_symbol=MSFT\n")
+    d2 = procs([sys.executable, "-m", "supervisor", "--feed", feed], env)
+    wait_until(lambda: d2.has("started ui (pid"), 60, what="desktop 2 with its window")
     assert d2.has(f"a feed already runs at {feed} (pid {first['pid']}")
     assert not d2.has("started feed") and not d2.has("started sim")
     # both windows are served by the one feed, which holds one upstream connection
