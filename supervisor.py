@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from typing import Callable
+from typing import Awaitable, Callable
 
 from shared.config import Settings
 from shared.procs import (
@@ -132,7 +132,7 @@ class ChildRunner:
         self.proc = await asyncio.create_subprocess_exec(
             *self.spec.argv,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=child_env(os.environ, self.spec.env, os.getpid()),
+            env=child_env(os.environ, {**self.sup.child_env, **self.spec.env}, os.getpid()),
             start_new_session=True, preexec_fn=child_preexec(os.getpid()) if self.sup.pdeathsig else None,
             limit=LINE_LIMIT)
         self.tracker.on_start(self.sup.clock())
@@ -286,8 +286,10 @@ class Supervisor:
         self.stopping = False
         self.exit_code = 0
         self.stop_event = asyncio.Event()
-        self.on_ready: dict[str, Callable[[ChildRunner, str], None]] = {}
+        self.child_env: dict[str, str] = {}  # added to every child's environment
         self._ctl = None  # zmq DEALER to the feed (reports, notices)
+        self._server = None  # zmq ROUTER for the windows' requests (New window)
+        self._server_dir: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._last_info_log = float("-inf")
 
@@ -335,9 +337,6 @@ class Supervisor:
 
     def child_ready(self, r: ChildRunner, line: str) -> None:
         log.info("%s ready: %s", r.name, line)
-        hook = self.on_ready.get(r.name)
-        if hook:
-            hook(r, line)
 
     def child_finished(self, r: ChildRunner) -> None:
         self._check_windows_left()
@@ -403,7 +402,74 @@ class Supervisor:
         if self._ctl is not None:
             self._ctl.close(linger=200)  # let a last notice go out
             self._ctl = None
+        if self._server is not None:
+            self._server.close(0)
+            self._server = None
+        if self._server_dir:
+            import shutil
+
+            shutil.rmtree(self._server_dir, ignore_errors=True)
         log.info("stopped")
+
+    # ---- the windows' requests ("New window")
+    def serve_windows(self, open_window: Callable[[str], Awaitable[None]]) -> str:
+        """Bind a private endpoint where windows ask for another window; children
+        find it in ``LIVE_MONITOR_SUPERVISOR`` (shared/supervisor_client.py)."""
+        import tempfile
+
+        import zmq
+        import zmq.asyncio
+
+        from shared.supervisor_client import SUPERVISOR_ENV
+
+        self._server_dir = tempfile.mkdtemp(prefix="live-monitor-")  # 0700: only this user can ask
+        endpoint = f"ipc://{self._server_dir}/supervisor"
+        s = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.MAXMSGSIZE, 1 << 16)
+        s.bind(endpoint)
+        self._server = s
+        self.child_env[SUPERVISOR_ENV] = endpoint
+        self._tasks.append(asyncio.create_task(self._serve(open_window), name="window-requests"))
+        log.info("window requests at %s", endpoint)
+        return endpoint
+
+    async def _serve(self, open_window: Callable[[str], Awaitable[None]]) -> None:
+        from shared.models import wire
+        from shared.models.market_data import normalize_symbol
+
+        assert self._server is not None
+        while True:
+            frames = await self._server.recv_multipart()
+            if len(frames) != 2:
+                continue
+            ident, raw = frames
+            try:
+                msg = wire.unpack(raw)
+            except wire.WireError as e:
+                reply = wire.error_reply(None, str(e))
+            else:
+                rid = msg.get("id")
+                if msg.get("type") != "command" or msg.get("cmd") != "open_window":
+                    reply = wire.error_reply(rid, "the supervisor only opens windows (cmd: open_window)", "unknown")
+                elif self.stop_event.is_set():
+                    reply = wire.error_reply(rid, "the app is stopping", "stopping")
+                else:
+                    try:
+                        sym = normalize_symbol(msg.get("symbol"))
+                    except ValueError as e:
+                        reply = wire.error_reply(rid, str(e))
+                    else:
+                        asyncio.create_task(self._open_window(open_window, sym))  # reply at once
+                        reply = {"v": wire.PROTOCOL_VERSION, "type": "ok", "id": rid}
+            await self._server.send_multipart([ident, wire.pack(reply)])
+
+    async def _open_window(self, open_window: Callable[[str], Awaitable[None]], symbol: str) -> None:
+        log.info("a window asked for a new window on %s", symbol)
+        try:
+            await open_window(symbol)
+        except (StartFailed, Stopping) as e:
+            log.warning("no new window on %s: %s", symbol, e)
 
     # ---- reports to the feed
     def _open_control(self) -> None:
@@ -613,11 +679,19 @@ def _probe_quietly(settings):
 async def _desktop(args: argparse.Namespace, settings, symbols: list[str], attach, ui_factory) -> int:
     sup = Supervisor(settings.feed, mode="desktop")
     sup.install_signal_handlers()
+    opened: list[str | None] = []
+
+    async def open_window(symbol: str | None) -> None:
+        index = opened.count(symbol)  # ui-AAPL, ui-AAPL-2, ...: names stay unique
+        opened.append(symbol)
+        await sup.start(ui_factory(settings, args, symbol, index))
+
+    sup.serve_windows(open_window)
     try:
         if attach is None:
             await _start_backend(sup, settings, args, {})
-        for i, sym in enumerate(symbols):
-            await sup.start(ui_factory(settings, args, sym, symbols[:i].count(sym)))
+        for sym in symbols:
+            await open_window(sym)
     except Stopping:
         await sup.shutdown()
         return 0

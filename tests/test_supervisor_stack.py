@@ -147,8 +147,9 @@ def test_a_simulator_port_that_is_taken_is_one_line(procs, tmp_path):
 def test_desktop_windows_recover_crash_loop_is_told_and_nothing_outlives_a_sigkill(procs, tmp_path):
     """Desktop with three probe windows (the real manager in a real Qt loop): ZZZ crashes at
     start and is given up; AAPL and MSFT hear it, survive a feed SIGKILL by themselves, and
-    MSFT keeps receiving while AAPL is SIGKILLed and restarted. Then the supervisor is
-    SIGKILLed: every child is gone within 10 s."""
+    MSFT keeps receiving while AAPL is SIGKILLed and restarted; a window's "New window"
+    request opens a supervised TSLA window. Then the supervisor is SIGKILLed: every child
+    is gone within 10 s."""
     feed = f"tcp://127.0.0.1:{free_port()}"
     sup = procs([sys.executable, "-m", "tests.desktop_driver", "--feed", feed, "--symbols", "AAPL,MSFT,ZZZ",
                  "--crash-symbol", "ZZZ"], cli_env(tmp_path))
@@ -191,9 +192,17 @@ def test_desktop_windows_recover_crash_loop_is_told_and_nothing_outlives_a_sigki
     assert during and all(s["connected"] for s in during) and during[-1]["events"] > b_before["events"]
     assert latest_state(sup, "ui-MSFT")["pid"] == b["pid"]
 
+    # "New window" from a window: the supervisor opens it as a supervised child
+    from shared.supervisor_client import request_window
+
+    endpoint = re.search(r"window requests at (ipc://\S+)", "\n".join(sup.err)).group(1)
+    assert request_window("TSLA", endpoint)
+    assert not request_window("not a symbol!", endpoint)
+    wait_until(lambda: synced("ui-TSLA"), 60, what="the new window on TSLA with bars")
+
     # SIGKILL the supervisor: no orphans
     kids = procs.track(sup)
-    assert len(kids) >= 4  # sim, feed, two windows
+    assert len(kids) >= 5  # sim, feed, three windows
     sup.p.kill()
     wait_until(lambda: gone(kids), 10, what="every child gone after the supervisor's SIGKILL")
 
