@@ -38,7 +38,7 @@ from shared.models import wire
 
 log = logging.getLogger(__name__)
 
-FEED_GONE_S = 3.0        # heartbeats are 1 s apart
+FEED_GONE_S = 3.5        # heartbeats are 1 s apart: three missed, plus jitter
 HELLO_RETRY_S = 1.0
 SNAPSHOT_TIMEOUT_S = 3.0
 HEARTBEAT_RESNAP_MIN_S = 2.0  # at most one heartbeat-triggered re-snapshot per this many seconds
@@ -288,6 +288,8 @@ class FeedLink:
                                         + (f" (x{msg['count']})" if isinstance(msg.get('count'), int)
                                            and msg['count'] > 1 else ""))]
             return []
+        if self.alive:
+            self.last_feed_at = now  # any message proves the feed alive (heartbeats may queue behind data)
         sym = msg.get("sym")
         if sym != self.symbol:
             self.counters["stale_dropped"] += 1  # an old symbol's message still in the queue

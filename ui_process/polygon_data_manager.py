@@ -40,20 +40,24 @@ forming bar, so an update may be for the last-but-one bar.)
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
+import threading
 import time
+from collections import deque
 from typing import Any, Callable, Optional
 
 import zmq
 from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, pyqtSignal
 
 from shared.config import Settings, load_settings
+from shared import market_hours
 from shared.market_hours import market_state
 from shared.models import wire
 from shared.models.market_data import normalize_symbol
 
-from .feed_link import FeedLink
+from .feed_link import FEED_GONE_S, FeedLink
 from .indicators import IndicatorSet
 from .signal_engine import SignalEngine
 from .symbol_state import MINUTE_MS, SymbolState
@@ -61,10 +65,29 @@ from .symbol_state import MINUTE_MS, SymbolState
 logger = logging.getLogger(__name__)
 
 DRAIN_BUDGET_S = 0.015      # one drain slice; the rest continues after the event loop breathes
+EVENT_SLICE = 256           # events between two looks at the clock
 SAFETY_INTERVAL_MS = 250    # drain + link timeouts even if an FD edge was missed
 UPSTREAM_BAD_STATES = {"auth_failed": "authentication failed", "max_connections": "another connection uses the key",
                        "failed": "gave up reconnecting", "stalled": "stalled (connected but silent)",
                        "reconnecting": "reconnecting", "stopped": "stopped"}
+
+
+_calendar_warm = threading.Event()
+
+
+def _warm_calendar() -> None:
+    """Build the exchange calendar (~0.5-1 s, once per process) off the GUI thread, before it is needed."""
+    if _calendar_warm.is_set():
+        return
+    _calendar_warm.set()
+
+    def build() -> None:
+        try:
+            market_hours.session_for(datetime.date.today())
+        except Exception:  # the first market_state() call will report it
+            logger.debug("calendar warm-up failed", exc_info=True)
+
+    threading.Thread(target=build, name="calendar-warmup", daemon=True).start()
 
 
 class _RateLimitedLog:
@@ -101,6 +124,7 @@ class PolygonDataManager(QObject):
                  symbol: str | None = None, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time, parent: QObject | None = None):
         super().__init__(parent)
+        _warm_calendar()
         s = settings or load_settings()
         self.settings = s
         self.server_url = server_url or s.feed
@@ -117,7 +141,8 @@ class PolygonDataManager(QObject):
         self._sub_notifier: QSocketNotifier | None = None
         self._dealer_notifier: QSocketNotifier | None = None
         self._data_endpoint: str | None = None
-        self._drain_pending = False
+        self._backlog: deque[list] = deque()  # event arrays accepted by the link, not yet applied
+        self._backlog_pos = 0
         self._link = FeedLink(client=f"ui-{os.getpid()}")
         self._state = SymbolState(self.current_symbol, self.max_bars)
         self._indicators = IndicatorSet(self.current_symbol)
@@ -138,6 +163,10 @@ class PolygonDataManager(QObject):
                       "market_data_emits": 0, "chart_emits": 0, "signals": 0}
         self._rate_window: list[tuple[float, int]] = []
 
+        self._continue_timer = QTimer(self)
+        self._continue_timer.setSingleShot(True)
+        self._continue_timer.setInterval(0)
+        self._continue_timer.timeout.connect(self._drain_all)
         self._display_timer = QTimer(self)
         self._display_timer.setInterval(max(1, int(500 / self.ui_update_hz)))  # half the period; gated below
         self._display_timer.timeout.connect(self._on_display_tick)
@@ -185,9 +214,12 @@ class PolygonDataManager(QObject):
         self.heartbeat_timer.stop()
         self._display_timer.stop()
         self._safety_timer.stop()
+        self._continue_timer.stop()
         if self._sub is not None:
             self._run(self._link.stop())
         self._close_sockets()
+        self._backlog.clear()
+        self._backlog_pos = 0
         self._data_endpoint = None
         self._link = FeedLink(client=f"ui-{os.getpid()}")
         self._set_connected(False)
@@ -358,12 +390,12 @@ class PolygonDataManager(QObject):
             self._sub = None
 
     def _schedule_drain(self) -> None:
-        if not self._drain_pending:
-            self._drain_pending = True
-            QTimer.singleShot(0, self._drain_all)
+        # A zero-interval timer, not a posted call: it takes its turn with the display and other
+        # timers, so a flood of data can't starve them.
+        if not self._continue_timer.isActive():
+            self._continue_timer.start()
 
     def _drain_all(self) -> None:
-        self._drain_pending = False
         self._drain_control()
         self._drain_data()
 
@@ -395,7 +427,10 @@ class PolygonDataManager(QObject):
             return
         n.setEnabled(False)
         deadline = time.perf_counter() + DRAIN_BUDGET_S
+        drained = False
         try:
+            if not self._process_backlog(deadline):
+                return
             while self._sub is s and s.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                 try:
                     frames = s.recv_multipart(zmq.NOBLOCK)
@@ -412,12 +447,42 @@ class PolygonDataManager(QObject):
                     self._bad_message(f"bad data message: {e}", now)
                     continue
                 self._run(self._link.on_data(frames[0], msg, now))
-                if time.perf_counter() > deadline:
-                    self._schedule_drain()  # yield to the event loop; continue right after
-                    break
+                if not self._process_backlog(deadline) or time.perf_counter() > deadline:
+                    return
+            drained = True
         finally:
-            if self._sub_notifier is n:
+            if not drained:
+                # Out of budget: yield to the event loop (paint, timers, input) and continue from
+                # the continuation timer. The notifier stays off meanwhile: it would only fire
+                # again at once and double the work done per loop iteration.
+                self._schedule_drain()
+            elif self._sub_notifier is n:
                 n.setEnabled(True)
+
+    def _process_backlog(self, deadline: float) -> bool:
+        """Apply queued events in slices until ``deadline``; True when the backlog is empty.
+
+        One feed batch can hold thousands of events; slicing inside a batch keeps
+        every stretch of work on the GUI thread under the drain budget.
+        """
+        bl = self._backlog
+        while bl:
+            arrays = bl[0]
+            i, n = self._backlog_pos, len(arrays)
+            while i < n:
+                j = min(n, i + EVENT_SLICE)
+                self._apply_events(arrays, i, j)
+                i = j
+                if time.perf_counter() > deadline:
+                    break
+            if i < n:
+                self._backlog_pos = i
+                return False
+            bl.popleft()
+            self._backlog_pos = 0
+            if bl and time.perf_counter() > deadline:
+                return False
+        return True
 
     def _bad_message(self, what: str, now: float) -> None:
         self.stats["bad_messages"] += 1
@@ -431,7 +496,7 @@ class PolygonDataManager(QObject):
         for out in outputs:
             kind = out[0]
             if kind == "events":
-                self._apply_events(out[1])
+                self._backlog.append(out[1])  # applied in time slices by _process_backlog
             elif kind == "send":
                 if self._dealer is not None:
                     try:
@@ -459,13 +524,13 @@ class PolygonDataManager(QObject):
                 self._close_control()
                 self._open_control()
             elif kind == "snapshot":
-                self._apply_snapshot(out[1])
+                self._apply_snapshot(out[1])  # supersedes any queued events (their seq <= snapshot's)
             elif kind == "link":
                 self._on_link_change()
             elif kind == "error":
                 logger.warning("%s", out[1])
                 self.error_occurred.emit(str(out[1]))
-        if touched:
+        if touched or self._backlog:
             self._schedule_drain()  # the FD edge may have passed while we were busy
 
     # ================================================================ internals: state
@@ -473,18 +538,22 @@ class PolygonDataManager(QObject):
     def _reset_symbol_state(self) -> None:
         sym = self.current_symbol
         self._state = SymbolState(sym, self.max_bars)
+        self._backlog.clear()
+        self._backlog_pos = 0
         self._indicators.reset(sym)
         self.signal_engine.reset(sym)
         self._dirty_ticker = self._dirty_forming = False
         self._last_ticker = None
 
-    def _apply_events(self, arrays: list) -> None:
+    def _apply_events(self, arrays: list, start: int, stop: int) -> None:
         sym = self.current_symbol
         now = self._clock()
         bad = 0
-        for a in arrays:
+        to_dict = wire.event_to_dict
+        for k in range(start, stop):
+            a = arrays[k]
             try:
-                ev = wire.event_to_dict(sym, a)
+                ev = to_dict(sym, a)
             except wire.WireError:
                 bad += 1
                 continue
@@ -503,7 +572,7 @@ class PolygonDataManager(QObject):
         if bad:
             self.stats["bad_messages"] += bad
             self._ratelog("bad_event", logging.WARNING, f"dropped {bad} malformed event(s)", now)
-        n = len(arrays)
+        n = stop - start
         self.stats["events"] += n
         self._rate_window.append((now, n))
         if len(self._rate_window) > 4096:
@@ -537,7 +606,7 @@ class PolygonDataManager(QObject):
             if link.alive:
                 logger.info("feed reachable at %s (pid %s, epoch %s)", self.server_url, link.pid, link.epoch)
             else:
-                msg = "Feed process gone: no heartbeat for 3 s; reconnecting"
+                msg = f"Feed process gone: no heartbeat for {FEED_GONE_S:g} s; reconnecting"
                 logger.warning(msg)
                 self.error_occurred.emit(msg)
         state = (link.upstream or {}).get("state")
@@ -592,8 +661,10 @@ class PolygonDataManager(QObject):
             self._last_emit_at = now
 
     def _on_safety_tick(self) -> None:
-        self._run(self._link.tick(self._clock()))
+        # Drain first: after the GUI thread was busy (a modal dialog, a slow paint) the heartbeats
+        # are waiting in the socket, and the feed must not be declared gone for our own delay.
         self._drain_all()
+        self._run(self._link.tick(self._clock()))
 
     def _diagnose(self) -> str:
         link = self._link

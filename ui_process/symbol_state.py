@@ -27,7 +27,7 @@ import bisect
 import datetime as dt
 from typing import Any
 
-from shared.market_hours import ny_date, ny_time_str
+from shared.market_hours import NY, ny_date, ny_time_str, session_for
 from shared.models.conditions import update_rules
 from shared.models.market_data import AggregateData, QuoteData, TickerCalculationData, TradeData
 
@@ -55,6 +55,7 @@ class SymbolState:
         self.day_volume = 0
         self.prev_close: float | None = None
         self.last_event_ms: int | None = None
+        self._day_start = self._day_end = self._open_ms = 0
 
     # ------------------------------------------------------------ snapshot
 
@@ -78,10 +79,11 @@ class SymbolState:
         self.prev_close = _f(day.get("prev_close"))
         self.last_price = _f(day.get("last"))
         self.day_date = None
+        self._day_start = self._day_end = self._open_ms = 0
         d = day.get("date")
         if isinstance(d, str):
             try:
-                self.day_date = dt.date.fromisoformat(d[:10])
+                self._set_day(dt.date.fromisoformat(d[:10]))
             except ValueError:
                 pass
         lt, lq = snap.get("last_trade"), snap.get("last_quote")
@@ -91,7 +93,7 @@ class SymbolState:
                 self.last_price = float(lt["price"])
             self._seen(lt.get("timestamp"))
             if self.day_date is None and isinstance(lt.get("timestamp"), int):
-                self.day_date = ny_date(lt["timestamp"])
+                self._set_day(ny_date(lt["timestamp"]))
         if isinstance(lq, dict):
             self.bid, self.ask = _f(lq.get("bid_price")), _f(lq.get("ask_price"))
             self._seen(lq.get("timestamp"))
@@ -117,18 +119,14 @@ class SymbolState:
     def on_trade(self, t: TradeData) -> bool:
         """Apply a trade; True when the forming bar changed."""
         ts, price, size = t["timestamp"], t["price"], t["size"]
-        self._seen(ts)
-        d = ny_date(ts)
-        if d != self.day_date:
-            if self.day_date is not None and d > self.day_date:
-                self.prev_close = self.last_price
-                self.day_open = self.day_high = self.day_low = None
-                self.day_volume = 0
-            self.day_date = d if self.day_date is None or d > self.day_date else self.day_date
+        if self.last_event_ms is None or ts > self.last_event_ms:
+            self.last_event_ms = ts
+        if not (self._day_start <= ts < self._day_end):  # hot path: one comparison per trade
+            self._roll_day(ts)
         hl, last, vol = update_rules(t.get("conditions"))
         if last:
             self.last_price = price
-            if self.day_open is None:
+            if self.day_open is None and ts >= self._open_ms:
                 self.day_open = price
         if hl:
             if self.day_high is None or price > self.day_high:
@@ -138,6 +136,26 @@ class SymbolState:
         if vol:
             self.day_volume += size
         return self._form(ts, price, size, hl, last, vol)
+
+    def _roll_day(self, ts: int) -> None:
+        """A trade outside the current New York day: start a new day (or accept a late print)."""
+        d = ny_date(ts)
+        if self.day_date is not None and d < self.day_date:
+            return  # a late print from an earlier day: no effect on today's stats
+        if self.day_date is not None and d > self.day_date:
+            self.prev_close = self.last_price
+            self.day_open = self.day_high = self.day_low = None
+            self.day_volume = 0
+        self._set_day(d)
+
+    def _set_day(self, d: dt.date) -> None:
+        self.day_date = d
+        start = dt.datetime.combine(d, dt.time(0), NY)
+        self._day_start = int(start.timestamp() * 1000)
+        self._day_end = int(dt.datetime.combine(d + dt.timedelta(days=1), dt.time(0), NY).timestamp() * 1000)
+        s = session_for(d)
+        # The day's open is the first regular-session print (as the feed's day stats); no session -> first print.
+        self._open_ms = s.open if s is not None else self._day_start
 
     def _form(self, ts: int, price: float, size: int, hl: bool, last: bool, vol: bool) -> bool:
         minute = ts - ts % MINUTE_MS
