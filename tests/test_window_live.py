@@ -182,3 +182,21 @@ def test_screenshot_with_unreachable_feed_fails_in_one_line(tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "propagateSizeHints" not in ln]
     assert lines == [f"live-monitor ui: no screenshot: the feed did not answer at tcp://127.0.0.1:{port} within 2 s"]
     assert not (tmp_path / "x.png").exists()
+
+
+def test_unreachable_feed_is_said_in_the_status_bar(qtbot, tmp_path):
+    control = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    now = [1000.0]
+    m = RecordingManager(control, settings=Settings(feed=control), symbol="AAPL")
+    w = MainWindow(m, feed=control, symbol="AAPL", state_file=str(tmp_path / "ui.ini"), clock=lambda: now[0])
+    qtbot.addWidget(w)
+    try:
+        m.connect()
+        w.refresh_status()
+        assert w.status.connection.text() == f"● Connecting to feed at {control}…"
+        now[0] += 6
+        w.refresh_status()
+        assert w.status.connection.text() == f"● Feed unreachable at {control} — retrying"
+        assert w.status.source.text() == "UNKNOWN" and w.chart.message.text().startswith("Loading AAPL")
+    finally:
+        w.close()

@@ -73,6 +73,10 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
+    from ui_process.window import qt_log
+
+    qt_log.install()
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Live Monitor")
     app.setOrganizationName("LiveMonitor")

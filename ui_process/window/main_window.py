@@ -43,7 +43,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, manager: Any, tape: TapeBuffer | None = None, feed: str = "", symbol: str = "",
                  restore: bool = True, spawner: Callable[[str, str], Any] = spawn_window,
-                 max_bars: int = 2000, state_file: str = ""):
+                 max_bars: int = 2000, state_file: str = "", clock: Callable[[], float] = time.monotonic):
         super().__init__()
         self.manager = manager
         self.tape = tape if tape is not None else getattr(manager, "tape", None) or TapeBuffer()
@@ -51,7 +51,8 @@ class MainWindow(QMainWindow):
         self.spawner = spawner
         self.symbol = ""
         self.connected: bool | None = None
-        self._started_at = time.monotonic()
+        self.clock = clock
+        self._started_at = clock()
         self.restored = (False, False)  # (geometry, dock layout) restored from QSettings
         self.settings = open_settings(state_file)
         self.setWindowTitle("Live Monitor")
@@ -107,7 +108,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["ticker"], self.docks["tape"], Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["signals"], self.docks["errors"], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["ticker"], self.docks["tape"]], [260, 500], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["ticker"]], [330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["ticker"]], [400], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["signals"]], [190], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["signals"], self.docks["errors"]], [700, 400], Qt.Orientation.Horizontal)
         self.status = StatusBar()
@@ -206,7 +207,7 @@ class MainWindow(QMainWindow):
 
     def refresh_status(self) -> None:
         info = self.feed_info()
-        self.status.apply(describe(info, self.connected, self.feed, time.monotonic() - self._started_at))
+        self.status.apply(describe(info, self.connected, self.feed, self.clock() - self._started_at))
         bf = _pick(info, "backfill")
         if isinstance(bf, dict):
             self.chart.set_history_state(bf.get("state"), str(bf.get("message") or ""), bf.get("count"))

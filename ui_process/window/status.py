@@ -114,7 +114,9 @@ class StatusBar(QStatusBar):
         self.errors = QLabel("")
         self.addWidget(self.source)
         self.addWidget(self.connection, 1)
+        sep = f"QLabel {{ padding: 0 8px; border-left: 1px solid {theme.current().border}; }}"
         for w in (self.errors, self.age, self.rate, self.attempts, self.feed):
+            w.setStyleSheet(sep)
             self.addPermanentWidget(w)
         self.texts: dict[str, str] = {}
         self.apply(describe(None, None))
@@ -134,5 +136,6 @@ class StatusBar(QStatusBar):
             getattr(self, key).setText(texts[key])
 
     def set_error_count(self, n: int) -> None:
+        th = theme.current()
         self.errors.setText(f"⚠ {n} error{'s' if n != 1 else ''}" if n else "")
-        self.errors.setStyleSheet(f"color: {theme.current().warn};")
+        self.errors.setStyleSheet(f"QLabel {{ color: {th.warn}; padding: 0 8px; border-left: 1px solid {th.border}; }}")

@@ -133,9 +133,10 @@ class TapeView(QWidget):
         # fixed-width time/price/size columns sized for their widest text; the exchange takes the rest
         fm = self.table.fontMetrics()
         mono = QFontMetrics(QFont("monospace"))
-        for col, sample in ((0, "00:00:00.000"), (1, "00,000.00"), (2, "000,000")):
+        for col, sample in ((0, "00:00:00.000"), (1, "0,000.00"), (2, "00,000")):
             hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
-            hh.resizeSection(col, max(mono.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[col])) + 14)
+            hh.resizeSection(col, max(mono.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[col])) + 10)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         hh.setHighlightSections(False)
         lay.addWidget(self.table, 1)
         self.min_size.valueChanged.connect(self._refilter)
