@@ -262,25 +262,19 @@ class Feed:
 
     # ------------------------------------------------------------ upstream -> subscribers
 
-    def _on_events(self, events: list[tuple[str, list]]) -> None:
+    def _on_events(self, batches: dict[str, list[list]]) -> None:
+        """One upstream frame's events, per symbol: fold into state, publish one batch each."""
         states = self.states
-        pending: dict[str, list] = {}
-        for sym, arr in events:
-            st = states.get(sym)
-            if st is None:
-                continue  # unsubscribed a moment ago; the core already filters most of these
-            st.apply(arr)
-            lst = pending.get(sym)
-            if lst is None:
-                pending[sym] = [arr]
-            else:
-                lst.append(arr)
-        self.counters["events"] += len(events)
         send = self.xpub.send_multipart
         pack = self._packer.pack
         epoch = self.epoch
-        for sym, lst in pending.items():
-            st = states[sym]
+        n = 0
+        for sym, lst in batches.items():
+            st = states.get(sym)
+            if st is None:
+                continue  # unsubscribed a moment ago; the core already filters most of these
+            st.apply_batch(lst)
+            n += len(lst)
             topic = wire.topic_for(sym)
             for i in range(0, len(lst), MAX_BATCH):
                 chunk = lst[i:i + MAX_BATCH] if len(lst) > MAX_BATCH else lst
@@ -291,7 +285,8 @@ class Feed:
                                        "ev": chunk})], zmq.NOBLOCK)
                 except zmq.Again:
                     self.counters["dropped_batches"] += 1
-        self.counters["batches"] += len(pending)
+                self.counters["batches"] += 1
+        self.counters["events"] += n
         if self.xpub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             self._drain_xpub()
 

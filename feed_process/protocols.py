@@ -30,7 +30,7 @@ import orjson
 
 from shared.models.market_data import InvalidEvent
 
-from .events import _CONVERT, polygon_array, standard_array
+from .events import _CONVERT, INF, polygon_array, standard_array
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,45 @@ STOPPED = "stopped"
 
 
 class Output:
-    """What one frame produced. ``events`` are ``(symbol, wire_array)`` in arrival order."""
+    """What one frame produced.
 
-    __slots__ = ("events", "send", "state", "message", "errors", "source")
+    ``batches`` maps each symbol to its events (wire arrays) in arrival order -
+    exactly the unit the feed publishes (per-symbol order is what sequence
+    numbers promise; order across symbols is not kept). ``events`` is the flat
+    ``(symbol, array)`` view for tests and tools.
+    """
+
+    __slots__ = ("batches", "count", "last_ms", "send", "state", "message", "errors", "source")
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, list]] = []
+        self.batches: dict[str, list[list]] = {}
+        self.count = 0                  # events in batches
+        self.last_ms = 0                # data time of the last event
         self.send: list[str] = []
         self.state: str | None = None   # a new upstream state, if this frame changed it
         self.message: str = ""          # human text for the state / last info
         self.errors: list[tuple[str, str]] = []
         self.source: str | None = None  # the sim's data-source label, when announced
+
+    def add(self, sym: str, arr: list) -> None:
+        lst = self.batches.get(sym)
+        if lst is None:
+            self.batches[sym] = [arr]
+        else:
+            lst.append(arr)
+        self.count += 1
+        self.last_ms = arr[1]
+
+    @property
+    def events(self) -> list[tuple[str, list]]:
+        return [(sym, a) for sym, lst in self.batches.items() for a in lst]
+
+
+def _ints(c: list) -> bool:
+    for k in c:
+        if type(k) is not int:
+            return False
+    return True
 
 
 def _short(v: Any, n: int = 80) -> str:
@@ -100,13 +128,13 @@ class _Core:
                 if sym not in self.wanted:
                     self._unwanted(out, sym)
                     return
-                out.events.append((sym, polygon_array(d)))
+                out.add(sym, polygon_array(d))
             else:
                 sym, arr = standard_array(d)
                 if sym not in self.wanted:
                     self._unwanted(out, sym)
                     return
-                out.events.append((sym, arr))
+                out.add(sym, arr)
         except InvalidEvent as e:
             self._error(out, e.kind, str(e))
         except KeyError:
@@ -165,21 +193,58 @@ class PolygonCore(_Core):
             self._error(out, "wrong_type", f"frame is not an array of events: {_short(msgs, 40)}")
             return out
         wanted = self.wanted
-        append = out.events.append
+        batches = out.batches
         convert = _CONVERT
+        n = 0
         for d in msgs:
-            # Hot path inlined: the common case is a T/Q/AM of a wanted symbol.
+            # The hot path, inlined: a T or Q of a wanted symbol with sane fields becomes its wire
+            # array right here; anything unusual falls to the converters, which say what is wrong.
             try:
-                conv = convert[d["ev"]]
+                ev = d["ev"]
                 sym = d["sym"]
-                if sym in wanted:
-                    append((sym, conv(d)))
-                    continue
+                lst = batches.get(sym)
+                if lst is None:
+                    if sym not in wanted:
+                        raise KeyError
+                    lst = batches[sym] = []
+                if ev == "T":
+                    p = d["p"]
+                    s = d["s"]
+                    t = d["t"]
+                    c = d.get("c")
+                    if ((type(p) is float or type(p) is int) and 0 < p < INF and type(s) is int and s >= 0
+                            and type(t) is int and t > 0 and (c is None or (type(c) is list and _ints(c)))):
+                        x = d.get("x")
+                        i = d.get("i")
+                        arr = ["T", t, p, s, x if type(x) is int else None, c or [], i if type(i) is str else None]
+                    else:
+                        arr = convert["T"](d)
+                elif ev == "Q":
+                    bp = d["bp"]
+                    ap = d["ap"]
+                    bs = d["bs"]
+                    as_ = d["as"]
+                    t = d["t"]
+                    if ((type(bp) is float or type(bp) is int) and 0 <= bp < INF
+                            and (type(ap) is float or type(ap) is int) and 0 <= ap < INF
+                            and type(bs) is int and bs >= 0 and type(as_) is int and as_ >= 0
+                            and type(t) is int and t > 0):
+                        bx = d.get("bx")
+                        ax = d.get("ax")
+                        arr = ["Q", t, bp, bs, ap, as_, bx if type(bx) is int else None,
+                               ax if type(ax) is int else None]
+                    else:
+                        arr = convert["Q"](d)
+                else:
+                    arr = convert[ev](d)
+                lst.append(arr)
+                n += 1
+                continue
             except InvalidEvent as e:
                 self._error(out, e.kind, str(e))
                 continue
             except (KeyError, TypeError):
-                pass  # not a market event or a malformed one: the slow path below says which
+                pass  # not a market event, an unwanted symbol, or a malformed one: the slow path says which
             if type(d) is not dict:
                 self._error(out, "wrong_type", f"event is not an object: {_short(d, 40)}")
             elif d.get("ev") == "status":
@@ -188,6 +253,11 @@ class PolygonCore(_Core):
                 self._market(out, d, True)
             else:
                 self._error(out, "unknown_event", f"unknown event type {_short(d.get('ev'), 24)}")
+        for sym in [k for k, v in batches.items() if not v]:
+            del batches[sym]  # a wanted symbol whose only events were bad
+        out.count += n
+        if batches:
+            out.last_ms = max(lst[-1][1] for lst in batches.values())
         return out
 
     def _status(self, out: Output, d: dict) -> None:

@@ -28,13 +28,17 @@ import bisect
 from typing import Any
 
 from shared import market_hours
-from shared.models.conditions import update_rules
+from shared.models.conditions import CONDITIONS, update_rules
 from shared.models.wire import event_to_dict
 
 MINUTE = 60_000
 
 # bar list indices
-B_START, B_O, B_H, B_L, B_C, B_V, B_VW, B_N = range(8)
+B_START, B_O, B_H, B_L, B_C, B_V, B_VW, B_N, B_PV = range(9)  # B_PV: forming bar's price x volume
+
+_ALL = (True, True, True)
+# Single-condition trades are the norm: their rules, precomputed.
+_RULES1 = {k: update_rules([k]) for k in CONDITIONS}
 
 
 def _bar_dict(symbol: str, b: list) -> dict:
@@ -45,7 +49,7 @@ def _bar_dict(symbol: str, b: list) -> dict:
 
 class SymbolState:
     __slots__ = ("symbol", "max_bars", "seq", "last_trade", "last_quote", "last_ms", "bars", "_starts",
-                 "_provisional", "forming", "_forming_pv", "prev_close", "backfill", "backfill_message",
+                 "_provisional", "forming", "prev_close", "backfill", "backfill_message",
                  "backfill_count", "events")
 
     def __init__(self, symbol: str, max_bars: int = 2000, seq: int = 0) -> None:
@@ -58,8 +62,7 @@ class SymbolState:
         self.bars: list[list] = []          # finished bars, ordered by start
         self._starts: list[int] = []        # bar starts, for bisect
         self._provisional: set[int] = set()  # starts of bars closed from trades, not yet official
-        self.forming: list | None = None    # [start, o, h, l, c, v, vwap, n]
-        self._forming_pv = 0.0
+        self.forming: list | None = None    # [start, o, h, l, c, v, vwap, n, pv]
         self.prev_close: float | None = None
         self.backfill = "none"              # none | pending | done | failed
         self.backfill_message = ""
@@ -70,21 +73,65 @@ class SymbolState:
 
     def apply(self, a: list) -> None:
         """Fold one wire array into the state."""
-        code = a[0]
-        t = a[1]
+        self.apply_batch([a])
+
+    def apply_batch(self, lst: list[list]) -> None:
+        """Fold a batch of wire arrays (one symbol, arrival order) into the state.
+
+        The common trade - same minute as the forming bar - is folded inline
+        with locals; minute changes, bars and odd condition sets take the
+        general paths below.
+        """
+        last_trade = last_quote = None
+        rules1 = _RULES1
+        for a in lst:
+            code = a[0]
+            if code == "T":
+                last_trade = a
+                t = a[1]
+                f = self.forming
+                if f is not None and f[B_START] <= t < f[B_START] + MINUTE:
+                    c = a[5]
+                    if not c:
+                        hl = last = vol = True
+                    elif len(c) == 1:
+                        hl, last, vol = rules1.get(c[0], _ALL)
+                    else:
+                        hl, last, vol = update_rules(c)
+                    p = a[2]
+                    if last:
+                        if f[B_O] is None:
+                            f[B_O] = p
+                        f[B_C] = p
+                    if hl:
+                        h = f[B_H]
+                        if h is None:
+                            f[B_H] = f[B_L] = p
+                        elif p > h:
+                            f[B_H] = p
+                        elif p < f[B_L]:
+                            f[B_L] = p
+                    if vol:
+                        f[B_V] += a[3]
+                        f[B_PV] += p * a[3]
+                    f[B_N] += 1
+                else:
+                    self._trade(t, a[2], a[3], a[5])
+            elif code == "Q":
+                last_quote = a
+            else:
+                self._official_bar([a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]])
+        if last_trade is not None:
+            self.last_trade = last_trade
+        if last_quote is not None:
+            self.last_quote = last_quote
+        t = lst[-1][1]
         if t > self.last_ms:
             self.last_ms = t
-        self.events += 1
-        if code == "T":
-            self.last_trade = a
-            self._trade(t, a[2], a[3], a[5], a[6])
-        elif code == "Q":
-            self.last_quote = a
-        else:
-            self._official_bar([a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]])
+        self.events += len(lst)
 
-    def _trade(self, t: int, p: float, s: int, conds: list | None, _id: Any) -> None:
-        hl, last, vol = update_rules(conds) if conds else (True, True, True)
+    def _trade(self, t: int, p: float, s: int, conds: list | None) -> None:
+        hl, last, vol = update_rules(conds) if conds else _ALL
         start = t - t % MINUTE
         f = self.forming
         if f is None or start != f[B_START]:
@@ -96,8 +143,7 @@ class SymbolState:
                 self._close_forming()
             if not (hl or last or vol):
                 return
-            f = self.forming = [start, None, None, None, None, 0, None, 0]
-            self._forming_pv = 0.0
+            f = self.forming = [start, None, None, None, None, 0, None, 0, 0.0]
         if last:
             if f[B_O] is None:
                 f[B_O] = p
@@ -109,17 +155,20 @@ class SymbolState:
                 f[B_L] = p
         if vol:
             f[B_V] += s
-            self._forming_pv += p * s
-            if f[B_V]:
-                f[B_VW] = self._forming_pv / f[B_V]
+            f[B_PV] += p * s
         f[B_N] += 1
+
+    @staticmethod
+    def _finish(f: list) -> list:
+        """The forming bar as a bar list ``[start, o, h, l, c, v, vwap, n]`` (vwap from the running sum)."""
+        return [f[B_START], f[B_O], f[B_H], f[B_L], f[B_C], f[B_V], f[B_PV] / f[B_V] if f[B_V] else None, f[B_N]]
 
     def _close_forming(self) -> None:
         f = self.forming
         self.forming = None
         if f is None or f[B_O] is None or f[B_H] is None:
             return  # no qualifying price in that minute: nothing to chart
-        self._insert(f, provisional=True)
+        self._insert(self._finish(f), provisional=True)
 
     def _official_bar(self, b: list) -> None:
         f = self.forming
@@ -210,7 +259,7 @@ class SymbolState:
         i = bisect.bisect_left(self._starts, lo_ms)
         bars = self.bars[i:]
         if self.forming is not None and self.forming[B_O] is not None:
-            bars = bars + [self.forming]
+            bars = bars + [self._finish(self.forming)]
         vol = 0
         pv = 0.0
         for b in bars:
@@ -241,6 +290,7 @@ class SymbolState:
             "last_quote": event_to_dict(sym, self.last_quote) if self.last_quote else None,
             "day": self.day_stats(),
             "bars": [_bar_dict(sym, b) for b in self.bars],
-            "forming": _bar_dict(sym, self.forming) if self.forming and self.forming[B_O] is not None else None,
+            "forming": (_bar_dict(sym, self._finish(self.forming))
+                        if self.forming and self.forming[B_O] is not None else None),
             "backfill": {"state": self.backfill, "message": self.backfill_message, "count": self.backfill_count},
         }

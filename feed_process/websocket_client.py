@@ -75,7 +75,7 @@ class PolygonWebSocketClient:
         url: str,
         core: _Core,
         *,
-        on_events: Callable[[list[tuple[str, list]]], None],
+        on_events: Callable[[dict[str, list[list]]], None],
         on_state: Callable[[str, str], None] = lambda s, m: None,
         on_errors: Callable[[list[tuple[str, str]]], None] = lambda e: None,
         reconnect_delay: float = 1.0,
@@ -242,10 +242,9 @@ class PolygonWebSocketClient:
                     self._last_rx = self.clock()
                     self.frames += 1
                     out = self.core.receive(frame)
-                    if out.events:
-                        last = out.events[-1][1][1]
-                        self._last_data_ms, self._last_data_at = last, self._last_rx
-                        self.on_events(out.events)
+                    if out.batches:
+                        self._last_data_ms, self._last_data_at = out.last_ms, self._last_rx
+                        self.on_events(out.batches)
                     if out.send or out.state or out.errors or out.source:
                         verdict = await self._control(ws, out)
                         if verdict is not None:

@@ -1,0 +1,305 @@
+"""Feed throughput and latency, side by side with the official ``massive`` client, in one run.
+
+Why this shape (the issue's benchmark): the same stream - the simulator's
+``--max`` replay of a real file over the Polygon protocol - is consumed, one
+after the other in the same minute, by
+
+* a bare ``websockets`` + orjson receive loop (the ceiling for any Python client),
+* the official ``massive`` ``WebSocketClient`` (as shipped: stdlib json; and with
+  ``custom_json=orjson``), counting the events its parser hands over,
+* the feed: sim -> feed process -> ZeroMQ -> a subscriber *process* that
+  unpacks every batch and counts events (what a window gets).
+
+Every consumer is its own process, rates are events over first-to-last event
+time. Latency is measured separately at ~5k events/s: a small Polygon-protocol
+server (in this module) stamps each trade's id with its send time in ns; the
+subscriber process subtracts it from its receive time (same machine clock).
+So the figure covers WebSocket hop + feed + ZeroMQ hop + msgpack decode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+_BARE = textwrap.dedent("""
+    import asyncio, json, sys, time, orjson, websockets
+    async def main(url, topics, expected):
+        async with websockets.connect(url, max_size=2**26, compression=None) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"action": "auth", "params": "bench"}))
+            await ws.recv()
+            await ws.send(json.dumps({"action": "subscribe", "params": topics}))
+            n = 0; first = None
+            while n < expected:
+                evs = orjson.loads(await asyncio.wait_for(ws.recv(decode=False), 30))
+                if evs and evs[0].get("ev") == "status":
+                    continue
+                if first is None:
+                    first = time.perf_counter()
+                n += len(evs)
+            print(json.dumps({"events": n, "seconds": time.perf_counter() - first}))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+""")
+
+_MASSIVE = textwrap.dedent("""
+    import asyncio, json, sys, time
+    from massive import WebSocketClient
+    host, topics, expected, use_orjson = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+    class OrjsonStr:  # massive sends dumps() output as a text frame: give it str
+        import orjson as _o
+        loads = staticmethod(_o.loads)
+        dumps = staticmethod(lambda o: OrjsonStr._o.dumps(o).decode())
+    c = WebSocketClient(api_key="bench", feed=host, market="stocks", secure=False,
+                        subscriptions=topics.split(","), custom_json=OrjsonStr if use_orjson else None,
+                        max_reconnects=0)
+    state = {"n": 0, "first": None}
+    class Done(Exception): pass
+    async def handle(msgs):
+        if state["first"] is None:
+            state["first"] = time.perf_counter()
+        state["n"] += len(msgs)
+        if state["n"] >= expected:
+            raise Done()
+    async def main():
+        try:
+            await asyncio.wait_for(c.connect(handle, max_size=2**26, compression=None), 120)
+        except Done:
+            pass
+        print(json.dumps({"events": state["n"], "seconds": time.perf_counter() - state["first"]}))
+    asyncio.run(main())
+""")
+
+_SUBSCRIBER = textwrap.dedent("""
+    import json, sys, time, msgpack, zmq
+    feed, sym, expected, idle = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    latency = len(sys.argv) > 5 and sys.argv[5] == "latency"
+    ctx = zmq.Context()
+    d = ctx.socket(zmq.DEALER); d.setsockopt(zmq.LINGER, 0); d.connect(feed)
+    d.send(msgpack.packb({"v": 1, "type": "hello", "id": 1}))
+    if not d.poll(5000): sys.exit("no feed")
+    hello = msgpack.unpackb(d.recv())
+    s = ctx.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM, 0); s.connect(hello["data"])
+    s.setsockopt(zmq.SUBSCRIBE, ("md|%s|" % sym).encode())
+    print("READY", flush=True)
+    unpackb = msgpack.unpackb
+    n = 0; first = last = None; nxt = None; gaps = 0; lat = []
+    while n < expected:
+        if not s.poll(int(idle * 1000)):
+            break
+        topic, payload = s.recv_multipart()
+        now = time.time_ns()
+        m = unpackb(payload)
+        if m["type"] != "batch":
+            continue
+        if nxt is not None and m["seq"] != nxt:
+            gaps += 1
+        nxt = m["seq"] + len(m["ev"])
+        if first is None:
+            first = time.perf_counter()
+        last = time.perf_counter()
+        n += len(m["ev"])
+        if latency:
+            for a in m["ev"]:
+                if a[0] == "T" and a[6]:
+                    lat.append((now - int(a[6])) / 1e6)
+    print(json.dumps({"events": n, "seconds": (last - first) if first else 0.0, "gaps": gaps, "latency_ms": lat}))
+""")
+
+# A minimal Polygon-protocol server for the latency run: ~rate events/s in frames of `batch`,
+# each trade's id is its send time in ns.
+_LAT_SERVER = textwrap.dedent("""
+    import asyncio, json, sys, time, websockets
+    rate, batch, seconds = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    async def handler(ws):
+        await ws.send('[{"ev":"status","status":"connected","message":"Connected Successfully"}]')
+        await ws.recv()
+        await ws.send('[{"ev":"status","status":"auth_success","message":"authenticated"}]')
+        await ws.recv()
+        period = batch / rate
+        t_end = time.monotonic() + seconds
+        nxt = time.monotonic()
+        base_ms = int(time.time() * 1000)
+        i = 0
+        while time.monotonic() < t_end:
+            now_ns = time.time_ns()
+            evs = [{"ev": "T", "sym": "LAT", "x": 4, "i": str(now_ns), "z": 3, "p": 100.0 + (i % 7) * 0.01,
+                    "s": 100, "c": [37], "t": base_ms + i, "q": i} for _ in range(batch)]
+            i += batch
+            await ws.send(json.dumps(evs))
+            nxt += period
+            await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+        await asyncio.sleep(30)
+    async def main():
+        async with websockets.serve(handler, "127.0.0.1", 0, compression=None) as srv:
+            print("LISTENING", srv.sockets[0].getsockname()[1], flush=True)
+            await asyncio.Future()
+    asyncio.run(main())
+""")
+
+
+def _replay_dir() -> Path | None:
+    env = os.environ.get("LIVE_MONITOR_REPLAY_DIR")
+    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "replay"]:
+        if p.is_dir():
+            return p
+    return None
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE_MONITOR_")}
+    env.update(PYTHONUNBUFFERED="1", POLYGON_API_KEY="bench", LIVE_MONITOR_CONFIG=os.devnull)
+    return env
+
+
+def _start(cmd: list[str], prefix: str, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith(prefix):
+            return proc, line.strip()
+    _stop(proc)
+    raise RuntimeError(f"{cmd[:4]} did not start")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _sim(path: Path) -> tuple[subprocess.Popen, int]:
+    proc, line = _start([PY, "-m", "feed_process.sim", "--port", "0", "--replay", str(path), "--max", "--keep-time",
+                         "--log-level", "WARNING"], "LISTENING")
+    return proc, int(line.split()[1].rsplit(":", 1)[1])
+
+
+def _run_json(cmd: list[str], timeout: float = 180) -> dict:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=_env())
+    if out.returncode != 0:
+        raise RuntimeError(f"bench client failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _feed(upstream: str) -> tuple[subprocess.Popen, str]:
+    from tests.util import free_port  # the one helper that asks the OS for a port
+
+    ctl = f"tcp://127.0.0.1:{free_port()}"
+    proc, _ = _start([PY, "-c", "import sys; from shared.cli import main; sys.exit(main())", "feed", "--feed", ctl,
+                      "--upstream", upstream, "--protocol", "polygon", "--no-backfill", "--hwm", "100000",
+                      "--log-level", "WARNING"], "LISTENING")
+    return proc, ctl
+
+
+def _through_feed(path: Path, symbol: str, expected: int) -> dict:
+    sim, port = _sim(path)
+    try:
+        feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
+        try:
+            sub = subprocess.Popen([PY, "-c", _SUBSCRIBER, ctl, symbol, str(expected), "10"], cwd=REPO,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+            try:
+                sub.stdout.readline()  # READY
+                out, _ = sub.communicate(timeout=180)
+            finally:
+                _stop(sub)
+            return json.loads(out.strip().splitlines()[-1])
+        finally:
+            _stop(feed)
+    finally:
+        _stop(sim)
+
+
+def _direct(path: Path, script: str, args: list[str]) -> dict:
+    sim, port = _sim(path)
+    try:
+        return _run_json([PY, "-c", script, *[a.replace("PORT", str(port)) for a in args]])
+    finally:
+        _stop(sim)
+
+
+def _latency(rate: float, seconds: float) -> dict:
+    srv, line = _start([PY, "-c", _LAT_SERVER, str(rate), "5", str(seconds + 3)], "LISTENING")
+    port = int(line.split()[1])
+    try:
+        feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
+        try:
+            expected = int(rate * seconds)
+            sub = subprocess.Popen([PY, "-c", _SUBSCRIBER, ctl, "LAT", str(expected), "5", "latency"], cwd=REPO,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+            try:
+                sub.stdout.readline()
+                out, _ = sub.communicate(timeout=seconds + 60)
+            finally:
+                _stop(sub)
+            r = json.loads(out.strip().splitlines()[-1])
+        finally:
+            _stop(feed)
+    finally:
+        _stop(srv)
+    lat = sorted(r["latency_ms"][len(r["latency_ms"]) // 10:])  # drop the first 10% (connection warm-up)
+    if not lat:
+        return {"events": r["events"]}
+    q = statistics.quantiles(lat, n=100)
+    return {"events": r["events"], "rate": r["events"] / r["seconds"] if r["seconds"] else 0.0,
+            "p50_ms": q[49], "p99_ms": q[98], "max_ms": lat[-1]}
+
+
+def measure(quick: bool) -> dict:
+    d = _replay_dir()
+    if d is None:
+        return {"title": "feed throughput", "rows": [], "notes": ["replay data not found: skipped"]}
+    name, symbol = ("AAPL-2025-06-27-open.jsonl.gz", "AAPL") if quick else ("TSLA-2025-07-01.jsonl.gz", "TSLA")
+    path = d / name
+    from feed_process.sim.replay import load_replay
+
+    expected = len(load_replay(path, keep_time=True))
+    topics = f"T.{symbol},Q.{symbol},AM.{symbol}"
+    rows = []
+
+    def row(label: str, r: dict, **extra) -> dict:
+        rate = r["events"] / r["seconds"] if r.get("seconds") else 0.0
+        out = {"name": label, "events": r["events"], "seconds": round(r.get("seconds", 0.0), 3),
+               "events_per_s": rate, **extra}
+        rows.append(out)
+        return out
+
+    bare = row("bare websockets + orjson", _direct(path, _BARE, ["ws://127.0.0.1:PORT/stocks", topics, str(expected)]))
+    official = row("massive client (json)", _direct(path, _MASSIVE, ["127.0.0.1:PORT", topics, str(expected), "0"]))
+    row("massive client (orjson)", _direct(path, _MASSIVE, ["127.0.0.1:PORT", topics, str(expected), "1"]))
+    feed_runs = [_through_feed(path, symbol, expected) for _ in range(1 if quick else 2)]
+    best = max(feed_runs, key=lambda r: r["events"] / r["seconds"] if r["seconds"] else 0)
+    feed = row("feed -> ZeroMQ -> subscriber process", best, gaps=best["gaps"])
+    ratio = feed["events_per_s"] / official["events_per_s"] if official["events_per_s"] else 0.0
+    feed["x_massive"] = round(ratio, 2)
+    feed["of_bare"] = round(feed["events_per_s"] / bare["events_per_s"], 2) if bare["events_per_s"] else 0.0
+    lat = _latency(5000.0, 3.0 if quick else 8.0)
+    rows.append({"name": "latency at ~5k ev/s (upstream send -> subscriber recv)", "events": lat["events"],
+                 "events_per_s": lat.get("rate", 0.0), "p50_ms": lat.get("p50_ms"), "p99_ms": lat.get("p99_ms"),
+                 "max_ms": lat.get("max_ms")})
+    return {"title": f"feed throughput: {name} --max replay, Polygon protocol, every consumer its own process",
+            "rows": rows,
+            "notes": [f"feed delivers {ratio:.2f}x the official massive client (target >= 1.5x)",
+                      "feed figure = events unpacked by a separate subscriber process over ZeroMQ",
+                      "all processes share the machine's 2 cores with the simulator"],
+            "ratio_vs_massive": ratio}
+
+
+if __name__ == "__main__":  # python -m bench.feed_throughput [--quick]
+    print(json.dumps(measure("--quick" in sys.argv), indent=1, default=str))
