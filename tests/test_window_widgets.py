@@ -356,3 +356,15 @@ def test_shortcuts_new_window_and_persistence(window, qtbot, ui_settings):
     assert w2.docks["errors"].isHidden() and not w2.docks["tape"].isHidden()
     w2.close()
     window.second = w2  # keep it alive until qtbot's teardown deletes both
+
+
+def test_new_window_command_is_a_ui_process_on_the_same_feed():
+    import subprocess
+
+    from tests.util import REPO
+    from ui_process.window.spawn import window_command
+
+    cmd = window_command("tcp://127.0.0.1:8301", "MSFT")
+    assert cmd[1:] == ["-m", "supervisor", "ui", "--feed", "tcp://127.0.0.1:8301", "--symbol", "MSFT"]
+    r = subprocess.run([*cmd, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--symbol S" in r.stdout and "--screenshot FILE" in r.stdout

@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self.symbol = ""
         self.connected: bool | None = None
         self.clock = clock
+        self._children: list[Any] = []  # window processes opened with "New window"
         self._started_at = clock()
         self.restored = (False, False)  # (geometry, dock layout) restored from QSettings
         self.settings = open_settings(state_file)
@@ -206,6 +207,7 @@ class MainWindow(QMainWindow):
             return {}
 
     def refresh_status(self) -> None:
+        self._children = [c for c in self._children if c.poll() is None]  # reap closed windows
         info = self.feed_info()
         self.status.apply(describe(info, self.connected, self.feed, self.clock() - self._started_at))
         bf = _pick(info, "backfill")
@@ -220,9 +222,12 @@ class MainWindow(QMainWindow):
 
     def new_window(self) -> None:
         try:
-            self.spawner(self.feed, self.symbol or "AAPL")
+            child = self.spawner(self.feed, self.symbol or "AAPL")
         except OSError as e:
             self.on_error(f"could not open a new window: {e}")
+            return
+        if hasattr(child, "poll"):
+            self._children.append(child)
 
     # ---------------------------------------------------------------- persistence
     def _restore(self) -> None:
