@@ -112,7 +112,7 @@ def test_daemon_restarts_a_killed_feed_and_reports_children(procs, tmp_path):
     wait_until(lambda: sim_status(sup)["connections"]["polygon"] == 1, 10, what="one upstream connection")
     n = len(tap.out)
     try:
-        wait_until(lambda: len(tap.out) >= n + 3, 10, what="the tap receiving from the new feed")
+        wait_until(lambda: len(tap.out) >= n + 3, 6, what="the tap receiving from the new feed")
         tap_followed = True
     except AssertionError:
         tap_followed = False
