@@ -127,6 +127,21 @@ def test_real_tsla_frames_parse_without_errors(replay_dir):
         assert sym == "TSLA" and arr[0] == ("AM" if r["ev"] == "AM" else r["ev"]) and arr[1] == (r.get("t") or r["s"])
 
 
+def test_typed_fast_path_and_thorough_path_agree_on_real_frames(replay_dir):
+    core = polygon_ready("AAPL")
+    with gzip.open(replay_dir / "AAPL-2025-06-27-open.jsonl.gz", "rb") as fh:
+        lines = [x.strip() for x in fh]
+    for i in range(0, len(lines), 997):
+        frame = b"[" + b",".join(lines[i:i + 997]) + b"]"
+        fast, slow = core.receive(frame), core._receive_slow(frame)
+        assert fast.events == slow.events and fast.count == slow.count == len(lines[i:i + 997])
+        assert fast.last_ms == slow.last_ms and not fast.errors
+    # one bad event sends the frame down the thorough path: the good ones still arrive, the bad one is counted
+    frame = b"[" + b",".join(lines[:10] + [b'{"ev":"T","sym":"AAPL","p":"x","s":1,"t":1}']) + b"]"
+    out = core.receive(frame)
+    assert out.count == 10 and [k for k, _ in out.errors] == ["bad_value"]
+
+
 # ------------------------------------------------------------------ fuzz
 
 json_values = st.recursive(
