@@ -121,8 +121,8 @@ class SymbolState:
         ts, price, size = t["timestamp"], t["price"], t["size"]
         if self.last_event_ms is None or ts > self.last_event_ms:
             self.last_event_ms = ts
-        if not (self._day_start <= ts < self._day_end):  # hot path: one comparison per trade
-            self._roll_day(ts)
+        if not (self._day_start <= ts < self._day_end) and not self._roll_day(ts):  # hot path: one comparison
+            return False  # a late print from an earlier day
         hl, last, vol = update_rules(t.get("conditions"))
         if last:
             self.last_price = price
@@ -137,16 +137,17 @@ class SymbolState:
             self.day_volume += size
         return self._form(ts, price, size, hl, last, vol)
 
-    def _roll_day(self, ts: int) -> None:
-        """A trade outside the current New York day: start a new day (or accept a late print)."""
+    def _roll_day(self, ts: int) -> bool:
+        """A trade outside the current New York day: start a new day; False for a late print of an earlier one."""
         d = ny_date(ts)
         if self.day_date is not None and d < self.day_date:
-            return  # a late print from an earlier day: no effect on today's stats
+            return False
         if self.day_date is not None and d > self.day_date:
             self.prev_close = self.last_price
             self.day_open = self.day_high = self.day_low = None
             self.day_volume = 0
         self._set_day(d)
+        return True
 
     def _set_day(self, d: dt.date) -> None:
         self.day_date = d
@@ -190,7 +191,7 @@ class SymbolState:
             self._forming_pv += price * size
             f["vwap"] = self._forming_pv / f["volume"]
             changed = True
-        f["transactions"] += 1
+        f["transactions"] = (f["transactions"] or 0) + 1
         return changed
 
     def on_quote(self, q: QuoteData) -> bool:
