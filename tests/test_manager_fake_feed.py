@@ -262,3 +262,24 @@ def test_entry_and_exit_signals_are_emitted_live_not_for_history(qtbot, feed, ma
     feed.publish("AAPL", [["AM", T0 + 23 * 60_000, 109.5, 109.8, 109.0, 109.2, 1000, None, 5]])
     until(qtbot, lambda: len(m.get_accumulated_bars()) == 24, 3000)
     assert len(rec.entry) == 1 and len(rec.exit) == 1
+
+
+def test_malformed_snapshot_bars_are_skipped_and_told(qtbot, feed, manager):
+    m, rec = manager
+
+    def mangle(rep: dict) -> dict:
+        bars = [dict(b) for b in rep["bars"]]
+        bars[3]["close"] = "x"
+        del bars[5]["high"]
+        bars[7] = "not a bar"
+        return {**rep, "bars": bars, "day": {"volume": "lots", "open": None}, "forming": {"timestamp": None}}
+
+    feed.snapshot_hook = mangle
+    m.connect()
+    until(qtbot, lambda: rec.refreshes(), 5000)
+    assert len(m.get_accumulated_bars()) == 27
+    assert any("malformed bar" in e for e in rec.errors)
+    feed.snapshot_hook = None
+    feed.publish("AAPL", [am("AAPL", 30, 104.0)])
+    until(qtbot, lambda: len(m.get_accumulated_bars()) == 28, 3000)
+    assert rec.conn == [True]

@@ -416,7 +416,11 @@ class PolygonDataManager(QObject):
                 except wire.WireError as e:
                     self._bad_message(f"bad control reply: {e}", now)
                     continue
-                self._run(self._link.on_reply(msg, now))
+                try:
+                    self._run(self._link.on_reply(msg, now))
+                except Exception as e:
+                    logger.exception("control reply handling failed")
+                    self._bad_message(f"control reply that could not be handled ({type(e).__name__})", now)
         finally:
             if self._dealer_notifier is n:
                 n.setEnabled(True)
@@ -446,7 +450,11 @@ class PolygonDataManager(QObject):
                 except wire.WireError as e:
                     self._bad_message(f"bad data message: {e}", now)
                     continue
-                self._run(self._link.on_data(frames[0], msg, now))
+                try:
+                    self._run(self._link.on_data(frames[0], msg, now))
+                except Exception as e:  # the UI never dies of the feed: count, tell, go on
+                    logger.exception("data message handling failed")
+                    self._bad_message(f"data message that could not be handled ({type(e).__name__})", now)
                 if not self._process_backlog(deadline) or time.perf_counter() > deadline:
                     return
             drained = True
@@ -592,6 +600,8 @@ class PolygonDataManager(QObject):
             self._last_data_at = self._clock()
         logger.info("snapshot %s: %d bars, seq %s, epoch %s, source %s", self.current_symbol, len(st.bars),
                     snap.get("seq"), snap.get("epoch"), snap.get("source"))
+        if st.bad_bars:
+            self._bad_message(f"snapshot with {st.bad_bars} malformed bar(s), skipped", self._clock())
         self.stats["chart_emits"] += 1
         self.chart_data_updated.emit({"bars": refresh, "is_update": False})
         calc = self._indicators.preview(st.forming) if st.forming is not None else self._indicators.values()

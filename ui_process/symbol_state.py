@@ -28,6 +28,7 @@ import datetime as dt
 from typing import Any
 
 from shared.market_hours import NY, ny_date, ny_time_str, session_for
+from shared.models import wire
 from shared.models.conditions import update_rules
 from shared.models.market_data import AggregateData, QuoteData, TickerCalculationData, TradeData
 
@@ -56,16 +57,17 @@ class SymbolState:
         self.prev_close: float | None = None
         self.last_event_ms: int | None = None
         self._day_start = self._day_end = self._open_ms = 0
+        self.bad_bars = 0  # malformed bars refused from snapshots
 
     # ------------------------------------------------------------ snapshot
 
     def load_snapshot(self, snap: dict) -> None:
         """Replace everything with the feed's snapshot (docs/PROTOCOL.md)."""
-        bars = [self._bar(b) for b in (snap.get("bars") or []) if isinstance(b, dict)]
+        raw = snap.get("bars")
+        bars = [b for b in map(self._valid_bar, raw if isinstance(raw, list) else []) if b is not None]
         bars.sort(key=lambda b: b["timestamp"])
         self.bars = bars[-self.max_bars:]
-        f = snap.get("forming")
-        self.forming = self._bar(f) if isinstance(f, dict) else None
+        self.forming = self._valid_bar(snap.get("forming")) if snap.get("forming") is not None else None
         if self.forming is not None and self.bars and self.forming["timestamp"] <= self.bars[-1]["timestamp"]:
             self.forming = None
         self._forming_pv = 0.0
@@ -75,7 +77,7 @@ class SymbolState:
         self.day_open = _f(day.get("open"))
         self.day_high = _f(day.get("high"))
         self.day_low = _f(day.get("low"))
-        self.day_volume = int(day.get("volume") or 0)
+        self.day_volume = int(_f(day.get("volume")) or 0)
         self.prev_close = _f(day.get("prev_close"))
         self.last_price = _f(day.get("last"))
         self.day_date = None
@@ -103,6 +105,15 @@ class SymbolState:
             self._seen(self.bars[-1]["timestamp"])
             if self.last_price is None:
                 self.last_price = self.bars[-1]["close"]
+
+    def _valid_bar(self, b: Any) -> dict | None:
+        """A snapshot bar checked like a wire event (finite numbers, int time); None (counted) if bad."""
+        try:
+            return wire.event_to_dict(self.symbol, ["AM", b["timestamp"], b["open"], b["high"], b["low"],
+                                                    b["close"], b["volume"], b.get("vwap"), b.get("transactions")])
+        except (KeyError, TypeError, AttributeError, wire.WireError):
+            self.bad_bars += 1
+            return None
 
     def _bar(self, b: dict) -> dict:
         return {"event_type": "aggregate", "symbol": self.symbol, "timestamp": int(b["timestamp"]),
