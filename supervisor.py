@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from shared.config import Settings
 from shared.procs import (
@@ -58,6 +58,9 @@ from shared.procs import (
     sample,
     shutdown_groups,
 )
+
+if TYPE_CHECKING:
+    from shared.feed_probe import FeedInfo
 
 log = logging.getLogger("supervisor")
 child_log = logging.getLogger("supervisor.child")
@@ -335,6 +338,27 @@ class Supervisor:
         r.task = asyncio.create_task(r.supervise(), name=f"supervise-{spec.name}")
         return r
 
+    def add_task(self, coro, name: str) -> None:
+        """A background task that ends with the supervisor."""
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def discard(self, runners: list[ChildRunner]) -> None:
+        """Stop these children for good (SIGTERM, wait, SIGKILL) and forget them."""
+        for r in runners:
+            if r.task:
+                r.task.cancel()
+            r.signal(signal.SIGTERM)
+        for r in runners:
+            if r.proc is not None:
+                try:
+                    await asyncio.wait_for(r.proc.wait(), self.stop_timeout)
+                except asyncio.TimeoutError:
+                    r.signal(signal.SIGKILL)
+                    await r.proc.wait()
+            r.state = "stopped"
+            if r in self.runners:
+                self.runners.remove(r)
+
     def child_ready(self, r: ChildRunner, line: str) -> None:
         log.info("%s ready: %s", r.name, line)
 
@@ -430,7 +454,7 @@ class Supervisor:
         s.bind(endpoint)
         self._server = s
         self.child_env[SUPERVISOR_ENV] = endpoint
-        self._tasks.append(asyncio.create_task(self._serve(open_window), name="window-requests"))
+        self.add_task(self._serve(open_window), "window-requests")
         log.info("window requests at %s", endpoint)
         return endpoint
 
@@ -618,7 +642,7 @@ def check_upstream(settings: Settings) -> None:
                         "(or MASSIVE_API_KEY, or api_key in the config file)")
 
 
-def probe(settings):
+def probe(settings: Settings) -> FeedInfo | None:
     """A running feed at the address (attach), None (free), or a UserError."""
     from shared.cli import UserError
     from shared.feed_probe import NotAFeed, probe_feed
@@ -629,54 +653,80 @@ def probe(settings):
         raise UserError(f"{e}; choose another address with --feed tcp://127.0.0.1:PORT") from None
 
 
-async def _start_backend(sup: Supervisor, settings, args: argparse.Namespace, feed_env: dict,
+async def _start_backend(sup: Supervisor, settings: Settings, args: argparse.Namespace,
                          daemon: bool = False) -> bool:
-    """Start sim (if upstream is sim) and the feed. Returns False if another feed
-    won the address meanwhile (then we attach to it and stop our simulator)."""
-    if settings.upstream == "sim":
-        sim_port = int(getattr(args, "sim_port", None) or settings.sim_port or 0)
-        sim = sim_spec(settings, args, sim_port)
-        r = await sup.start(sim)
-        m = SIM_PORT_RE.match(r.ready_line or "")
-        if not m:
-            raise StartFailed(f"the simulator's ready line is not understood: {r.ready_line!r}")
-        port = int(m.group(1))
-        # Pin the port: a restarted simulator must come back where the feed looks for it.
-        sim.argv = sim_spec(settings, args, port).argv
-        upstream, protocol = sim_upstream(port)
-        # The simulator accepts any key: never send the user's real one to it.
-        feed_env = {**feed_env, "POLYGON_API_KEY": "simulator", "MASSIVE_API_KEY": ""}
-    else:
-        upstream, protocol = settings.upstream, settings.protocol
+    """Start the simulator (if upstream is sim) and the feed. Returns False if another
+    feed won the address meanwhile: then we use that one and stop what we started.
+    On a failure everything this call started is stopped again."""
+    before = set(map(id, sup.runners))
+    feed_env: dict[str, str] = {}
     try:
+        if settings.upstream == "sim":
+            sim = sim_spec(settings, args, settings.sim_port)
+            r = await sup.start(sim)
+            m = SIM_PORT_RE.match(r.ready_line or "")
+            if not m:
+                raise StartFailed(f"the simulator's ready line is not understood: {r.ready_line!r}")
+            port = int(m.group(1))
+            # Pin the port: a restarted simulator must come back where the feed looks for it.
+            sim.argv = sim_spec(settings, args, port).argv
+            upstream, protocol = sim_upstream(port)
+            # The simulator accepts any key: never send the user's real one to it.
+            feed_env = {"POLYGON_API_KEY": "simulator", "MASSIVE_API_KEY": ""}
+        else:
+            upstream, protocol = settings.upstream, settings.protocol
         feed = feed_spec(settings, args, upstream, protocol, feed_env)
         if daemon:  # the daemon retries the upstream forever: it serves remote windows for weeks
             feed.argv += ["--max-reconnect-attempts", "0"]
-        await sup.start(feed)
+        try:
+            await sup.start(feed)
+        except StartFailed:
+            info = await asyncio.to_thread(_probe_quietly, settings)
+            if info is None:
+                raise
+            log.info("another feed (pid %s) took %s meanwhile: using it", info.pid, settings.feed)
+            await sup.discard([r for r in sup.runners if id(r) not in before])
+            return False
     except StartFailed:
-        info = await asyncio.to_thread(_probe_quietly, settings)
-        if info is None:
-            raise
-        log.info("another feed (pid %s) took %s meanwhile: attaching to it", info.pid, settings.feed)
-        for r in list(sup.runners):  # our simulator would serve nobody
-            r.signal(signal.SIGTERM)
-            if r.proc:
-                await r.proc.wait()
-            if r.task:
-                r.task.cancel()
-            sup.runners.remove(r)
-        return False
+        await sup.discard([r for r in sup.runners if id(r) not in before])
+        raise
     return True
 
 
-def _probe_quietly(settings):
+def _probe_quietly(settings: Settings):
     try:
         return probe(settings)
     except Exception:
         return None
 
 
-async def _desktop(args: argparse.Namespace, settings, symbols: list[str], attach, ui_factory) -> int:
+async def _take_over_when_gone(sup: Supervisor, settings: Settings, args: argparse.Namespace) -> None:
+    """Attached to another desktop's feed: when that feed is gone for good (its desktop
+    was closed), start one on the same address, so this desktop's windows recover."""
+    from shared.feed_probe import NotAFeed, probe_feed
+
+    misses = 0
+    while not await sup.sleep_or_stop(1.0):
+        try:
+            info = await asyncio.to_thread(probe_feed, settings.feed, 1.0)
+        except NotAFeed:
+            info = True  # something holds the address (a feed starting up?): wait
+        misses = misses + 1 if info is None else 0
+        if misses < 2:
+            continue
+        log.warning("the feed at %s is gone: starting one for this desktop's windows", settings.feed)
+        try:
+            if await _start_backend(sup, settings, args):
+                return
+        except (StartFailed, Stopping) as e:
+            if sup.stop_event.is_set():
+                return
+            log.warning("%s; waiting for a feed again", e)
+        misses = 0
+
+
+async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[str | None], attached: bool,
+                   ui_factory: Callable[..., ChildSpec]) -> int:
     sup = Supervisor(settings.feed, mode="desktop")
     sup.install_signal_handlers()
     opened: list[str | None] = []
@@ -688,8 +738,10 @@ async def _desktop(args: argparse.Namespace, settings, symbols: list[str], attac
 
     sup.serve_windows(open_window)
     try:
-        if attach is None:
-            await _start_backend(sup, settings, args, {})
+        if not attached:
+            attached = not await _start_backend(sup, settings, args)
+        if attached:
+            sup.add_task(_take_over_when_gone(sup, settings, args), "take-over")
         for sym in symbols:
             await open_window(sym)
     except Stopping:
@@ -703,11 +755,11 @@ async def _desktop(args: argparse.Namespace, settings, symbols: list[str], attac
     return await sup.run()
 
 
-async def _daemon(args: argparse.Namespace, settings) -> int:
+async def _daemon(args: argparse.Namespace, settings: Settings) -> int:
     sup = Supervisor(settings.feed, mode="daemon")
     sup.install_signal_handlers()
     try:
-        if not await _start_backend(sup, settings, args, {}, daemon=True):
+        if not await _start_backend(sup, settings, args, daemon=True):
             from shared.cli import UserError
 
             raise UserError(f"a feed already runs at {settings.feed}; not starting a second one")
@@ -723,7 +775,8 @@ async def _daemon(args: argparse.Namespace, settings) -> int:
     return await sup.run()
 
 
-def run_desktop(args: argparse.Namespace, settings, *, ui_factory: Callable = ui_spec) -> int:
+def run_desktop(args: argparse.Namespace, settings: Settings, *,
+                ui_factory: Callable[..., ChildSpec] = ui_spec) -> int:
     """``live-monitor``: simulator (when upstream is sim) + feed + one window per symbol.
     ``ui_factory(settings, args, symbol, index) -> ChildSpec`` makes a window's spec."""
     check_upstream(settings)
@@ -732,10 +785,10 @@ def run_desktop(args: argparse.Namespace, settings, *, ui_factory: Callable = ui
     if attach is not None:
         log.info("a feed already runs at %s (pid %s, epoch %s): opening %s on it", settings.feed, attach.pid,
                  attach.epoch, ", ".join(s or "the last symbol" for s in symbols))
-    return asyncio.run(_desktop(args, settings, symbols, attach, ui_factory))
+    return asyncio.run(_desktop(args, settings, symbols, attach is not None, ui_factory))
 
 
-def run_daemon(args: argparse.Namespace, settings) -> int:
+def run_daemon(args: argparse.Namespace, settings: Settings) -> int:
     """``live-monitor daemon``: simulator (when upstream is sim) + feed, no windows, no Qt."""
     from shared.cli import UserError
 

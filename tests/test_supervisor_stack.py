@@ -217,7 +217,8 @@ def test_desktop_windows_recover_crash_loop_is_told_and_nothing_outlives_a_sigki
 
 def test_two_desktops_on_one_address_share_one_feed_and_one_upstream(procs, tmp_path):
     """The real ``live-monitor`` desktop command with real (offscreen) dashboard windows.
-    Desktop 1 is started before the state file exists, so only desktop 2 can open MSFT."""
+    Desktop 1 is started before the state file exists, so only desktop 2 can open MSFT.
+    When desktop 1 is closed, desktop 2 takes the feed over for its own window."""
     feed = f"tcp://127.0.0.1:{free_port()}"
     env = cli_env(tmp_path)
     d1 = procs([sys.executable, "-m", "supervisor", "--feed", feed, "--symbols", "AAPL"], env)
@@ -236,13 +237,18 @@ def test_two_desktops_on_one_address_share_one_feed_and_one_upstream(procs, tmp_
              if (cl := p.info["cmdline"] or []) and "feed" in cl and feed in cl]
     assert len(feeds) == 1
     assert sim_status(d1)["connections"]["polygon"] == 1
-    # the second desktop ends alone; the first one's feed stays
-    d2_kids = procs.track(d2)
-    d2.p.send_signal(signal.SIGTERM)
-    assert d2.p.wait(10) == 0
-    wait_until(lambda: gone(d2_kids), 10, what="desktop 2's window gone")
-    assert hello(feed)["pid"] == first["pid"]
+    # desktop 1 closes: its feed goes with it, and desktop 2 starts its own for its window
     d1_kids = procs.track(d1)
     d1.p.send_signal(signal.SIGTERM)
     assert d1.p.wait(10) == 0
     wait_until(lambda: gone(d1_kids), 10, what="desktop 1's children gone")
+    wait_until(lambda: d2.has("feed ready: LISTENING"), 30, what="desktop 2 taking the feed over")
+    assert d2.has(f"the feed at {feed} is gone: starting one for this desktop's windows")
+    taken = hello(feed)
+    assert taken and taken["pid"] != first["pid"] and taken["pid"] == started_pids(d2, "feed")[-1]
+    wait_until(lambda: (st := status(feed)) and "MSFT" in (st.get("symbols") or {}), 30,
+               what="desktop 2's window back on the new feed")
+    d2_kids = procs.track(d2)
+    d2.p.send_signal(signal.SIGTERM)
+    assert d2.p.wait(10) == 0
+    wait_until(lambda: gone(d2_kids), 10, what="desktop 2's children gone")
