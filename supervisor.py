@@ -2,9 +2,10 @@
 
 Desktop (the default) starts the simulator (when the upstream is ``sim``), one
 feed and one window per symbol, and keeps them alive; ``daemon`` does the same
-without windows and never imports Qt. Both attach to a feed that already
-answers ``hello`` on the feed address instead of starting a second one, so
-two desks on one address share one feed and one upstream connection.
+without windows and never imports Qt. A desktop attaches to a feed that
+already answers ``hello`` on the feed address instead of starting a second one,
+so two desks on one address share one feed and one upstream connection (and it
+takes the feed over if the other desk closes).
 
 Why it looks like this
 ----------------------
@@ -14,10 +15,11 @@ Why it looks like this
   Children die with the supervisor even when it is SIGKILLed: the kernel's
   parent-death signal (``shared.procs.child_preexec``) plus a parent-pid watch
   in every child (``shared.parent_watch``, started by ``shared.cli.main``).
-* **One asyncio loop, no threads**: child output arrives on pipes read by
-  stream tasks (each line goes to the log prefixed with the child's name),
-  exits by ``Process.wait()``, signals by ``loop.add_signal_handler``, and the
-  feed reports by a non-blocking ZeroMQ DEALER. The restart decisions are the
+* **One asyncio loop**: child output arrives on pipes read by stream tasks
+  (each line goes to the log prefixed with the child's name), exits by
+  ``Process.wait()``, signals by ``loop.add_signal_handler``, feed reports by
+  a non-blocking ZeroMQ DEALER, windows' "New window" requests on a private
+  ROUTER. The restart decisions are the
   sans-I/O ``shared.procs.RestartTracker`` driven by an injected clock.
 * **Readiness is the child's own word**: the simulator and the feed print one
   ``LISTENING ...`` line when they serve; the supervisor waits for it (with a
