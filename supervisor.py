@@ -300,8 +300,13 @@ class Supervisor:
 
     # ---- lifecycle
     def install_signal_handlers(self) -> None:
+        """SIGTERM, SIGINT and SIGHUP (terminal closed) stop cleanly; a SIGHUP that
+        was ignored (``nohup live-monitor daemon``) stays ignored."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        sigs = [signal.SIGTERM, signal.SIGINT]
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            sigs.append(signal.SIGHUP)
+        for sig in sigs:
             loop.add_signal_handler(sig, self.request_stop, sig)
 
     def request_stop(self, sig: int | None = None, code: int | None = None) -> None:
@@ -388,7 +393,7 @@ class Supervisor:
         """Supervise until a stop is requested, then shut down. Returns the exit code."""
         if self.feed_address:
             self._open_control()
-            self._tasks.append(asyncio.create_task(self._report_loop(), name="report"))
+            self.add_task(self._report_loop(), "report")
         self._check_windows_left()
         await self.stop_event.wait()
         await self.shutdown()
