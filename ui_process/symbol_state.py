@@ -33,6 +33,7 @@ from shared.models.conditions import update_rules
 from shared.models.market_data import AggregateData, QuoteData, TickerCalculationData, TradeData
 
 MINUTE_MS = 60_000
+_ALL = (True, True, True)
 
 
 def _f(v: Any) -> float | None:
@@ -72,6 +73,7 @@ class SymbolState:
             self.forming = None
         self._forming_pv = 0.0
         if self.forming is not None:
+            self.forming["transactions"] = self.forming["transactions"] or 0
             self._forming_pv = (self.forming.get("vwap") or self.forming["close"]) * self.forming["volume"]
         day = snap.get("day") if isinstance(snap.get("day"), dict) else {}
         self.day_open = _f(day.get("open"))
@@ -134,7 +136,8 @@ class SymbolState:
             self.last_event_ms = ts
         if not (self._day_start <= ts < self._day_end) and not self._roll_day(ts):  # hot path: one comparison
             return False  # a late print from an earlier day
-        hl, last, vol = update_rules(t.get("conditions"))
+        c = t["conditions"]
+        hl, last, vol = update_rules(c) if c else _ALL  # most prints carry no condition
         if last:
             self.last_price = price
             if self.day_open is None and ts >= self._open_ms:
@@ -171,12 +174,14 @@ class SymbolState:
 
     def _form(self, ts: int, price: float, size: int, hl: bool, last: bool, vol: bool) -> bool:
         minute = ts - ts % MINUTE_MS
-        if self.bars and minute <= self.bars[-1]["timestamp"]:
-            return False  # a late print for a minute whose official bar is in
         f = self.forming
-        if f is not None and minute < f["timestamp"]:
-            return False
-        if f is None or minute > f["timestamp"]:
+        if f is not None and minute == f["timestamp"]:  # the common case: one more print in this minute
+            changed = False
+        else:
+            if f is not None and minute < f["timestamp"]:
+                return False
+            if self.bars and minute <= self.bars[-1]["timestamp"]:
+                return False  # a late print for a minute whose official bar is in
             if not (hl or last or vol):
                 return False
             p = price if (hl or last) or self.last_price is None else self.last_price
@@ -185,8 +190,6 @@ class SymbolState:
                                 "vwap": None, "transactions": 0}
             self._forming_pv = 0.0
             changed = True
-        else:
-            changed = False
         if last and f["close"] != price:
             f["close"] = price
             changed = True
@@ -202,7 +205,7 @@ class SymbolState:
             self._forming_pv += price * size
             f["vwap"] = self._forming_pv / f["volume"]
             changed = True
-        f["transactions"] = (f["transactions"] or 0) + 1
+        f["transactions"] += 1
         return changed
 
     def on_quote(self, q: QuoteData) -> bool:
