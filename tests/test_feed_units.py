@@ -1,0 +1,117 @@
+"""Sans-I/O parts of the feed: backoff, URLs, rate-limited logging, per-symbol state and bar merging."""
+
+from __future__ import annotations
+
+import logging
+
+from feed_process.feed import RateLimitedLog, endpoint_host, is_loopback
+from feed_process.history import _bar, rest_base_url
+from feed_process.state import SymbolState
+from feed_process.websocket_client import Backoff, redact_url
+
+M = 60_000
+T0 = 1751031000000  # 2025-06-27 09:30 New York, a minute boundary
+
+
+def trade(t, p, s=100, c=None):
+    return ["T", t, p, s, 12, c or [], None]
+
+
+def bar(start, o, h, lo, c, v=1000, vw=None):
+    return ["AM", start, o, h, lo, c, v, vw, None]
+
+
+def test_backoff_doubles_to_the_cap_with_jitter_and_resets():
+    lo = Backoff(1.0, 30.0, rng=lambda: 0.0)
+    hi = Backoff(1.0, 30.0, rng=lambda: 1.0)
+    assert [lo.next() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+    assert [hi.next() for _ in range(7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    hi.reset()
+    assert hi.next() == 1.0
+
+
+def test_urls_never_show_credentials_and_rest_base_derives_from_the_ws_url():
+    assert redact_url("wss://user:pw@socket.massive.com/stocks?apiKey=SECRET") == "wss://socket.massive.com/stocks"
+    assert rest_base_url("ws://127.0.0.1:8200/ws/live_monitor") == "http://127.0.0.1:8200"
+    assert rest_base_url("wss://socket.massive.com/stocks") == "https://api.massive.com"
+    assert rest_base_url("wss://delayed.massive.com/stocks") == "https://api.massive.com"
+    assert rest_base_url("wss://relay.example:9443/ws/x") == "https://relay.example:9443"
+    assert rest_base_url("ws://x/ws", "http://hist:1/") == "http://hist:1"
+    assert is_loopback("tcp://127.0.0.1:8201") and is_loopback("tcp://localhost:1") and is_loopback("ipc:///tmp/x")
+    assert not is_loopback("tcp://0.0.0.0:8201") and endpoint_host("tcp://10.0.0.2:5") == "10.0.0.2"
+
+
+def test_rate_limited_log_says_how_many_were_held_back(caplog):
+    now = [0.0]
+    rl = RateLimitedLog(logging.getLogger("t"), period=5.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING):
+        assert rl("malformed_json", "a") is True
+        assert [rl("malformed_json", "b") for _ in range(3)] == [False] * 3
+        assert rl("bad_value", "other kind is not held back") is True
+        now[0] = 5.0
+        assert rl("malformed_json", "c") is True
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs[0].endswith(": a") and "x4" in msgs[2] and msgs[2].endswith(": c")
+
+
+def test_forming_bar_uses_only_qualifying_trades_and_the_official_bar_replaces_it():
+    st = SymbolState("AAPL")
+    st.apply_batch([trade(T0 + 1, 100.0), trade(T0 + 2, 101.0, 50),
+                    trade(T0 + 3, 150.0, 10, [2]),    # average price: volume only
+                    trade(T0 + 4, 99.0, 5, [37]),     # odd lot: volume only
+                    trade(T0 + 5, 99.5, 20, [12, 37])])  # mixed: the most restrictive rule
+    f = st.snapshot()["forming"]
+    assert (f["open"], f["high"], f["low"], f["close"]) == (100.0, 101.0, 100.0, 101.0)
+    assert f["volume"] == 185 and abs(f["vwap"] - (100 * 100 + 101 * 50 + 150 * 10 + 99 * 5 + 99.5 * 20) / 185) < 1e-9
+    # the next minute's first trade closes the bar provisionally ...
+    st.apply_batch([trade(T0 + M + 1, 102.0)])
+    assert [b["timestamp"] for b in st.snapshot()["bars"]] == [T0]
+    # ... and the official AM for it replaces that bar (no duplicate)
+    st.apply_batch([bar(T0, 100.0, 150.0, 99.0, 99.5, 185)])
+    bars = st.snapshot()["bars"]
+    assert len(bars) == 1 and bars[0]["high"] == 150.0 and st.snapshot()["forming"]["open"] == 102.0
+    # a late trade for the finished minute does not reopen it
+    st.apply_batch([trade(T0 + 30_000, 500.0)])
+    assert st.snapshot()["bars"][0]["high"] == 150.0 and st.last_trade[2] == 500.0
+    # an AM for the forming minute ends it
+    st.apply_batch([bar(T0 + M, 102.0, 102.0, 102.0, 102.0, 100)])
+    snap = st.snapshot()
+    assert snap["forming"] is None and [b["timestamp"] for b in snap["bars"]] == [T0, T0 + M]
+    assert snap["seq"] == 0 and snap["last_trade"]["price"] == 500.0
+
+
+def test_history_merge_has_no_duplicates_no_holes_and_live_bars_win():
+    st = SymbolState("AAPL", max_bars=50)
+    st.apply_batch([bar(T0 + 10 * M, 10.0, 11.0, 9.0, 10.5, 7)])           # a live official bar
+    st.apply_batch([trade(T0 + 11 * M + 5, 10.6), trade(T0 + 12 * M, 10.7)])  # minute 11 provisional, 12 forming
+    history = [[T0 + i * M, 1.0, 2.0, 0.5, 1.5, 100, 1.2, 9] for i in range(0, 13)]
+    merged = st.merge_history(history, prev_close=1.25)
+    starts = [b["timestamp"] for b in st.snapshot()["bars"]]
+    assert starts == [T0 + i * M for i in range(12)]        # 0..11: continuous, unique, the forming minute kept live
+    by = {b["timestamp"]: b for b in st.snapshot()["bars"]}
+    assert by[T0 + 10 * M]["close"] == 10.5                 # the live AM won over history
+    assert by[T0 + 11 * M]["close"] == 1.5                  # the provisional bar lost to history
+    assert merged == 11 and st.snapshot()["forming"]["timestamp"] == T0 + 12 * M
+    day = st.snapshot()["day"]
+    assert day["prev_close"] == 1.25 and day["date"] == "2025-06-27" and day["open"] == 1.0 and day["last"] == 10.7
+    assert day["volume"] == 10 * 100 + 7 + 100 + 100  # bars 0-9, live bar 10, bar 11, forming minute 12
+
+
+def test_bars_are_bounded_and_prev_close_comes_from_the_previous_session():
+    st = SymbolState("AAPL", max_bars=10)
+    prev_close_bar = [1750968000000 - M, 5.0, 5.0, 5.0, 4.75, 10, None, None]  # 2025-06-26 15:59 NY
+    today = [[T0 + i * M, 6.0, 6.0, 6.0, 6.0, 1, None, None] for i in range(30)]
+    st.merge_history([prev_close_bar, *today])
+    snap = st.snapshot()
+    assert len(snap["bars"]) == 10 and snap["bars"][-1]["timestamp"] == T0 + 29 * M
+    st2 = SymbolState("AAPL")
+    st2.merge_history([prev_close_bar, *today])
+    assert st2.prev_close == 4.75
+
+
+def test_history_rows_are_validated():
+    assert _bar(T0, 1.0, 2.0, 0.5, 1.5, 10, 1.2, 3) == [T0, 1.0, 2.0, 0.5, 1.5, 10, 1.2, 3]
+    assert _bar(T0, 1.0, 2.0, 0.5, 3.0, 10, None, None) is None      # close above high
+    assert _bar(T0, float("nan"), 2.0, 0.5, 1.5, 10, None, None) is None
+    assert _bar("x", 1.0, 2.0, 0.5, 1.5, 10, None, None) is None
+    assert _bar(T0, 1.0, 2.0, 0.5, 1.5, -1, None, None) is None
