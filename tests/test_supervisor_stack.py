@@ -85,7 +85,7 @@ def gone(ps: list[psutil.Process]) -> bool:
     return all(dead(p) for p in ps)
 
 
-def test_daemon_restarts_a_killed_feed_and_reports_children(procs, tmp_path):
+def test_daemon_restarts_a_killed_feed_and_sim_and_reports_children(procs, tmp_path):
     feed = f"tcp://127.0.0.1:{free_port()}"
     env = cli_env(tmp_path)
     sup = procs([sys.executable, "-c", NO_QT_LAUNCHER, "daemon", "--feed", feed], env)
@@ -117,6 +117,15 @@ def test_daemon_restarts_a_killed_feed_and_reports_children(procs, tmp_path):
     except AssertionError:
         tap_followed = False
 
+    # SIGKILL the simulator: it comes back on the same port and the feed reconnects to it
+    sim_pid = started_pids(sup, "sim")[-1]
+    port = re.search(r"sim ready: LISTENING ws://127.0.0.1:(\d+)", "\n".join(sup.err)).group(1)
+    os.kill(sim_pid, signal.SIGKILL)
+    wait_until(lambda: sup.count(f"sim ready: LISTENING ws://127.0.0.1:{port} ") == 2, 20, what="sim back, same port")
+    wait_until(lambda: sim_status(sup)["connections"]["polygon"] == 1, 20, what="the feed reconnected to the sim")
+    assert (status(feed) or {}).get("pid") == new["pid"]  # the feed itself was not restarted
+
+    kids = procs.track(sup)
     sup.p.send_signal(signal.SIGTERM)
     assert sup.p.wait(10) == 0
     wait_until(lambda: gone(kids), 10, what="sim and feed gone")
