@@ -281,6 +281,11 @@ def test_candles_cache_finished_bars_and_redraw_only_the_forming_one(window, qtb
         c.render()
         window.grab()
     assert c.candles.chunk_builds == built
+    # ...and the price range stays put while the forming bar stays inside it (no full-pane repaint)
+    yrange = c.price.getViewBox().viewRange()[1]
+    m.chart_data_updated.emit({"bars": [bar(299, 101.05)], "is_update": True})
+    c.render()
+    assert c.price.getViewBox().viewRange()[1] == yrange
     m.chart_data_updated.emit({"bars": [bar(300, 102)], "is_update": True})  # a new bar: one chunk re-recorded
     c.render()
     window.grab()

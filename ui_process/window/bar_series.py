@@ -51,6 +51,7 @@ class BarSeries:
         self.ind = {k: np.zeros(0, dtype=np.float64) for k in INDICATORS}
         self.version = 0  # bumps on every change (cheap dirty check for views)
         self.changed_from: int | None = None  # lowest x changed since the last take_changes()
+        self.ind_changed_from: int | None = None  # the same for the indicator history
 
     # ---------------------------------------------------------------- queries
     def __len__(self) -> int:
@@ -157,4 +158,9 @@ class BarSeries:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                 self.ind[k][i] = float(v)
         self.version += 1
+        self.ind_changed_from = x if self.ind_changed_from is None else min(self.ind_changed_from, x)
         return x
+
+    def take_ind_changes(self) -> int | None:
+        c, self.ind_changed_from = self.ind_changed_from, None
+        return c

@@ -45,6 +45,7 @@ class _ChunkedBarsItem(pg.GraphicsObject):
         self._brushes = (QBrush(QColor(up)), QBrush(QColor(down)))
         self._chunks: dict[int, Chunk] = {}
         self._bounds = QRectF()
+        self._last_forming = QRectF()
         self.chunk_builds = 0  # how many chunks were (re)built (tests, bench)
 
     # subclasses: the y extent of the rows and one bar's primitives
@@ -60,7 +61,12 @@ class _ChunkedBarsItem(pg.GraphicsObject):
         self.refresh(None)
 
     def refresh(self, changed_from: int | None) -> None:
-        """Data changed at x >= ``changed_from`` (None or the forming bar: nothing cached changed)."""
+        """Data changed at x >= ``changed_from`` (None: only the forming bar's values changed).
+
+        When only the forming bar changed and the item's extent did not, just
+        that bar's rectangle is marked for repaint (pyqtgraph's view uses
+        minimal viewport updates), so a tick does not repaint the chart.
+        """
         s = self.series
         if changed_from is not None and changed_from < s.last_x:
             first = changed_from // CHUNK
@@ -73,10 +79,23 @@ class _ChunkedBarsItem(pg.GraphicsObject):
             r = QRectF(s.base - 0.5, lo, max(1.0, len(s)), max(hi - lo, 1e-9))
         else:
             r = QRectF()
+        forming = self._forming_rect()
         if r != self._bounds:
             self.prepareGeometryChange()
             self._bounds = r
-        self.update()
+            self.update()
+        elif changed_from is None or changed_from >= s.last_x:
+            self.update(forming.united(self._last_forming) if not self._last_forming.isNull() else forming)
+        else:
+            self.update()
+        self._last_forming = forming
+
+    def _forming_rect(self) -> QRectF:
+        s = self.series
+        if not len(s):
+            return QRectF()
+        lo, hi = self._y_extent(s.ohlcv[-1:])
+        return QRectF(s.last_x - 0.5, lo, 1.0, max(hi - lo, 1e-9))
 
     def _chunk(self, k: int) -> Chunk:
         # A chunk holds the finished bars of [k*CHUNK, (k+1)*CHUNK) that exist; it is
@@ -190,6 +209,7 @@ class TickGrid(pg.GraphicsObject):
         self.pen = QPen(QColor(colour), 0)
         self.pen.setCosmetic(True)
         self.setZValue(-1000)
+        self._cache: tuple | None = None
 
     def viewRangeChanged(self) -> None:  # noqa: N802 (pyqtgraph hook)
         super().viewRangeChanged()
@@ -203,6 +223,13 @@ class TickGrid(pg.GraphicsObject):
         r = self.viewRect()
         if r is None or r.width() <= 0 or r.height() <= 0:
             return
+        key = (r.left(), r.right(), r.top(), r.bottom())
+        if self._cache is None or self._cache[0] != key:  # tick maths only when the view moved
+            self._cache = (key, self._lines(r))
+        p.setPen(self.pen)
+        p.drawLines(self._cache[1])
+
+    def _lines(self, r: QRectF) -> list:
         lines: list = []
         if self.x_axis is not None:
             for v in self._major(self.x_axis, r.left(), r.right()):
@@ -210,8 +237,7 @@ class TickGrid(pg.GraphicsObject):
         if self.y_axis is not None:
             for v in self._major(self.y_axis, r.top(), r.bottom()):
                 lines.append(QLineF(r.left(), v, r.right(), v))
-        p.setPen(self.pen)
-        p.drawLines(lines)
+        return lines
 
     @staticmethod
     def _major(axis: pg.AxisItem, lo: float, hi: float) -> list[float]:

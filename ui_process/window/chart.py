@@ -76,6 +76,7 @@ class ChartWidget(QWidget):
         self.renders = 0
         self._dirty = False
         self._ind_dirty = False
+        self._ind_full = True  # the whole overlay history must be redrawn (not just the tail)
         self._marks_dirty = False
         self._setting_range = False
         self._last_price: float | None = None
@@ -125,12 +126,16 @@ class ChartWidget(QWidget):
         self.price.addItem(self.candles)
         self.vol_bars = VolumeItem(self.series, th.up, th.down, th.bg)
         self.volume.addItem(self.vol_bars)
-        self.curves = {
-            "vwap": self.price.plot(pen=pg.mkPen(th.vwap, width=1.5), name="VWAP", connect="finite"),
-            "ema_9": self.price.plot(pen=pg.mkPen(th.ema9, width=1.2), name="EMA 9", connect="finite"),
-            "ema_21": self.price.plot(pen=pg.mkPen(th.ema21, width=1.2), name="EMA 21", connect="finite"),
-            "rsi_14": self.rsi.plot(pen=pg.mkPen(th.rsi, width=1.2), name="RSI 14", connect="finite"),
-        }
+        # Each overlay is a history curve (up to the previous bar) plus a two-point tail to the
+        # forming bar: a tick moves only the tail, so only its small rectangle is repainted.
+        pens = {"vwap": (th.vwap, 1.5), "ema_9": (th.ema9, 1.2), "ema_21": (th.ema21, 1.2), "rsi_14": (th.rsi, 1.2)}
+        self.curves = {}
+        self.tails = {}
+        for k, (colour, width) in pens.items():
+            plot = self.rsi if k == "rsi_14" else self.price
+            self.curves[k] = plot.plot(pen=pg.mkPen(colour, width=width), connect="finite")
+            self.tails[k] = plot.plot(pen=pg.mkPen(colour, width=width), connect="finite")
+        self._curves_last_x = -1
         for level in (30, 70):
             self.rsi.addItem(pg.InfiniteLine(pos=level, angle=0, movable=False,
                                              pen=pg.mkPen(th.text_dim, width=1, style=Qt.PenStyle.DashLine)))
@@ -186,7 +191,7 @@ class ChartWidget(QWidget):
         self.last_line.setVisible(False)
         self.follow = True
         self.full_refreshes_at_clear = self.full_refreshes
-        self._dirty = self._ind_dirty = self._marks_dirty = True
+        self._dirty = self._ind_dirty = self._marks_dirty = self._ind_full = True
         self.set_message("Waiting for data…" if not symbol else f"Loading {symbol}…")
 
     def on_chart_data(self, data: dict[str, Any]) -> None:
@@ -196,6 +201,7 @@ class ChartWidget(QWidget):
                 self.series.upsert(b)
         else:
             self._load_indicator_history(self.series.set_bars(bars))
+            self._ind_full = True
             self.candles.reset()
             self.vol_bars.reset()
             self.full_refreshes += 1
@@ -232,7 +238,7 @@ class ChartWidget(QWidget):
             if k in self.series.ind and len(arr) == n:
                 cur = self.series.ind[k]
                 self.series.ind[k] = np.where(np.isnan(cur), np.asarray(arr, dtype=np.float64), cur)
-        self._ind_dirty = True
+        self._ind_dirty = self._ind_full = True
 
     def set_last_price(self, price: float | None) -> None:
         if price and price != self._last_price:
@@ -329,8 +335,14 @@ class ChartWidget(QWidget):
         finally:
             self._setting_range = False
 
-    def _fit_y(self) -> None:
-        (x0, x1), _ = self.price.getViewBox().viewRange()
+    def _fit_y(self, force: bool = True) -> None:
+        """Fit the price and volume panes to the visible bars.
+
+        With ``force=False`` (a live tick) the range only changes when the
+        bars leave it or it became much too loose: a steady range means a tick
+        repaints just the forming bar, not the whole pane.
+        """
+        (x0, x1), (y0, y1) = self.price.getViewBox().viewRange()
         yr = self.series.y_range(x0, x1)
         if yr is None:
             return
@@ -344,9 +356,13 @@ class ChartWidget(QWidget):
                 lo = min(lo, max(float(seg.min()), lo - (hi - lo)))
                 hi = max(hi, min(float(seg.max()), hi + (hi - lo)))
         pad = (hi - lo) * 0.06 or max(hi * 0.001, 0.01)
-        self.price.setYRange(lo - pad, hi + pad, padding=0)
+        fits = y0 <= lo and y1 >= hi and (y1 - y0) <= 1.6 * (hi - lo + 2 * pad)
+        if force or not fits:
+            self.price.setYRange(lo - pad, hi + pad, padding=0)
         vmax = self.series.volume_max(x0, x1)
-        self.volume.setYRange(0, vmax * 1.1 if vmax > 0 else 1, padding=0)
+        top = self.volume.getViewBox().viewRange()[1][1]
+        if force or not (vmax <= top <= vmax * 1.6):
+            self.volume.setYRange(0, vmax * 1.1 if vmax > 0 else 1, padding=0)
 
     # ---------------------------------------------------------------- render
     def render(self) -> None:
@@ -364,14 +380,21 @@ class ChartWidget(QWidget):
                 self.last_line.setVisible(True)  # first: a hidden line's label ignores value changes
                 self.last_line.setValue(price)
             self._apply_follow()
-            self._fit_y()
+            self._fit_y(force=changed is not None and changed < s.last_x)
             if self._hover_x is None:
                 self._show_readout(s.last_x if len(s) else None)
         if self._ind_dirty:
+            ind_from = s.take_ind_changes()
+            full = self._ind_full or s.last_x != self._curves_last_x or (ind_from is not None and ind_from < s.last_x)
+            n = len(s)
             xs = s.xs()
-            for k, curve in self.curves.items():
-                curve.setData(xs, s.ind[k], connect="finite")
-            if self._hover_x is None and len(s):
+            for k in self.curves:
+                if full:
+                    self.curves[k].setData(xs[:-1], s.ind[k][:-1], connect="finite")
+                self.tails[k].setData(xs[-2:], s.ind[k][-2:], connect="finite") if n >= 2 else self.tails[k].clear()
+            self._curves_last_x = s.last_x
+            self._ind_full = False
+            if self._hover_x is None and n:
                 self._show_readout(s.last_x)
         if self._marks_dirty:
             th = theme.current()

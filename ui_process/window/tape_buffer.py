@@ -88,11 +88,16 @@ class TapeBuffer:
         self.total += 1
         self.prints.append((self.total, t["timestamp"], t["price"], t["size"], t.get("exchange"), self.bid, self.ask))
 
-    def since(self, seq: int, limit: int) -> list[Print]:
-        """Prints with ``seq`` greater than ``seq``, newest first, at most ``limit``."""
+    def since(self, seq: int, limit: int, min_size: int = 0) -> list[Print]:
+        """Prints after ``seq`` of at least ``min_size`` shares, newest first, at most ``limit``."""
         out: list[Print] = []
         for r in reversed(self.prints):
             if r[0] <= seq or len(out) >= limit:
                 break
-            out.append(Print(r[0], r[1], r[2], r[3], r[4] or "", classify(r[2], r[5], r[6]), r[5], r[6]))
+            if r[3] >= min_size:
+                out.append(Print(r[0], r[1], r[2], r[3], r[4] or "", classify(r[2], r[5], r[6]), r[5], r[6]))
         return out
+
+    @property
+    def last_seq(self) -> int:
+        return self.prints[-1][0] if self.prints else 0

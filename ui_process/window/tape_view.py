@@ -29,7 +29,7 @@ def print_time(ts_ms: int) -> str:
 
 
 class TapeModel(QAbstractTableModel):
-    def __init__(self, max_rows: int = 500):
+    def __init__(self, max_rows: int = 300):
         super().__init__()
         self.max_rows = max_rows
         self.rows: list[Print] = []
@@ -96,7 +96,7 @@ class TapeModel(QAbstractTableModel):
 
 
 class TapeView(QWidget):
-    def __init__(self, buffer: TapeBuffer, parent: QWidget | None = None, max_rows: int = 500):
+    def __init__(self, buffer: TapeBuffer, parent: QWidget | None = None, max_rows: int = 300):
         super().__init__(parent)
         self.buffer = buffer
         self.model = TapeModel(max_rows)
@@ -125,6 +125,7 @@ class TapeView(QWidget):
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(18)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row sizing
         self.table.setShowGrid(False)
         self.table.setSelectionMode(QTableView.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -155,12 +156,13 @@ class TapeView(QWidget):
         if self._generation != self.buffer.generation:
             self.clear()
             self._seen = 0
-        new = self.buffer.since(self._seen, self.model.max_rows * 4)
-        if not new:
+        last = self.buffer.last_seq
+        if last <= self._seen:
             return 0
-        self._seen = new[0].seq
-        m = self.min_size.value()
-        shown = [p for p in new if p.size >= m] if m else new
+        # At most a screenful more than the model keeps: older prints of a burst would be
+        # inserted only to be dropped again at once.
+        shown = self.buffer.since(self._seen, self.model.max_rows, self.min_size.value())
+        self._seen = last
         self.model.prepend(shown)
         self.count_label.setText(f"{self.buffer.total:,} prints")
         return len(shown)
@@ -168,7 +170,7 @@ class TapeView(QWidget):
     def _refilter(self) -> None:
         # Rebuild from the buffer so lowering the filter brings back prints that were hidden.
         m = self.min_size.value()
-        rows = [p for p in self.buffer.since(0, len(self.buffer.prints)) if p.size >= m][: self.model.max_rows]
+        rows = self.buffer.since(0, self.model.max_rows, m)
         self.model.beginResetModel()
         self.model.rows = rows
         self.model.endResetModel()
