@@ -44,6 +44,8 @@ def _add_subscriber_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", default=None, help="stop after S seconds")
     p.add_argument("--timeout", type=float, metavar="S", default=3.0,
                    help="seconds to wait for the feed to answer (default 3)")
+    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
+                   help="CURVE keys for a remote feed: server.key and client.key_secret")
 
 
 def add_tap_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,3 +65,5 @@ def add_status_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="the status reply as JSON")
     p.add_argument("--timeout", type=float, metavar="S", default=3.0,
                    help="seconds to wait for the feed to answer (default 3)")
+    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
+                   help="CURVE keys for a remote feed: server.key and client.key_secret")

@@ -20,6 +20,7 @@ import itertools
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -33,15 +34,39 @@ from shared.models.market_data import normalize_symbol, to_polygon
 _ids = itertools.count(1)
 
 
+def apply_curve(sock: zmq.Socket, curve_dir: str) -> None:
+    """Client side of CURVE: when ``curve_dir`` holds ``server.key`` and ``client.key_secret``, use them."""
+    if not curve_dir:
+        return
+    server, client = Path(curve_dir) / "server.key", Path(curve_dir) / "client.key_secret"
+    if not (server.exists() and client.exists()):
+        return
+    import zmq.auth
+
+    sock.curve_serverkey, _ = zmq.auth.load_certificate(str(server))
+    sock.curve_publickey, sock.curve_secretkey = zmq.auth.load_certificate(str(client))
+
+
+def data_endpoint(hello: dict, control: str) -> str:
+    """The data address to connect to: a wildcard bind host means "the host you reached me at"."""
+    data = hello["data"]
+    for wild in ("tcp://0.0.0.0:", "tcp://[::]:", "tcp://*:"):
+        if data.startswith(wild):
+            host = control.split("://", 1)[-1].rsplit(":", 1)[0]
+            return f"tcp://{host}:{data[len(wild):]}"
+    return data
+
+
 class FeedConnection:
     """Control requests to a feed (DEALER, LINGER 0, receive timeout)."""
 
-    def __init__(self, endpoint: str, timeout: float = 3.0, ctx: zmq.Context | None = None):
+    def __init__(self, endpoint: str, timeout: float = 3.0, ctx: zmq.Context | None = None, curve_dir: str = ""):
         self.endpoint = endpoint
         self.timeout = timeout
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        apply_curve(self.sock, curve_dir)
         self.sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
         self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
         try:
@@ -114,7 +139,7 @@ def format_status(st: dict) -> str:
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    conn = FeedConnection(settings.feed, args.timeout)
+    conn = FeedConnection(settings.feed, args.timeout, curve_dir=settings.curve_dir)
     try:
         st = conn.request(wire.status_request())
     finally:
@@ -166,7 +191,7 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         raise UserError(str(e), 2) from None
     channels = _channels(args.channels)
     ctx = zmq.Context.instance()
-    conn = FeedConnection(settings.feed, args.timeout, ctx)
+    conn = FeedConnection(settings.feed, args.timeout, ctx, curve_dir=settings.curve_dir)
     try:
         hello = conn.request(wire.hello_request(client="tap"))
     finally:
@@ -175,7 +200,8 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.RCVHWM, 100_000)
     sub.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-    sub.connect(hello["data"])
+    apply_curve(sub, settings.curve_dir)
+    sub.connect(data_endpoint(hello, settings.feed))
     sub.setsockopt(zmq.SUBSCRIBE, wire.SYS_TOPIC)
     for s in symbols:
         sub.setsockopt(zmq.SUBSCRIBE, wire.topic_for(s))

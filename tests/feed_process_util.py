@@ -61,9 +61,10 @@ def cli(*args: str, env: dict | None = None, timeout: float = 30.0, **kw) -> sub
 
 
 @contextlib.contextmanager
-def run_feed(*args: str, env: dict | None = None, timeout: float = 20.0, port: int | None = None) -> Iterator[FeedProc]:
+def run_feed(*args: str, env: dict | None = None, timeout: float = 20.0, port: int | None = None,
+             host: str = "127.0.0.1") -> Iterator[FeedProc]:
     port = port or free_port()
-    control = f"tcp://127.0.0.1:{port}"
+    control = f"tcp://{host}:{port}"
     proc = subprocess.Popen([*CLI, "feed", "--feed", control, *args], cwd=REPO, env=env or clean_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     err: list[str] = []

@@ -113,3 +113,26 @@ def test_bad_upstream_input_is_counted_published_and_survived(path):
             assert c.get("malformed_json", 0) >= 1, c
             assert c.get("bad_value", 0) + c.get("bad_timestamp", 0) >= 1, c
             assert feed.proc.poll() is None and errors == []
+
+
+def test_non_loopback_bind_with_curve_keys_serves_only_clients_with_keys(tmp_path):
+    import zmq.auth
+
+    keys = tmp_path / "curve"
+    keys.mkdir()
+    zmq.auth.create_certificates(str(keys), "server")
+    zmq.auth.create_certificates(str(keys), "client")
+    (keys / "authorized_clients").mkdir()
+    (keys / "client.key").rename(keys / "authorized_clients" / "client.key")
+    port = free_port("0.0.0.0")
+    with run_feed("--upstream", "ws://127.0.0.1:9/ws/x", "--curve-dir", str(keys), "--no-backfill",
+                  port=port, host="0.0.0.0") as feed:
+        assert feed.data.startswith("tcp://0.0.0.0:")
+        # a client without keys gets nothing (the handshake fails): "no feed answering"
+        r = cli("status", "--feed", f"tcp://127.0.0.1:{port}", "--timeout", "1")
+        assert r.returncode == 1 and "no feed answering" in r.stderr
+        # with the server's public key and an authorised client key: served, data address usable
+        (keys / "client.key").write_bytes((keys / "authorized_clients" / "client.key").read_bytes())
+        r = cli("status", "--json", "--feed", f"tcp://127.0.0.1:{port}", "--curve-dir", str(keys))
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["pid"] == feed.pid
