@@ -136,3 +136,17 @@ def test_non_loopback_bind_with_curve_keys_serves_only_clients_with_keys(tmp_pat
         r = cli("status", "--json", "--feed", f"tcp://127.0.0.1:{port}", "--curve-dir", str(keys))
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["pid"] == feed.pid
+
+
+def test_max_connections_is_shown_and_backed_off_not_hammered():
+    with run_sim("--max-connections", "0", "--speed", "5") as sim:
+        with run_feed("--upstream", sim.url_polygon, *fast_reconnect(), env=clean_env(POLYGON_API_KEY="k")) as feed:
+            def state():
+                r = cli("status", "--json", "--feed", feed.control)
+                return json.loads(r.stdout)["upstream"] if r.returncode == 0 else {}
+            up = wait_until(lambda: (u := state()).get("state") == "max_connections" and u, 10,
+                            what="max_connections state")
+            assert "connection" in up["message"].lower() and "next try in 60s" in up["message"]
+            accepted = sim.status()["accepted"]["polygon"]
+            time.sleep(1.0)  # the assertion is about *absence* of retries over a window
+            assert sim.status()["accepted"]["polygon"] == accepted == 1
