@@ -26,6 +26,7 @@ from pathlib import Path
 BENCHES = [
     ("sim", "bench.sim_rate"),
     ("feed", "bench.feed_throughput"),
+    ("latency", "bench.latency"),
     ("fanout", "bench.fanout"),
     ("ui", "bench.ui_ingest"),
     ("window", "bench.ui_window"),

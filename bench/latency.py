@@ -1,0 +1,90 @@
+"""End-to-end latency: upstream send -> the Qt side of a UI process, at 1k/5k/20k events/s.
+
+Why: a trader cares how old a print is when the window learns of it. The
+chain measured is the whole product path: a Polygon-protocol server stamps
+each trade's id with its send time (ns, same machine clock) -> WebSocket ->
+feed process -> ZeroMQ -> a UI process whose ``PolygonDataManager`` runs on a
+real Qt event loop; the latency is taken where the manager applies the
+events on the GUI thread (from its QSocketNotifier drain), right before the
+spec's per-event hooks (``_process_trade``...) run.
+The first 10% of each run is dropped as connection warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import textwrap
+
+from bench.feed_throughput import _LAT_SERVER, _env, _feed, _start, _stop
+from tests.util import REPO
+
+_UI_CHILD = textwrap.dedent("""
+    import json, sys, time
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+    from ui_process.polygon_data_manager import PolygonDataManager
+    feed, expected, limit_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    app = QApplication([])
+    lat = []
+    class Probe(PolygonDataManager):
+        # The seed's TradeData has no trade id, so the stamp is read from the wire
+        # array just before the manager turns it into the dict for _process_trade.
+        def _apply_events(self, arrays, start, stop):
+            now = time.time_ns()
+            for a in arrays[start:stop]:
+                if a[0] == "T" and a[6]:
+                    lat.append((now - int(a[6])) / 1e6)
+            super()._apply_events(arrays, start, stop)
+            if len(lat) >= expected:
+                app.quit()
+    m = Probe(feed)
+    m.connect()
+    m.change_symbol("LAT")
+    QTimer.singleShot(int(limit_s * 1000), app.quit)
+    print("READY", flush=True)
+    app.exec()
+    print(json.dumps({"events": len(lat), "latency_ms": lat}))
+""")
+
+
+def _run(rate: float, seconds: float) -> dict:
+    srv, line = _start([sys.executable, "-c", _LAT_SERVER, str(rate), "5", str(seconds + 8)], "LISTENING")
+    port = int(line.split()[1])
+    try:
+        feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
+        try:
+            expected = int(rate * seconds)
+            ui = subprocess.Popen([sys.executable, "-c", _UI_CHILD, ctl, str(expected), str(seconds + 20)],
+                                  cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  env={**_env(), "QT_QPA_PLATFORM": "offscreen"})
+            try:
+                out, _ = ui.communicate(timeout=seconds + 60)
+            finally:
+                _stop(ui)
+        finally:
+            _stop(feed)
+    finally:
+        _stop(srv)
+    r = json.loads(out.strip().splitlines()[-1])
+    lat = sorted(r["latency_ms"][len(r["latency_ms"]) // 10:])
+    row = {"name": f"~{rate:,.0f} events/s", "events": r["events"]}
+    if len(lat) >= 100:
+        q = statistics.quantiles(lat, n=100)
+        row.update(p50_ms=q[49], p95_ms=q[94], p99_ms=q[98], max_ms=lat[-1])
+    return row
+
+
+def measure(quick: bool) -> dict:
+    seconds = 3.0 if quick else 8.0
+    rows = [_run(rate, seconds) for rate in (1_000.0, 5_000.0, 20_000.0)]
+    return {"title": "end-to-end latency: upstream send -> PolygonDataManager on the GUI thread of a UI process",
+            "rows": rows,
+            "notes": ["server stamps each trade with time.time_ns(); the UI process subtracts on the GUI thread",
+                      "frames of 5 trades; first 10% of each run dropped as warm-up"]}
+
+
+if __name__ == "__main__":  # python -m bench.latency [--quick]
+    print(json.dumps(measure("--quick" in sys.argv), indent=1, default=str))
