@@ -149,7 +149,6 @@ class Feed:
 
     def bind(self) -> None:
         """Bind the control ROUTER and the data XPUB (raises FeedError with a one-line reason)."""
-        s = self.settings
         secure = self._curve_setup()
         ctx = self.ctx = zmq.Context()
         self.router = ctx.socket(zmq.ROUTER)

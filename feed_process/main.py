@@ -19,7 +19,9 @@ import gc
 import logging
 import signal
 import sys
+import time
 
+from shared import market_hours
 from shared.cli import UserError
 from shared.config import Settings
 from shared.logsetup import register_secret
@@ -48,6 +50,9 @@ async def serve(settings: Settings, args: argparse.Namespace | None = None,
         feed.bind()
     except FeedError as e:
         raise UserError(str(e)) from None
+    # Build the NYSE calendar now (exchange_calendars takes ~0.5 s): later the watchdog and the
+    # first snapshot would otherwise stall the event loop for it.
+    market_hours.is_active(int(time.time() * 1000))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

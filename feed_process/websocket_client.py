@@ -199,6 +199,9 @@ class PolygonWebSocketClient:
             outcome, reason, healthy = await self._connect_once()
             if self._stop.is_set():
                 break
+            if outcome == FAILED:
+                self._set_state(FAILED, reason)
+                return
             if outcome == AUTH_FAILED:
                 delay = self.auth_retry_delay
                 self._set_state(AUTH_FAILED, f"{reason}; next try in {delay:.0f}s")
@@ -264,8 +267,8 @@ class PolygonWebSocketClient:
             else:
                 code = e.rcvd.code if e.rcvd is not None else None
                 reason = f"connection closed ({code})" if code else "connection lost"
-        except InvalidURI as e:
-            outcome, reason = RECONNECTING, f"bad URL: {e}"
+        except InvalidURI:
+            outcome, reason = FAILED, f"not a WebSocket URL: {self.public_url}"  # retrying cannot help
         except InvalidHandshake as e:
             reason = f"handshake refused: {str(e)[:120]}"
         except (OSError, asyncio.TimeoutError) as e:

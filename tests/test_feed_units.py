@@ -115,3 +115,30 @@ def test_history_rows_are_validated():
     assert _bar(T0, float("nan"), 2.0, 0.5, 1.5, 10, None, None) is None
     assert _bar("x", 1.0, 2.0, 0.5, 1.5, 10, None, None) is None
     assert _bar(T0, 1.0, 2.0, 0.5, 1.5, -1, None, None) is None
+
+
+def _run_client(url: str, **kw) -> list[tuple[str, str]]:
+    import asyncio
+
+    from feed_process.protocols import RelayCore
+    from feed_process.websocket_client import PolygonWebSocketClient
+
+    async def main():
+        states: list[tuple[str, str]] = []
+        c = PolygonWebSocketClient(url, RelayCore(), on_events=lambda b: None,
+                                   on_state=lambda s, m: states.append((s, m)), **kw)
+        await asyncio.wait_for(c.connect_to_server(), 10)
+        return states
+
+    return asyncio.run(main())
+
+
+def test_client_gives_up_after_max_reconnect_attempts_and_on_a_bad_url():
+    from tests.util import free_port
+
+    states = _run_client(f"ws://127.0.0.1:{free_port()}/ws/x", reconnect_delay=0.01, max_reconnect_delay=0.02,
+                         max_reconnect_attempts=3)
+    assert states[-1][0] == "failed" and "gave up after 3 attempts" in states[-1][1]
+    assert sum(1 for s, _ in states if s in ("connecting", "reconnecting") and "retry in" in _) == 3
+    states = _run_client("ws//not-a-url")
+    assert states[-1] == ("failed", "not a WebSocket URL: ws//not-a-url")
