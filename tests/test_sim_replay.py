@@ -114,3 +114,21 @@ def test_paced_replay_follows_the_file_clock_and_serves_history(aapl):
             assert res[0]["t"] == data.bars["AAPL"][0]["s"]
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_max_replay_loop_repeats_the_file(aapl):
+    _, data, original = aapl
+    ams = [shifted(e, data.shift) for e in original if e["ev"] == "AM"]
+
+    async def main():
+        async with SimServer(SimConfig(port=0, max=True, loop=True, replay_data=data)) as srv:
+            # max_queue=None: a websockets client with a full receive queue stops reading and
+            # then waits its close_timeout for our close frame behind the endless stream
+            async with websockets.connect(f"{srv.url}/ws/loop", max_queue=None) as ws:
+                await ws.recv()
+                await ws.send('{"action":"subscribe","symbols":["AAPL"],"channels":["AM"]}')
+                await ws.recv()
+                return [orjson.loads(await asyncio.wait_for(ws.recv(), 10))["data"] for _ in range(2 * len(ams) + 1)]
+
+    got = asyncio.run(asyncio.wait_for(main(), 60))
+    assert got == ams + ams + ams[:1]

@@ -284,3 +284,33 @@ def test_taken_port_raises_oserror():
                 async with SimServer(SimConfig(port=srv.port)):
                     pass
     run(main())
+
+
+def test_rate_sets_events_per_second_of_the_tape():
+    async def main():
+        async with SimServer(SimConfig(port=0, start="04:05", rate=3000)) as srv:
+            ws, _ = await polygon_client(srv, "T.IBM,Q.IBM")
+            evs: list[dict] = []
+            while len(evs) < 2500:
+                frame = await recv_json(ws)
+                evs.extend(e for e in frame if e["ev"] in ("T", "Q"))
+            await ws.close()
+            assert srv.status()["bad_requests"] == 0
+            return evs
+
+    evs = run(main())
+    # the rate is a property of the tape (events per sim second at speed 1), not of wall-clock timing
+    span_s = (evs[-1]["t"] - evs[0]["t"]) / 1000
+    assert 0.8 * 3000 < (len(evs) - 1) / span_s < 1.2 * 3000
+
+
+def test_bad_requests_are_counted():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv:
+            ws, _ = await polygon_client(srv)
+            for bad in ("nope", '{"action":"x"}', '{"action":"subscribe","params":"Z.Z"}'):
+                await ws.send(bad)
+                assert (await recv_json(ws))[0]["status"] == "error"
+            assert srv.status()["bad_requests"] == 3
+            await ws.close()
+    run(main())

@@ -138,6 +138,8 @@ class SimServer:
         self.accepted = {"relay": 0, "polygon": 0}
         self.sent = 0
         self.errors = 0
+        self.bad_requests = 0
+        self._bad_logged_at = 0.0
         self.replay: ReplayData | None = cfg.replay_data
         if self.replay is None and cfg.replay:
             self.replay = load_replay(cfg.replay, keep_time=cfg.keep_time)
@@ -267,6 +269,8 @@ class SimServer:
                     break
                 had = bool(conn.subs)
                 replies = conn.session.handle(msg.data)
+                if any(r.get("status") == "error" or r.get("type") == "error" for r in replies):
+                    self._bad_request(conn, replies)
                 if not self.faults.stalled(conn.faults):
                     await self._reply(conn, replies)
                 closing = getattr(conn.session, "closing", None)
@@ -283,6 +287,7 @@ class SimServer:
             writer.cancel()
             if conn.streaming:
                 conn.streaming.cancel()
+                await asyncio.gather(conn.streaming, return_exceptions=True)
             self.conns.pop(conn.id, None)
             log.info("%s client %d disconnected", conn.kind, conn.id)
         return conn.ws
@@ -295,6 +300,15 @@ class SimServer:
         else:
             for r in replies:
                 await conn.ws.send_str(orjson.dumps(r).decode())
+
+    def _bad_request(self, conn: Conn, replies: list[dict]) -> None:
+        """Count every bad client message; log at most one line a second (a client loop can't flood the log)."""
+        self.bad_requests += 1
+        now = time.monotonic()
+        if now - self._bad_logged_at >= 1.0:
+            self._bad_logged_at = now
+            msg = next(r.get("message") for r in replies if r.get("status") == "error" or r.get("type") == "error")
+            log.warning("bad request from %s client %d: %s (%d so far)", conn.kind, conn.id, msg, self.bad_requests)
 
     def _on_first_subscribe(self, conn: Conn) -> None:
         if self.replay is not None and self.cfg.max and conn.streaming is None:
@@ -497,12 +511,16 @@ class SimServer:
                     else:
                         sel = [e for k, e in zip(r.keys[lo:hi], r.encoded[lo:hi]) if subs.wants(k[0], k[1])]
                         if not sel:
+                            await asyncio.sleep(0)
                             continue
                         payload = (b"[" + b",".join(sel) + b"]" if conn.kind == "polygon"
                                    else [b'{"type":"market_data","data":' + e + b"}" for e in sel])
                         ok = await self._send(conn, payload, len(sel))
                     if not ok:
                         return
+                    # send_frame only suspends when the socket buffer is full: yield once per
+                    # chunk so other clients, control requests and close frames are served.
+                    await asyncio.sleep(0)
                 if not self.cfg.loop:
                     log.info("replay to %s client %d finished (%d events sent)", conn.kind, conn.id,
                              conn.faults.events)
@@ -580,9 +598,7 @@ class SimServer:
             sym = hist._symbol(request.match_info["sym"])
         except hist.HistoryError as e:
             return _bad(str(e))
-        days = self._daily_bars(sym)
-        if self.market is not None:
-            days = self.market.get(sym, self.clock.now_ms()).daily_bars()
+        days = self.market.get(sym, self.clock.now_ms()).daily_bars() if self.market is not None else []
         res = [dict(days[-1], T=sym)] if days else []
         return web.json_response(hist.polygon_response(sym, res), dumps=_dumps)
 
@@ -604,7 +620,8 @@ class SimServer:
                 subs[c.kind][t] = subs[c.kind].get(t, 0) + 1
         return {"source": self.source, "connections": conns, "accepted": dict(self.accepted),
                 "subscriptions": subs, "sent": self.sent, "clock_ms": self.clock.now_ms(),
-                "speed": self.clock.speed, "faults": self.faults.as_list(), "errors": self.errors}
+                "speed": self.clock.speed, "faults": self.faults.as_list(), "errors": self.errors,
+                "bad_requests": self.bad_requests}
 
     async def _status(self, request: web.Request) -> web.Response:
         return web.json_response(self.status(), dumps=_dumps)
@@ -689,6 +706,8 @@ async def serve(cfg: SimConfig, ready: Callable[[SimServer], None] | None = None
 def run_sim(args: argparse.Namespace, settings=None) -> int:
     """``live-monitor sim``: prints ``LISTENING ws://HOST:PORT source=...`` when ready."""
     cfg = config_from_args(args)
+    if cfg.clock == "real" and cfg.speed != 1.0:
+        log.warning("--speed is ignored with --clock real (the wall clock runs at 1x)")
 
     def ready(srv: SimServer) -> None:
         print(f"LISTENING {srv.url} source={srv.source}", flush=True)
