@@ -55,8 +55,8 @@ def measure(quick: bool) -> dict:
     if replay is None:
         return {"title": "UI ingest", "rows": [], "notes": ["TSLA replay file not found; skipped"]}
     target = 500_000 if quick else 2_000_000
-    with run_sim("--replay", str(replay), "--max", "--loop") as sim:
-        with run_feed("--upstream", sim.url_polygon, env=clean_env(POLYGON_API_KEY="bench")) as feed:
+    with run_sim("--replay", str(replay), "--max", "--loop", timeout=120) as sim:
+        with run_feed("--upstream", sim.url_polygon, env=clean_env(POLYGON_API_KEY="bench"), timeout=60) as feed:
             p = subprocess.run([sys.executable, "-m", "bench.ui_ingest", "--child", feed.control,
                                 "--events", str(target)], cwd=REPO, capture_output=True, text=True,
                                timeout=600, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
@@ -69,7 +69,8 @@ def measure(quick: bool) -> dict:
            "RSS growth MiB": r["rss_growth_mib"], "resnapshots": r["resnapshots"]}
     return {"title": "UI ingest (sim -> feed -> PolygonDataManager, one process each)", "rows": [row],
             "notes": [f"market_data_updated cap {r['hz']:.0f} Hz; stall = lateness of a 5 ms timer on the GUI thread",
-                      f"RSS after warm-up {r['rss_warm_mib']:.1f} MiB -> end {r['rss_end_mib']:.1f} MiB; "
+                      f"RSS at 25/50/75/100% of the events: {r['rss_warm_mib']:.1f} / {r['rss_mid_mib']:.1f} / "
+                      f"{r['rss_3q_mib']:.1f} / {r['rss_end_mib']:.1f} MiB; "
                       f"gaps {r['gaps']}, re-snapshots {r['resnapshots']} (PUB drops when the UI lags)",
                       f"wall {r['seconds']:.1f} s"],
             "raw": r}
@@ -131,13 +132,17 @@ def _child(control: str, target: int, timeout: float) -> dict:
     for e in em:
         k = int(e - t0)
         per_s[k] = per_s.get(k, 0) + 1
-    warm = next((mib for ev, mib in rss if ev >= target // 4), rss[-1][1] if rss else 0.0)
+    def rss_at(frac: float) -> float:
+        return next((mib for ev, mib in rss if ev >= target * frac), rss[-1][1] if rss else 0.0)
+
+    warm = rss_at(0.25)
     end = rss[-1][1] if rss else 0.0
     return {"events": done["events"], "events_per_s": round((done["events"] - ev0) / dur),
             "seconds": round(done["t"] - t_start, 1), "stall_p50_ms": pct(0.50), "stall_p99_ms": pct(0.99),
             "stall_max_ms": round(gaps[-1], 1) if gaps else 0.0, "md_hz": round(len(em) / dur, 1),
             "md_max_per_s": max(per_s.values()) if per_s else 0, "hz": m.ui_update_hz,
-            "rss_warm_mib": round(warm, 1), "rss_end_mib": round(end, 1), "rss_growth_mib": round(end - warm, 1),
+            "rss_warm_mib": round(warm, 1), "rss_mid_mib": round(rss_at(0.5), 1),
+            "rss_3q_mib": round(rss_at(0.75), 1), "rss_end_mib": round(end, 1), "rss_growth_mib": round(end - warm, 1),
             "resnapshots": info["resnapshots"], "gaps": info["gaps"], "bad": info["bad_messages"]}
 
 

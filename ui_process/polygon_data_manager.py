@@ -64,8 +64,9 @@ from .symbol_state import MINUTE_MS, SymbolState
 
 logger = logging.getLogger(__name__)
 
-DRAIN_BUDGET_S = 0.015      # one drain slice; the rest continues after the event loop breathes
+DRAIN_BUDGET_S = 0.010      # one drain slice; the rest continues after the event loop breathes
 EVENT_SLICE = 256           # events between two looks at the clock
+RCVHWM = 1_000              # data messages queued in this process before ZeroMQ drops
 SAFETY_INTERVAL_MS = 250    # drain + link timeouts even if an FD edge was missed
 UPSTREAM_BAD_STATES = {"auth_failed": "authentication failed", "max_connections": "another connection uses the key",
                        "failed": "gave up reconnecting", "stalled": "stalled (connected but silent)",
@@ -168,7 +169,9 @@ class PolygonDataManager(QObject):
         self._continue_timer.setInterval(0)
         self._continue_timer.timeout.connect(self._drain_all)
         self._display_timer = QTimer(self)
-        self._display_timer.setInterval(max(1, int(500 / self.ui_update_hz)))  # half the period; gated below
+        # A third of the period: emissions are gated to >= one period apart (_on_display_tick), and a
+        # finer tick loses less of each period to timer granularity.
+        self._display_timer.setInterval(max(1, int(1000 / self.ui_update_hz / 3)))
         self._display_timer.timeout.connect(self._on_display_tick)
         self._safety_timer = QTimer(self)
         self._safety_timer.setInterval(SAFETY_INTERVAL_MS)
@@ -192,7 +195,9 @@ class PolygonDataManager(QObject):
         try:
             self._sub = self._ctx.socket(zmq.SUB)
             self._sub.setsockopt(zmq.LINGER, 0)
-            self._sub.setsockopt(zmq.RCVHWM, 20_000)
+            # Bounded receive queue (messages of ~1-500 events): a UI slower than the feed drops at
+            # the high-water mark, sees the gap and re-snapshots, instead of growing and lagging.
+            self._sub.setsockopt(zmq.RCVHWM, RCVHWM)
             self._sub_notifier = self._notifier(self._sub, self._drain_data)
             self._open_control()
         except zmq.ZMQError as e:
@@ -232,8 +237,8 @@ class PolygonDataManager(QObject):
         except ValueError as e:
             self.error_occurred.emit(f"Cannot change symbol: {e}")
             return
-        if sym == self.current_symbol and self._state.bars:
-            return
+        if sym == self.current_symbol:
+            return  # already there (connect() subscribes the current symbol)
         logger.info("symbol %s -> %s", self.current_symbol, sym)
         self.current_symbol = sym
         self._reset_symbol_state()
