@@ -42,6 +42,13 @@ def test_polygon_wrong_key_fails_and_asks_to_close():
     assert s2.handle('{"action":"auth","params":"right"}')[0]["status"] == "auth_success"
 
 
+def test_polygon_over_the_limit_answers_auth_with_max_connections():
+    s = PolygonSession("simulated", over_limit=True)
+    assert s.greeting()[0]["status"] == "connected"
+    assert s.handle('{"action":"auth","params":"k"}')[0]["status"] == "max_connections"
+    assert s.closing == (1008, "max_connections") and not s.authed
+
+
 @pytest.mark.parametrize("msg", ["not json", "[1,2]", '{"action":"dance"}', '{"action":"subscribe","params":5}',
                                  '{"action":"subscribe","params":"X.AAPL"}', '{"action":"subscribe","params":"T.a b"}'])
 def test_polygon_bad_messages_get_error_statuses(msg):

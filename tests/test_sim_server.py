@@ -219,9 +219,8 @@ def test_fault_close_1011_and_max_connections():
             async with http.post(fault, json={"kind": "max_connections", "limit": 1}):
                 pass
             first, _ = await polygon_client(srv, "T.AAPL")
-            second = await websockets.connect(f"{srv.url}/stocks")
-            msg = await recv_json(second)
-            assert msg[0]["status"] == "max_connections"
+            second, auth = await polygon_client(srv)  # connected, then max_connections in answer to auth
+            assert auth[0]["status"] == "max_connections"
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(second.recv(), 5)
             relay_ok = await websockets.connect(f"{srv.url}/ws/r1")  # the limit is per protocol

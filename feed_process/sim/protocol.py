@@ -66,9 +66,10 @@ def _status(status: str, message: str, **extra) -> dict:
 class PolygonSession:
     """Polygon/Massive stocks protocol; replies are lists of status dicts (one frame)."""
 
-    def __init__(self, source: str, key: str | None = None):
+    def __init__(self, source: str, key: str | None = None, over_limit: bool = False):
         self.source = source
         self.key = key
+        self.over_limit = over_limit  # too many connections: the auth is answered with max_connections
         self.authed = False
         self.subs = Subscriptions()
         self.closing: tuple[int, str] | None = None  # (code, reason) when the server must close
@@ -86,6 +87,10 @@ class PolygonSession:
             if self.key is not None and params != self.key:
                 self.closing = (1008, "authentication failed")
                 return [_status("auth_failed", "authentication failed")]
+            if self.over_limit:  # as Polygon: connected, then max_connections in answer to auth, then close
+                self.closing = (1008, "max_connections")
+                return [_status("max_connections", "Maximum number of websocket connections exceeded. "
+                                "You have reached the connection limit for your account.")]
             self.authed = True
             return [_status("auth_success", "authenticated")]
         if action in ("subscribe", "unsubscribe"):

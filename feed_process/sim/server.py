@@ -237,13 +237,7 @@ class SimServer:
 
     async def _polygon_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = await self._open_ws(request, "polygon")
-        session = PolygonSession(self.source, self.cfg.key)
-        if self._too_many("polygon"):
-            await ws.send_str(_dumps([{"ev": "status", "status": "max_connections",
-                                       "message": "Maximum number of websocket connections exceeded. "
-                                                  "You have reached the connection limit for your account."}]))
-            await ws.close(code=1008, message=b"max_connections")
-            return ws
+        session = PolygonSession(self.source, self.cfg.key, over_limit=self._too_many("polygon"))
         conn = Conn("polygon", ws, request, session, time.monotonic())
         await ws.send_str(orjson.dumps(session.greeting()).decode())
         return await self._serve(conn)
