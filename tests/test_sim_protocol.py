@@ -182,3 +182,18 @@ def test_replay_shift_keeps_new_york_time_of_day_across_dst(tmp_path):
     (tmp_path / "empty.jsonl").write_text("nope\n")
     with pytest.raises(ValueError):
         load_replay(tmp_path / "empty.jsonl")
+
+
+# ---- clock --------------------------------------------------------------
+def test_sim_clock_starts_at_10_new_york_on_the_latest_session_and_runs_at_speed():
+    from feed_process.sim.server import SimClock, SimConfig, sim_start_ms
+
+    sunday_3am = int(dt.datetime(2025, 6, 29, 3, 0, tzinfo=NY).timestamp() * 1000)
+    start = sim_start_ms(SimConfig(), wall_ms=sunday_3am)
+    assert dt.datetime.fromtimestamp(start / 1000, NY) == dt.datetime(2025, 6, 27, 10, 0, tzinfo=NY)  # Friday
+    assert sim_start_ms(SimConfig(start="09:31"), wall_ms=sunday_3am) == start - 29 * 60_000
+    assert sim_start_ms(SimConfig(clock="real"), wall_ms=sunday_3am) == sunday_3am
+    t = [100.0]
+    clock = SimClock(start, speed=60.0, mono=lambda: t[0])
+    t[0] += 1.5
+    assert clock.now_ms() == start + 90_000
