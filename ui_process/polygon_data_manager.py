@@ -65,7 +65,7 @@ from .symbol_state import MINUTE_MS, SymbolState
 logger = logging.getLogger(__name__)
 
 DRAIN_BUDGET_S = 0.010      # one drain slice; the rest continues after the event loop breathes
-EVENT_SLICE = 256           # events between two looks at the clock
+EVENT_SLICE = 64            # events between two looks at the clock (bounds the overshoot)
 RCVHWM = 1_000              # data messages queued in this process before ZeroMQ drops
 SAFETY_INTERVAL_MS = 250    # drain + link timeouts even if an FD edge was missed
 UPSTREAM_BAD_STATES = {"auth_failed": "authentication failed", "max_connections": "another connection uses the key",
