@@ -72,6 +72,7 @@ TAIL_LINES = 20               # last lines kept per child, for start-failure mes
 REPORT_INTERVAL = 3.0         # seconds between resource samples / feed reports
 REPORT_LOG_EVERY = 60.0       # seconds between INFO log lines of the samples (DEBUG otherwise)
 STOP_GROUP_TIMEOUT = 3.0      # per shutdown group (windows, feed, sim) before SIGKILL
+MAX_WINDOWS = 32              # "New window" requests beyond this are refused
 LISTENING_RE = re.compile(r"^LISTENING (\S+)")
 SIM_PORT_RE = re.compile(r"^LISTENING wss?://[^\s:/]+:(\d+)")
 
@@ -297,6 +298,9 @@ class Supervisor:
         self._server_dir: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._last_info_log = float("-inf")
+        self._req_id = 0
+        self._seen_errors: set[str] = set()
+        self._me_ps = None  # psutil.Process of the supervisor itself
 
     # ---- lifecycle
     def install_signal_handlers(self) -> None:
@@ -485,13 +489,16 @@ class Supervisor:
                     reply = wire.error_reply(rid, "the supervisor only opens windows (cmd: open_window)", "unknown")
                 elif self.stop_event.is_set():
                     reply = wire.error_reply(rid, "the app is stopping", "stopping")
+                elif sum(r.spec.role == "ui" and r.state not in ("closed", "given_up", "failed", "stopped")
+                         for r in self.runners) >= MAX_WINDOWS:
+                    reply = wire.error_reply(rid, f"at most {MAX_WINDOWS} windows", "too_many")
                 else:
                     try:
                         sym = normalize_symbol(msg.get("symbol"))
                     except ValueError as e:
                         reply = wire.error_reply(rid, str(e))
                     else:
-                        asyncio.create_task(self._open_window(open_window, sym))  # reply at once
+                        self.add_task(self._open_window(open_window, sym), f"open-{sym}")  # reply at once
                         reply = {"v": wire.PROTOCOL_VERSION, "type": "ok", "id": rid}
             await self._server.send_multipart([ident, wire.pack(reply)])
 
@@ -515,8 +522,6 @@ class Supervisor:
         s.setsockopt(zmq.RCVHWM, 16)
         s.connect(self.feed_address)
         self._ctl = s
-        self._req_id = 0
-        self._seen_errors: set[str] = set()
 
     def _send_command(self, body: dict) -> None:
         if self._ctl is None:
@@ -561,14 +566,14 @@ class Supervisor:
         me = {"name": "supervisor", "role": "supervisor", "pid": os.getpid(), "state": "running",
               "restarts": 0, "last_exit": "", "started_at": None, **sample(self._me())}
         latest: dict[str, ChildRunner] = {}
-        for r in self.runners:  # a name may have several runners over time; the last one counts
+        for r in self.runners:  # after a takeover a name may repeat; the last runner counts
             latest[r.name] = r
         return [me] + [r.report() for r in latest.values()]
 
     def _me(self):
         import psutil
 
-        if not hasattr(self, "_me_ps"):
+        if self._me_ps is None:
             self._me_ps = psutil.Process()
             self._me_ps.cpu_percent(None)
         return self._me_ps

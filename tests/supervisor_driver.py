@@ -20,11 +20,21 @@ async def run(cfg: dict) -> int:
                      report_interval=cfg.get("report_interval", 3.0), stop_timeout=cfg.get("stop_timeout", 3.0),
                      pdeathsig=cfg.get("pdeathsig", True))
     sup.install_signal_handlers()
+
+    def spec(c: dict) -> ChildSpec:
+        return ChildSpec(c["name"], c["role"], [sys.executable, "-m", "tests.standin_child", *c["args"]],
+                         Restart(c.get("restart", "always")), ready_prefix=c.get("ready_prefix"),
+                         ready_timeout=c.get("ready_timeout", 20.0))
+
+    if cfg.get("window_tag"):  # "New window" requests open stand-in windows tagged TAG-ui-SYM
+        async def open_window(symbol: str) -> None:
+            await sup.start(spec({"name": f"ui-{symbol}", "role": "ui", "restart": "on_crash",
+                                  "args": ["--tag", f"{cfg['window_tag']}-ui-{symbol}"]}))
+
+        print(f"WINDOWS {sup.serve_windows(open_window)}", flush=True)
     try:
         for c in cfg["children"]:
-            await sup.start(ChildSpec(c["name"], c["role"], [sys.executable, "-m", "tests.standin_child", *c["args"]],
-                                      Restart(c.get("restart", "always")), ready_prefix=c.get("ready_prefix"),
-                                      ready_timeout=c.get("ready_timeout", 20.0)))
+            await sup.start(spec(c))
     except Stopping:
         await sup.shutdown()
         return 0

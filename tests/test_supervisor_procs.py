@@ -170,6 +170,29 @@ def test_a_child_that_cannot_start_is_one_line_and_nonzero(driver, tmp_path):
     assert all_gone(tag) and not any("Traceback" in ln for ln in proc.err)
 
 
+def test_new_window_requests_open_supervised_windows(driver):
+    from shared.supervisor_client import SUPERVISOR_ENV, request_window
+
+    wtag = uuid.uuid4().hex[:10]
+    proc, tag = driver(windows("ui-A"), window_tag=wtag)
+    wait_until(lambda: proc.has("SUPERVISING", "out"), 30, what="supervising")
+    endpoint = next(ln.split()[1] for ln in proc.out if ln.startswith("WINDOWS "))
+    assert endpoint.startswith("ipc://")
+    # the children find the endpoint in their environment
+    child = wait_until(lambda: tagged(tag), 10, what="window A")[0]
+    assert child.environ()[SUPERVISOR_ENV] == endpoint
+    assert request_window("msft", endpoint)
+    assert not request_window("not a symbol!", endpoint)
+    new = wait_until(lambda: tagged(wtag), 10, what="the requested window")
+    assert len(new) == 1 and f"{wtag}-ui-MSFT" in new[0].cmdline()
+    os.kill(new[0].pid, signal.SIGKILL)  # supervised: a crash reopens it
+    wait_until(lambda: (w := tagged(wtag)) and w[0].pid != new[0].pid, 10, what="the window reopened")
+    proc.p.send_signal(signal.SIGTERM)
+    assert proc.p.wait(10) == 0
+    wait_until(lambda: all_gone(tag) and all_gone(wtag), 10, what="all windows gone")
+    assert not os.path.exists(endpoint[len("ipc://"):])  # the private socket is cleaned up
+
+
 # ---------------------------------------------------------------- reports to the feed
 
 
