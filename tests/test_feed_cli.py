@@ -23,6 +23,31 @@ def test_feed_prints_listening_serves_status_and_stops_cleanly_on_sigterm():
             st = json.loads(r.stdout)
             assert st["pid"] == feed.pid and st["epoch"] == feed.epoch and st["data"] == feed.data
             assert st["upstream"]["protocol"] == "relay" and st["upstream"]["kind"] == "url"
+            # heartbeats on sys|: the feed's identity, upstream state and counters, every second
+            import zmq
+
+            from shared.models import wire
+
+            ctx = zmq.Context.instance()
+            sub = ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.connect(feed.data)
+            sub.setsockopt(zmq.SUBSCRIBE, b"sys|")
+            try:
+                beats = []
+                while len(beats) < 2:
+                    assert sub.poll(5000), "no heartbeat within 5 s"
+                    topic, payload = sub.recv_multipart()
+                    m = wire.unpack(payload)
+                    if m["type"] == "heartbeat":
+                        beats.append(m)
+            finally:
+                sub.close()
+            hb = beats[-1]
+            assert topic == b"sys|" and hb["epoch"] == feed.epoch and hb["pid"] == feed.pid
+            assert set(hb["upstream"]) >= {"state", "kind", "protocol", "source", "url", "attempts", "connects",
+                                           "message", "since_ms"}
+            assert hb["upstream"]["source"] == "simulated" and "counters" in hb and beats[1]["ts"] > beats[0]["ts"]
             human = cli("status", "--feed", feed.control)
             assert human.returncode == 0 and f"pid {feed.pid}" in human.stdout and "upstream" in human.stdout
             t0 = time.monotonic()

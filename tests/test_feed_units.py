@@ -142,3 +142,50 @@ def test_client_gives_up_after_max_reconnect_attempts_and_on_a_bad_url():
     assert sum(1 for s, _ in states if s in ("connecting", "reconnecting") and "retry in" in _) == 3
     states = _run_client("ws//not-a-url")
     assert states[-1] == ("failed", "not a WebSocket URL: ws//not-a-url")
+
+
+def test_oversized_frames_are_counted_and_the_client_reconnects():
+    """A real local WebSocket server sends one frame over the client's bound; the next connection is healthy."""
+    import asyncio
+
+    import websockets
+
+    from feed_process.protocols import PolygonCore
+    from feed_process.websocket_client import PolygonWebSocketClient
+
+    async def main():
+        accepted = []
+
+        async def handler(ws):
+            accepted.append(1)
+            await ws.send('[{"ev":"status","status":"connected"}]')
+            await ws.recv()  # auth
+            await ws.send('[{"ev":"status","status":"auth_success"}]')
+            await ws.recv()  # subscribe
+            if len(accepted) == 1:
+                await ws.send("[" + ",".join(['{"ev":"Q","sym":"AAPL","bp":1,"ap":2,"t":5}'] * 100) + "]")
+            else:
+                await ws.send('[{"ev":"T","sym":"AAPL","p":10.5,"s":1,"t":1751031000000}]')
+            await asyncio.sleep(5)
+
+        got: list = []
+        errors: list = []
+        async with websockets.serve(handler, "127.0.0.1", 0) as srv:
+            port = srv.sockets[0].getsockname()[1]
+            core = PolygonCore("k")
+            core.subscribe(["AAPL"])
+            c = PolygonWebSocketClient(f"ws://127.0.0.1:{port}/stocks", core, on_events=got.append,
+                                       on_errors=errors.extend, reconnect_delay=0.01, max_reconnect_delay=0.02,
+                                       max_size=1024)
+            c.connect_to_server()
+            for _ in range(500):
+                if got:
+                    break
+                await asyncio.sleep(0.01)
+            await c.disconnect()
+        return accepted, got, errors, core.counters
+
+    accepted, got, errors, counters = asyncio.run(main())
+    assert len(accepted) == 2 and counters["oversized_frame"] == 1
+    assert errors[0][0] == "oversized_frame"
+    assert got[0]["AAPL"][0][:3] == ["T", 1751031000000, 10.5]
