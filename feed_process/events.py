@@ -1,15 +1,15 @@
-"""Polygon wire dict -> compact wire array, validated inline (the feed's hot path).
+"""Polygon wire dict -> compact wire array, validated event by event (the thorough path).
 
-Why not ``shared.models.normalize``: it builds the seed dict with a helper call
-per field, ~5x slower than this. Both upstream cores see Polygon-spelled
-events at hundreds of thousands per second, so each one is checked with a few
-type tests and comparisons and turned straight into the wire array that
-subscribers receive (see ``shared/models/wire.py``). The relay's *standard*
-spelling is rare and goes through ``normalize()`` (one way for the slow path).
+Why it exists beside the typed decoder: clean Polygon frames are decoded and
+validated in C by msgspec (``protocols.py``), which refuses a whole frame at
+the first bad field. Such a frame comes here, event by event, so its good
+events are kept and each bad one is counted by *kind*. The relay's standard
+spelling (``event_type, symbol, price ...``) is rare and goes through the
+foundation's ``normalize()`` (one way for the slow path).
 
 A bad event raises :class:`InvalidEvent` with a counter ``kind``; callers
-count it and go on. NaN fails every ``>`` comparison, so ``not (p > 0)``
-refuses NaN, negatives and zero at once; ``p < INF`` refuses infinity.
+count it and go on. NaN fails every ``>`` comparison, so ``not (0 < p < INF)``
+refuses NaN, negatives, zero and infinity at once.
 """
 
 from __future__ import annotations
