@@ -73,7 +73,7 @@ def _pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
-def _run_window(control: str, symbol: str) -> dict:
+def _run_window(control: str, symbol: str, expected: int) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
     from PyQt6.QtWidgets import QApplication
@@ -118,7 +118,10 @@ def _run_window(control: str, symbol: str) -> dict:
         if probe["first_event"] is not None:
             gaps.append(max(0.0, (now - probe["last"]) - 0.005))
         probe["last"] = now
-        done = probe["last_event"] is not None and now - probe["last_event"] > IDLE_END_S
+        # The replay is over when the feed has published all of its events for the symbol (the
+        # link's applied sequence number; the first snapshot covers some of them), or on silence.
+        done = (m._link.tracker.last >= expected or
+                (probe["last_event"] is not None and now - probe["last_event"] > IDLE_END_S))
         if done or now - started > TIMEOUT_S:
             app.quit()
 
@@ -144,6 +147,7 @@ def _run_window(control: str, symbol: str) -> dict:
         "stall_p95_ms": _pct(busy, 95) * 1000,
         "stall_p99_ms": _pct(busy, 99) * 1000,
         "stall_max_ms": max(busy, default=0.0) * 1000,
+        "feed_seq": m._link.tracker.last,
         "tape_prints": w.tape.total,
         "bars": len(w.chart.series),
     }
@@ -159,6 +163,9 @@ def measure(quick: bool) -> dict:
     if d is None:
         return {"title": title, "rows": [], "notes": ["replay data not found: skipped"]}
     name, symbol = ("AAPL-2025-06-27-open.jsonl.gz", "AAPL") if quick else ("TSLA-2025-07-01.jsonl.gz", "TSLA")
+    from feed_process.sim.replay import load_replay
+
+    expected = len(load_replay(d / name))  # one symbol per file
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE_MONITOR_")}
     env.update(PYTHONUNBUFFERED="1", LIVE_MONITOR_CONFIG=os.devnull, POLYGON_API_KEY="bench")
     sim, line = _start([sys.executable, "-m", "feed_process.sim", "--port", "0", "--replay", str(d / name), "--max",
@@ -169,7 +176,7 @@ def measure(quick: bool) -> dict:
         feed, _ = _start([sys.executable, "-c", "import sys; from shared.cli import main; sys.exit(main())",
                           "feed", "--feed", control, "--upstream", upstream, "--log-level", "WARNING"], env)
         try:
-            r = _run_window(control, symbol)
+            r = _run_window(control, symbol, expected)
         finally:
             _stop(feed)
     finally:

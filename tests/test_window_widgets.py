@@ -229,6 +229,11 @@ def test_typing_a_symbol_switches_and_clears_every_panel(window, qtbot):
     m.chart_data_updated.emit({"bars": [bar(i, 300) for i in range(20)], "is_update": False})
     window.chart.render()
     assert len(window.chart.series) == 20 and window.chart.series.row(19)[3] == 300
+    # the recent-symbols menu switches back in one click
+    recent = {a.text(): a for a in window.symbol_entry.menu.actions()}
+    assert list(recent) == ["MSFT", "AAPL"]
+    recent["AAPL"].trigger()
+    assert m.symbols[-1] == "AAPL" and window.symbol == "AAPL" and len(window.chart.series) == 0
 
 
 def test_invalid_symbol_shows_a_message_and_keeps_the_previous(window, qtbot):

@@ -241,10 +241,21 @@ class TickGrid(pg.GraphicsObject):
 
     @staticmethod
     def _major(axis: pg.AxisItem, lo: float, hi: float) -> list[float]:
+        # "Nice" steps (1, 2, 5 x 10^k) aiming at one line per ~80 px; the axis's own
+        # tickValues() costs ~2.5 ms a call in numpy, this is microseconds.
         size = axis.geometry().width() if axis.orientation in ("top", "bottom") else axis.geometry().height()
-        try:
-            levels = axis.tickValues(min(lo, hi), max(lo, hi), max(size, 1.0))
-        except Exception:  # an empty or degenerate range
-            return []
-        # the major level only: what a trader reads against, and few lines to draw
-        return [v for _, vals in levels[:1] for v in vals][:80]
+        return nice_ticks(lo, hi, max(2, int(size / 80)))
+
+
+def nice_ticks(lo: float, hi: float, target: int) -> list[float]:
+    """About ``target`` round values (steps 1, 2, 5 x 10^k) covering [lo, hi]."""
+    lo, hi = min(lo, hi), max(lo, hi)
+    span = hi - lo
+    if not (span > 0 and math.isfinite(span)) or target < 1:
+        return []
+    raw = span / target
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step)
+    n = int(math.floor(hi / step)) - first + 1
+    return [(first + i) * step for i in range(max(0, min(n, 200)))]

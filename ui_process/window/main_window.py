@@ -87,7 +87,9 @@ class MainWindow(QMainWindow):
         self.addAction(self.fit_action)
         self.addAction(self.new_action)
         self._focus_shortcut = QShortcut(QKeySequence("Ctrl+L"), self, activated=self.symbol_entry.focus)
-        self._notice_timer = QTimer(self, singleShot=True, interval=8000, timeout=lambda: self.notice.setText(""))
+        # bound-method slots only: PyQt disconnects them when the window goes away (a lambda
+        # would outlive it and touch deleted widgets)
+        self._notice_timer = QTimer(self, singleShot=True, interval=8000, timeout=self._clear_notice)
 
         # ---- panels
         self.chart = ChartWidget(max_bars)
@@ -173,6 +175,9 @@ class MainWindow(QMainWindow):
         self.show_notice(f"Invalid symbol: {reason}{keep}")
         self.symbol_entry.edit.setText(self.symbol)
 
+    def _clear_notice(self) -> None:
+        self.notice.setText("")
+
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)
         self._notice_timer.start()
@@ -248,7 +253,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, ev: QCloseEvent) -> None:  # noqa: N802
         self.save_settings()
-        for t in (self.status_timer, self.chart.timer, self.tape_view.timer):
+        for t in (self.status_timer, self.chart.timer, self.tape_view.timer, self._notice_timer):
             t.stop()
         try:
             self.manager.disconnect()

@@ -58,6 +58,7 @@ class SymbolEntry(QWidget):
         self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.menu = QMenu(self)
         self.menu_button.setMenu(self.menu)
+        self.menu.triggered.connect(self._recent_chosen)
         lay.addWidget(self.edit)
         lay.addWidget(self.menu_button)
         self._rebuild_menu()
@@ -83,8 +84,11 @@ class SymbolEntry(QWidget):
         self.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.edit.selectAll()
 
+    def _recent_chosen(self, action) -> None:
+        self.symbol_requested.emit(str(action.data()))
+
     def _rebuild_menu(self) -> None:
         self.menu.clear()
         for s in self.recent.items:
-            self.menu.addAction(s, lambda s=s: self.symbol_requested.emit(s))
+            self.menu.addAction(s).setData(s)
         self.menu_button.setEnabled(bool(self.recent.items))
