@@ -114,7 +114,32 @@ async def fetch_relay_bars(session: aiohttp.ClientSession, base: str, symbol: st
             if b:
                 bars.append(b)
     bars.sort(key=lambda b: b[0])
-    return bars[-limit:], None
+    return bars[-limit:], await _relay_prev_close(session, base, symbol, data_ms)
+
+
+async def _relay_prev_close(session: aiohttp.ClientSession, base: str, symbol: str, data_ms: int) -> float | None:
+    """The last daily close before the data clock's day (``timeframe: "1day"``), if the relay has it.
+
+    Best effort: without it the state derives the close from the previous session's minute bars.
+    """
+    day = market_hours.ny_date(data_ms)
+    body = {"symbol": symbol, "timeframe": "1day", "start_date": (day - dt.timedelta(days=14)).isoformat(),
+            "end_date": day.isoformat(), "limit": 20}
+    try:
+        doc = await _json(session, "POST", f"{base}/api/v1/bars", "daily history", json=body)
+    except HistoryError as e:
+        log.debug("%s: no daily bars (%s)", symbol, e)
+        return None
+    rows = doc.get("data") if isinstance(doc, dict) else None
+    best: tuple[int, float] | None = None
+    for r in rows if isinstance(rows, list) else []:
+        if not isinstance(r, dict):
+            continue
+        ts, c = r.get("timestamp"), r.get("close")
+        if type(ts) is int and _pos(c) and market_hours.ny_date(ts if ts > 10**11 else ts * 1000) < day:
+            if best is None or ts > best[0]:
+                best = (ts, float(c))
+    return best[1] if best else None
 
 
 async def fetch_polygon_bars(session: aiohttp.ClientSession, base: str, key: str, symbol: str, data_ms: int,

@@ -118,9 +118,11 @@ def test_shared_subscription_survives_one_leaving_and_ends_when_the_last_is_kill
                 stop_process(b)
 
 
-def test_late_subscriber_gets_backfilled_bars_then_live_events_without_gap_or_duplicate():
+@pytest.mark.parametrize("path", ["polygon", "relay"])
+def test_late_subscriber_gets_backfilled_bars_then_live_events_without_gap_or_duplicate(path):
     with run_sim("--speed", "30") as sim:
-        with run_feed("--upstream", sim.url_polygon, env=KEY_ENV) as feed:
+        url = sim.url_polygon if path == "polygon" else sim.url_relay.replace("{client_id}", "late")
+        with run_feed("--upstream", url, env=KEY_ENV) as feed:
             early = Subscriber(feed.control, "AAPL")
             late = None
             try:
