@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from shared.config import Settings
 from shared.procs import (
     ChildSpec,
+    LineBudget,
     Restart,
     RestartPolicy,
     RestartTracker,
@@ -73,6 +74,8 @@ REPORT_INTERVAL = 3.0         # seconds between resource samples / feed reports
 REPORT_LOG_EVERY = 60.0       # seconds between INFO log lines of the samples (DEBUG otherwise)
 STOP_GROUP_TIMEOUT = 3.0      # per shutdown group (windows, feed, sim) before SIGKILL
 MAX_WINDOWS = 32              # "New window" requests beyond this are refused
+LOG_LINES_PER_S = 200         # child output re-logged per child and second; the rest is counted
+LOG_BURST = 1000              # ... after a burst of this many lines
 LISTENING_RE = re.compile(r"^LISTENING (\S+)")
 SIM_PORT_RE = re.compile(r"^LISTENING wss?://[^\s:/]+:(\d+)")
 
@@ -119,6 +122,7 @@ class ChildRunner:
         self._reader: asyncio.Task | None = None
         self.task: asyncio.Task | None = None
         self.started_wall = 0.0
+        self._budget = LineBudget(LOG_LINES_PER_S, LOG_BURST, sup.clock())
 
     @property
     def name(self) -> str:
@@ -162,17 +166,28 @@ class ChildRunner:
                 child_log.warning("%s| (an output line over %d bytes was skipped)", self.name, LINE_LIMIT)
                 continue
             if not raw:
+                self._log_suppressed()
                 break
             line = raw.decode("utf-8", "replace").rstrip()
             if not line:
                 continue
             self.tail.append(line)
-            child_log.info("%s| %s", self.name, line)
+            self._log_line(line)
             ready = self._ready
             if ready is not None and not ready.done() and line.startswith(self.spec.ready_prefix or "\0"):
                 self.ready_line = line
                 self.state = "running"
                 ready.set_result(line)
+
+    def _log_line(self, line: str) -> None:
+        if self._budget.allow(self.sup.clock()):
+            self._log_suppressed()
+            child_log.info("%s| %s", self.name, line)
+
+    def _log_suppressed(self) -> None:
+        n = self._budget.take_suppressed()
+        if n:
+            child_log.warning("%s| (%d output lines not logged: over %d lines/s)", self.name, n, LOG_LINES_PER_S)
 
     async def wait_ready(self) -> str:
         """The child's ready line; :class:`StartFailed` if it exits or times out first."""

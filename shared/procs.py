@@ -142,6 +142,35 @@ class RestartTracker:
         return Decision("restart", delay, f"{self.name} stopped ({self.last_exit}); restarting in {delay:.1f} s")
 
 
+class LineBudget:
+    """Token bucket for re-logging a child's output (sans-I/O, times on any clock).
+
+    A child in a logging storm must neither flood the supervisor's log nor - by
+    the supervisor falling behind and its pipe filling up - block on its own
+    writes. Lines over the budget are counted; ``take_suppressed`` hands the
+    count over once, for a single "N lines not logged" line."""
+
+    def __init__(self, rate: float, burst: int, now: float):
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._at = now
+        self._suppressed = 0
+
+    def allow(self, now: float) -> bool:
+        self._tokens = min(self.burst, self._tokens + max(0.0, now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            self._suppressed += 1
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def take_suppressed(self) -> int:
+        n, self._suppressed = self._suppressed, 0
+        return n
+
+
 # ---------------------------------------------------------------- ordering
 
 START_ORDER = ("sim", "feed", "ui")

@@ -1,6 +1,7 @@
 """A stand-in child for the supervisor tests (a real process that behaves as told).
 
     python -m tests.standin_child --tag T [--ready] [--exit-code N --after S] [--ignore-term] [--watch]
+                                  [--spam N] [--fail-if-exists FILE]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def main() -> int:
     p.add_argument("--ignore-term", action="store_true")
     p.add_argument("--watch", action="store_true")    # start the parent watch like shared.cli.main does
     p.add_argument("--fail-if-exists", default=None)  # exit 2 at once while this file exists
+    p.add_argument("--spam", type=int, default=0)     # print this many lines as fast as it can
     a = p.parse_args()
     if a.fail_if_exists and os.path.exists(a.fail_if_exists):
         print(f"standin {a.tag}: refusing to start: {a.fail_if_exists} exists", flush=True)
@@ -34,6 +36,9 @@ def main() -> int:
     else:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"standin {a.tag} pid {os.getpid()} starting", flush=True)
+    for i in range(a.spam):
+        print(f"spam line {i}")
+    sys.stdout.flush()
     if a.ready:
         print(f"LISTENING ws://127.0.0.1:{40000 + os.getpid() % 1000} source=standin tag={a.tag}", flush=True)
     deadline = time.monotonic() + a.after if a.exit_code is not None else None

@@ -10,6 +10,7 @@ import pytest
 
 from shared.procs import (
     ChildSpec,
+    LineBudget,
     Decision,
     Restart,
     RestartPolicy,
@@ -164,3 +165,12 @@ def test_missing_api_key_for_polygon_is_a_user_error():
     with pytest.raises(UserError, match="needs an API key"):
         supervisor.check_upstream(load_settings(flags={"upstream": "polygon"}, env={}, use_default_file=False))
     supervisor.check_upstream(load_settings(flags={"upstream": "sim"}, env={}, use_default_file=False))
+
+
+def test_line_budget_lets_a_burst_through_then_the_rate_and_counts_the_rest():
+    b = LineBudget(rate=10, burst=5, now=0.0)
+    assert [b.allow(0.0) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert b.take_suppressed() == 2 and b.take_suppressed() == 0
+    assert b.allow(0.1) and not b.allow(0.1)  # 0.1 s at 10 lines/s = one more line
+    assert [b.allow(100.0) for _ in range(6)] == [True] * 5 + [False]  # refills to the burst, not beyond
+    assert b.take_suppressed() == 2
