@@ -19,8 +19,8 @@ Why it looks like this
   (each line goes to the log prefixed with the child's name), exits by
   ``Process.wait()``, signals by ``loop.add_signal_handler``, feed reports by
   a non-blocking ZeroMQ DEALER, windows' "New window" requests on a private
-  ROUTER. The restart decisions are the
-  sans-I/O ``shared.procs.RestartTracker`` driven by an injected clock.
+  ROUTER. The restart decisions are the sans-I/O
+  ``shared.procs.RestartTracker`` driven by an injected clock.
 * **Readiness is the child's own word**: the simulator and the feed print one
   ``LISTENING ...`` line when they serve; the supervisor waits for it (with a
   timeout) before starting what depends on it. The simulator is pinned to the
@@ -65,7 +65,7 @@ from shared.procs import (
 if TYPE_CHECKING:
     from shared.feed_probe import FeedInfo
 
-log = logging.getLogger("supervisor")
+log = logging.getLogger("supervisor")  # not __name__: that is "__main__" under `python -m supervisor`
 child_log = logging.getLogger("supervisor.child")
 
 LINE_LIMIT = 1 << 20          # longest child output line read as a line (longer ones are skipped)
