@@ -190,7 +190,6 @@ class ChartWidget(QWidget):
         self._last_price = None
         self.last_line.setVisible(False)
         self.follow = True
-        self.full_refreshes_at_clear = self.full_refreshes
         self._dirty = self._ind_dirty = self._marks_dirty = self._ind_full = True
         self.set_message("Waiting for data…" if not symbol else f"Loading {symbol}…")
 
@@ -273,10 +272,11 @@ class ChartWidget(QWidget):
         x = self.series.x_for_time(ts) if ts is not None else None
         return x if x is not None else (self.series.last_x if len(self.series) else None)
 
-    def set_history_state(self, state: str | None, message: str = "", count: int | None = None) -> None:
+    def set_history_state(self, state: str | None, message: str = "") -> None:
+        """The feed's backfill state for this symbol: pending / failed / done / none."""
         th = theme.current()
         if state == "pending":
-            self.set_message(f"Loading history for {self.symbol}…" + (f" {count} bars" if count else ""))
+            self.set_message(f"Loading history for {self.symbol}…")
         elif state == "failed":
             self.set_message(f"History unavailable: {message or 'backfill failed'} — live bars continue",
                              th.warn)

@@ -27,7 +27,7 @@ from .error_panel import ErrorPanel
 from .persist import open_settings, read_list
 from .signal_tables import EntryTable, ExitTable
 from .spawn import spawn_window
-from .status import StatusBar, _pick, describe
+from .status import StatusBar, describe
 from .symbol_entry import SymbolEntry
 from .tape_buffer import TapeBuffer
 from .tape_view import TapeView
@@ -215,11 +215,7 @@ class MainWindow(QMainWindow):
         self._children = [c for c in self._children if c.poll() is None]  # reap closed windows
         info = self.feed_info()
         self.status.apply(describe(info, self.connected, self.feed, self.clock() - self._started_at))
-        bf = _pick(info, "backfill")
-        if isinstance(bf, dict):
-            self.chart.set_history_state(bf.get("state"), str(bf.get("message") or ""), bf.get("count"))
-        else:
-            self.chart.set_history_state(_pick(info, "backfill_state"), str(_pick(info, "backfill_message") or ""))
+        self.chart.set_history_state(info.get("backfill_state"), str(info.get("backfill_message") or ""))
 
     # ---------------------------------------------------------------- actions
     def fit_chart(self) -> None:
