@@ -58,13 +58,14 @@ def sim():
         yield s
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def feed_env():
     return clean_env(POLYGON_API_KEY="test-key")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def feed(sim, feed_env):
+    """One feed for the tests that don't kill it (each test has its own manager)."""
     with run_feed("--upstream", sim.url_polygon, env=feed_env) as f:
         yield f
 
