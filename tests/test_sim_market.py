@@ -9,7 +9,7 @@ import pytest
 
 from feed_process.sim.bars import BarBuilder
 from feed_process.sim.market import SymbolMarket, SyntheticMarket, next_session_after
-from shared.market_hours import market_state, session_for
+from shared.market_hours import Session, market_state, session_for
 from shared.models.conditions import CONDITIONS, update_rules
 
 DAY = dt.date(2025, 6, 27)  # a Friday, regular full session
@@ -130,7 +130,7 @@ def test_am_bars_agree_exactly_with_the_trades(morning):
 
 
 def test_deterministic_per_seed_and_symbol_whatever_the_slicing():
-    end = S.open + 20 * 60_000
+    end = S.open + 5 * 60_000
     _, whole = tape("MSFT", seed=7, until=end)
     m = SymbolMarket("MSFT", 7, S)
     sliced: list[dict] = []
@@ -147,34 +147,46 @@ def test_deterministic_per_seed_and_symbol_whatever_the_slicing():
     assert other_seed[:50] != whole[:50] and other_sym[:50] != whole[:50]
 
 
+# A short Friday (20 min pre, 60 min regular, 20 min post) keeps the whole-day tape cheap;
+# the profile's shape constants (15/20 minutes) still show on it.
+SHORT = Session(DAY, S.open - 20 * 60_000, S.open, S.open + 60 * 60_000, S.open + 80 * 60_000)
+
+
 @pytest.fixture(scope="module")
-def friday_to_saturday():
-    """SPY's whole Friday tape, advanced on to Saturday noon."""
-    m = SymbolMarket("SPY", 1, S)
+def short_day_to_saturday():
+    """SPY's whole (short) Friday tape, advanced on to Saturday noon."""
+    m = SymbolMarket("SPY", 1, SHORT)
     out: list[dict] = []
     m.advance(int(dt.datetime(2025, 6, 28, 16, 0, tzinfo=dt.timezone.utc).timestamp() * 1000), out)
     return m, out
 
 
-def test_activity_follows_the_session_clock(friday_to_saturday):
-    m, evs = friday_to_saturday
-    assert m.session.day == next_session_after(DAY).day  # rolled on to Monday's tape after 20:00
+def test_activity_profile_is_u_shaped_over_the_real_session():
+    m = SymbolMarket("SPY", 1, S)
+    at = m.intensity
+    assert at(S.pre_start - 1) == 0 == at(S.post_end)
+    assert 0 < at(S.pre_start + 60_000) < at(S.open - 60_000) < at(S.open + 60_000)
+    midday = at(S.open + 180 * 60_000)
+    assert at(S.open + 60_000) > 3 * midday and at(S.close - 60_000) > 1.5 * midday
+    assert at(S.close + 60_000) < midday / 2 and at(S.post_end - 60_000) > 0
+
+
+def test_activity_follows_the_session_clock(short_day_to_saturday):
+    m, evs = short_day_to_saturday
+    assert m.session.day == next_session_after(DAY).day  # rolled on to Monday's tape after the post-market
     counts = defaultdict(int)
     for e in evs:
         if e["ev"] in ("T", "Q"):
-            counts[market_state(e["t"])] += 1
-            assert S.pre_start <= e["t"] < S.post_end  # quiet when closed (also Saturday)
-    per_min = {k: counts[k] / ((S.open - S.pre_start) if k == "pre" else (S.close - S.open) if k == "open"
-                               else (S.post_end - S.close)) * 60_000 for k in ("pre", "open", "post")}
-    assert per_min["open"] > 3 * per_min["pre"] and per_min["open"] > 3 * per_min["post"] > 0
-
-    def rate(a, b):
-        return sum(1 for e in evs if e["ev"] != "AM" and a <= e["t"] < b)
-    first = rate(S.open, S.open + 15 * 60_000)
-    midday = rate(S.open + 180 * 60_000, S.open + 195 * 60_000)
-    last = rate(S.close - 15 * 60_000, S.close)
-    assert first > 1.5 * midday and last > 1.2 * midday
-    assert evs[-1]["ev"] == "AM" and evs[-1]["e"] <= S.post_end
+            assert SHORT.pre_start <= e["t"] < SHORT.post_end  # quiet when closed (also on Saturday)
+            counts["pre" if e["t"] < SHORT.open else "open" if e["t"] < SHORT.close else "post"] += 1
+    per_min = {"pre": counts["pre"] / 20, "open": counts["open"] / 60, "post": counts["post"] / 20}
+    assert per_min["open"] > 3 * per_min["pre"] > 0 and per_min["open"] > 3 * per_min["post"] > 0
+    def n(a: int, b: int) -> int:  # events between minutes a and b of the regular session
+        return sum(1 for e in evs if e["ev"] != "AM" and SHORT.open + a * 60_000 <= e["t"] < SHORT.open + b * 60_000)
+    assert n(0, 10) > 1.5 * n(25, 35) and n(50, 60) > 1.2 * n(25, 35)  # busy open, quieter middle, busier close
+    assert evs[-1]["ev"] == "AM" and evs[-1]["e"] <= SHORT.post_end
+    # minute bars cover the short day without gaps where trades happened
+    assert all(b["e"] == b["s"] + 60_000 for b in m.bars) or m.bars == []
 
 
 def test_daily_bars_are_consistent_with_the_previous_close():

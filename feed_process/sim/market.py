@@ -30,7 +30,7 @@ from typing import Callable
 
 from shared.market_hours import NY, Session, ny_date, previous_session, session_for
 
-from .bars import MINUTE_MS, BarBuilder
+from .bars import BarBuilder
 
 # Exchanges that print most US equity volume (ids as in shared.models.market_data).
 _QUOTE_EXCHANGES = (4, 7, 8, 10, 11, 12, 15, 17, 19, 21)
@@ -168,10 +168,11 @@ class SymbolMarket:
 
     def _event(self, t: int, rng: random.Random, out: list[dict] | None) -> None:
         dt_s = (t - self.last_event_t) / 1000.0
-        # bursts: news-like flurries of activity, a few per hour
-        if t >= self.burst_until and rng.random() < 0.0006:
-            self.burst_until = t + int(rng.expovariate(1 / 25.0) * 1000)
-            self.burst_mult = rng.uniform(3.0, 8.0)
+        # bursts: news-like flurries, on average one per 10 minutes of tape time
+        # (per second, not per event, so busy periods don't feed on themselves)
+        if t >= self.burst_until and rng.random() < dt_s / 600.0:
+            self.burst_until = t + int(rng.expovariate(1 / 20.0) * 1000)
+            self.burst_mult = rng.uniform(2.0, 5.0)
         self.mid += rng.gauss(0.0, self.mid * self.sigma * math.sqrt(dt_s / _TRADING_SECONDS_PER_YEAR))
         if self.mid < 5.0:
             self.mid = 5.0

@@ -26,7 +26,6 @@ import datetime as dt
 import itertools
 import logging
 import signal
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -225,7 +224,7 @@ class SimServer:
         return fn
 
     # ---- WebSocket handlers ---------------------------------------------
-    async def _open_ws(self, request: web.Request, kind: str) -> web.WebSocketResponse | None:
+    async def _open_ws(self, request: web.Request, kind: str) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False, max_msg_size=MAX_INBOUND, heartbeat=None, autoping=True)
         await ws.prepare(request)
         self.accepted[kind] += 1
