@@ -238,3 +238,42 @@ def test_desktop_windows_recover_crash_loop_is_told_and_nothing_outlives_a_sigki
     wait_until(lambda: gone(kids), 10, what="every child gone after the supervisor's SIGKILL")
 
     limits.report()
+
+
+def test_two_desktops_on_one_address_share_one_feed_and_one_upstream(procs, tmp_path):
+    """The real ``live-monitor`` desktop command with real (offscreen) dashboard windows.
+    Desktop 1 is started before the state file exists, so only desktop 2 can open MSFT.
+    When desktop 1 is closed, desktop 2 takes the feed over for its own window."""
+    feed = f"tcp://127.0.0.1:{free_port()}"
+    env = cli_env(tmp_path)
+    d1 = procs([sys.executable, "-m", "supervisor", "--feed", feed, "--symbols", "AAPL"], env)
+    wait_until(lambda: d1.has("started ui-AAPL (pid"), 60, what="desktop 1 with its window")
+    first = wait_until(lambda: hello(feed), 10, what="the feed")
+    # desktop 2 without --symbols: its window reopens the symbol it remembers (its QSettings file)
+    (tmp_path / "ui-state.ini").write_text("[General]\nlast_symbol=MSFT\n")
+    d2 = procs([sys.executable, "-m", "supervisor", "--feed", feed], env)
+    wait_until(lambda: d2.has("started ui (pid"), 60, what="desktop 2 with its window")
+    assert d2.has(f"a feed already runs at {feed} (pid {first['pid']}")
+    assert not d2.has("started feed") and not d2.has("started sim")
+    # both windows are served by the one feed, which holds one upstream connection
+    wait_until(lambda: (st := status(feed)) and {"AAPL", "MSFT"} <= set(st.get("symbols") or {}), 60,
+               what="both windows subscribed on the one feed")
+    feeds = [p for p in psutil.process_iter(["cmdline"])
+             if (cl := p.info["cmdline"] or []) and "feed" in cl and feed in cl]
+    assert len(feeds) == 1
+    assert sim_status(d1)["connections"]["polygon"] == 1
+    # desktop 1 closes: its feed goes with it, and desktop 2 starts its own for its window
+    d1_kids = procs.track(d1)
+    d1.p.send_signal(signal.SIGTERM)
+    assert d1.p.wait(10) == 0
+    wait_until(lambda: gone(d1_kids), 10, what="desktop 1's children gone")
+    wait_until(lambda: d2.has("feed ready: LISTENING"), 30, what="desktop 2 taking the feed over")
+    assert d2.has(f"the feed at {feed} is gone: starting one for this desktop's windows")
+    taken = hello(feed)
+    assert taken and taken["pid"] != first["pid"] and taken["pid"] == started_pids(d2, "feed")[-1]
+    wait_until(lambda: (st := status(feed)) and "MSFT" in (st.get("symbols") or {}), 30,
+               what="desktop 2's window back on the new feed")
+    d2_kids = procs.track(d2)
+    d2.p.send_signal(signal.SIGTERM)
+    assert d2.p.wait(10) == 0
+    wait_until(lambda: gone(d2_kids), 10, what="desktop 2's children gone")
