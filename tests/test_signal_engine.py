@@ -172,3 +172,25 @@ def test_strategies_are_pluggable():
     eng2 = SignalEngine([])
     eng2.add(AlwaysLongOnce())
     assert len(eng2.on_bar(bar(0, 1, 2, 1, 2), vals(), None, [])) == 1
+
+
+def test_context_bars_are_the_history_up_to_the_bar():
+    seen: list[int] = []
+
+    class Recorder:
+        name = "recorder"
+
+        def reset(self, symbol):
+            pass
+
+        def on_bar(self, ctx):
+            seen.append(len(ctx.bars))
+            assert ctx.bars[-1] is ctx.bar
+            return []
+
+    eng = SignalEngine([])
+    eng.add(Recorder())
+    bars = [bar(i, 1, 2, 1, 1.5) for i in range(5)]
+    eng.warm_up(bars, [vals()] * 5)
+    eng.on_bar(bars[-1], vals(), vals(), bars)
+    assert seen == [1, 2, 3, 4, 5, 5]

@@ -66,8 +66,14 @@ class BarContext:
     bar: dict                 # AggregateData of the bar that just finished
     values: dict              # calculation_updated dict after this bar
     prev_values: dict | None  # the same before this bar
-    bars: Sequence[dict]      # all finished bars so far (read-only; oldest first)
+    history: Sequence[dict]   # finished bars (read-only; oldest first); this bar is history[index]
     live: bool                # False during warm-up over history
+    index: int = -1
+
+    @property
+    def bars(self) -> Sequence[dict]:
+        """All finished bars up to and including this one (a copy, made only when asked for)."""
+        return self.history[: self.index + 1] if self.index >= 0 else self.history
 
     @property
     def when(self) -> datetime:
@@ -242,7 +248,7 @@ class SignalEngine:
         """Feed history (bars with their indicator values) without emitting anything."""
         prev = None
         for i, (bar, v) in enumerate(zip(bars, values)):
-            ctx = BarContext(self.symbol, bar, v, prev, bars[: i + 1], live=False)
+            ctx = BarContext(self.symbol, bar, v, prev, bars, live=False, index=i)
             for s in self.strategies:
                 for e in s.on_bar(ctx):
                     self._mark(s.name, e, bar["timestamp"])
