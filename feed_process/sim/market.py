@@ -81,17 +81,17 @@ class SymbolMarket:
         self.seq = 0
         self.burst_until = 0
         self.burst_mult = 1.0
+        self._prof_sec: int | None = None
+        self._prof = 0.0
         self.t = session.pre_start  # time up to which the tape is generated
         self.last_event_t = session.pre_start
         self.next_t = session.pre_start + self._gap(session.pre_start)
         self._daily_cache: list[dict] | None = None
 
     # ---- activity -------------------------------------------------------
-    def intensity(self, t: int) -> float:
-        """Events per sim-second at ``t`` (0 when the market is closed)."""
+    def _profile(self, t: int) -> float:
+        """The session's activity shape at ``t`` (events per sim-second before bursts)."""
         s = self.session
-        if t < s.pre_start or t >= s.post_end:
-            return 0.0
         if self.rate_fn is not None:
             r = self.rate_fn(t)
             if r is not None:
@@ -106,14 +106,25 @@ class SymbolMarket:
         else:
             x = (t - s.close) / max(1, s.post_end - s.close)
             base = 0.3 + 1.5 * (1 - x) ** 3
-        return base * self.activity * (self.burst_mult if t < self.burst_until else 1.0)
+        return base * self.activity
+
+    def intensity(self, t: int) -> float:
+        """Events per sim-second at ``t`` (0 when the market is closed)."""
+        s = self.session
+        if t < s.pre_start or t >= s.post_end:
+            return 0.0
+        sec = t // 1000
+        if sec != self._prof_sec:  # the shape is smooth: once per tape second is plenty (and cheap)
+            self._prof_sec = sec
+            self._prof = self._profile(sec * 1000)
+        return self._prof * (self.burst_mult if t < self.burst_until else 1.0)
 
     def _gap(self, t: float) -> float:
         """Milliseconds to the next event (float: high rates need sub-ms gaps); inf when closed."""
         lam = self.intensity(int(t))
         if lam <= 0.0:
             return math.inf
-        return self.rng.expovariate(lam) * 1000.0
+        return -math.log(1.0 - self.rng.random()) / lam * 1000.0  # expovariate, inlined
 
     # ---- generation -----------------------------------------------------
     def _roll_session(self, out: list[dict] | None) -> None:
@@ -122,6 +133,7 @@ class SymbolMarket:
         nxt = next_session_after(self.session.day)
         self.prev_close = self.builder.last_cents or self.prev_close
         self.session = nxt
+        self._prof_sec = None
         self.bars = []
         self.builder.new_day()
         self._daily_cache = None
@@ -193,8 +205,9 @@ class SymbolMarket:
         if bid < 1:
             bid = 1
         self.bid, self.ask, self.have_quote = bid, bid + spread, True
-        bs = 1 + int(rng.expovariate(0.25))
-        as_ = 1 + int(rng.expovariate(0.25))
+        log = math.log
+        bs = 1 + int(-log(1.0 - rng.random()) * 4.0)  # exponential sizes, mean ~4 lots
+        as_ = 1 + int(-log(1.0 - rng.random()) * 4.0)
         nq = len(_QUOTE_EXCHANGES)  # random()-indexing: choice() is 3x slower
         bx = _QUOTE_EXCHANGES[int(rng.random() * nq)]
         ax = _QUOTE_EXCHANGES[int(rng.random() * nq)]
