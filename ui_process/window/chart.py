@@ -111,9 +111,9 @@ class ChartWidget(QWidget):
             plot.hideAxis("left")
             plot.getAxis("right").setWidth(64)
             plot.setClipToView(True)
-        for plot in (self.price, self.volume):
-            plot.getAxis("bottom").setStyle(showValues=False)
-            plot.getAxis("bottom").setHeight(0)
+            plot.getViewBox().setBorder(pg.mkPen(th.border))  # pane separators
+        for plot in (self.price, self.volume):  # one time axis, under the RSI pane: the others cost a
+            plot.hideAxis("bottom")             # tick/text layout on every pan for nothing
         self.volume.setXLink(self.price)
         self.rsi.setXLink(self.price)
         for plot in (self.volume, self.rsi):
@@ -121,7 +121,7 @@ class ChartWidget(QWidget):
         self.price.getViewBox().setMouseEnabled(x=True, y=False)
 
         for plot in (self.price, self.volume, self.rsi):
-            plot.addItem(TickGrid(plot.getAxis("bottom"), plot.getAxis("right"), th.grid), ignoreBounds=True)
+            plot.addItem(TickGrid(self.rsi.getAxis("bottom"), plot.getAxis("right"), th.grid), ignoreBounds=True)
         self.candles = CandleItem(self.series, th.up, th.down)
         self.price.addItem(self.candles)
         self.vol_bars = VolumeItem(self.series, th.up, th.down, th.bg)
