@@ -31,6 +31,7 @@ BENCHES = [
     ("ui", "bench.ui_ingest"),
     ("window", "bench.ui_window"),
     ("memory", "bench.memory"),
+    ("recovery", "bench.supervisor_recovery"),
 ]
 PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
 RESULTS = Path(__file__).resolve().parent / "results"
