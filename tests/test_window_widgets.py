@@ -103,6 +103,15 @@ def test_bar_series_upsert_replace_trim_keeps_absolute_x():
     assert lo == pytest.approx(103 - 0.3) and hi == pytest.approx(104 + 0.2)
 
 
+def test_bar_series_skips_unusable_bars():
+    s = BarSeries()
+    kept = s.set_bars([bar(0), {"timestamp": T0 + 60_000, "open": "x"}, {"close": 1.0}, bar(2),
+                       {**bar(3), "high": float("nan")}])
+    assert [b["timestamp"] for b in kept] == [T0, T0 + 120_000] and s.rejected == 3
+    assert s.upsert({"timestamp": T0 + 240_000, "open": None, "high": 1, "low": 1}) is None and s.rejected == 4
+    assert s.upsert("garbage") is None and len(s) == 2
+
+
 def test_tape_classifies_against_the_quote_at_the_time():
     assert classify(10.02, 10.00, 10.02) == BUY
     assert classify(10.00, 10.00, 10.02) == SELL

@@ -61,6 +61,31 @@ def _warm_up() -> None:
     market_state(int(time.time() * 1000))
 
 
+def _keep_running_on_errors(window) -> None:
+    """An exception in a Qt slot must not end the window (PyQt's default aborts).
+
+    It is logged with its traceback (at most once a second per message) and
+    shown in the window's error panel; the event loop carries on.
+    """
+    import time
+    import traceback
+
+    last: dict[str, float] = {}
+
+    def hook(etype, value, tb) -> None:
+        msg = f"internal error: {etype.__name__}: {value}"
+        now = time.monotonic()
+        if now - last.get(msg, -1e9) >= 1.0:
+            last[msg] = now
+            log.error("%s\n%s", msg, "".join(traceback.format_tb(tb)))
+            try:
+                window.on_error(msg)
+            except Exception:  # the window itself is broken: the log has it
+                pass
+
+    sys.excepthook = hook
+
+
 def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     shot = getattr(args, "screenshot", None)
     size = _size(getattr(args, "size", "1600x1000") or "1600x1000")
@@ -92,6 +117,7 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     window = MainWindow(manager, feed=settings.feed, symbol=symbol,
                         restore=not (shot or getattr(args, "no_restore", False)), max_bars=settings.max_bars,
                         state_file=settings.ui_state_file)
+    _keep_running_on_errors(window)
     manager.connect()
     if not shot:
         window.show()

@@ -41,6 +41,7 @@ def to_ms(v: Any) -> int | None:
 class BarSeries:
     def __init__(self, max_bars: int = 2000):
         self.max_bars = max_bars
+        self.rejected = 0  # bars skipped as unusable (missing/non-numeric fields)
         self.clear()
 
     def clear(self) -> None:
@@ -102,14 +103,37 @@ class BarSeries:
         self.version += 1
         self.changed_from = x if self.changed_from is None else min(self.changed_from, x)
 
+    @staticmethod
+    def _row(bar: Any) -> list[float] | None:
+        """The bar's OHLCV as floats, or None for a bar the chart cannot use."""
+        try:
+            row = [float(bar[f] or 0.0) for f in FIELDS]
+        except (KeyError, TypeError, ValueError):
+            return None
+        return row if all(math.isfinite(v) for v in row) else None
+
     def set_bars(self, bars: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Full refresh: replace everything (x restarts at 0); return the bars kept, oldest first."""
-        rows = sorted((b for b in bars if to_ms(b.get("timestamp")) is not None),
-                      key=lambda b: to_ms(b["timestamp"]))[-self.max_bars:]
+        """Full refresh: replace everything (x restarts at 0); return the bars kept, oldest first.
+
+        Bars without a usable time or OHLCV are skipped and counted (``rejected``):
+        a bad bar from upstream must not take the chart down.
+        """
+        good = []
+        for b in bars:
+            ts = to_ms(b.get("timestamp")) if isinstance(b, dict) else None
+            row = self._row(b) if ts is not None else None
+            if row is None:
+                self.rejected += 1
+            else:
+                good.append((ts, row, b))
+        good.sort(key=lambda g: g[0])
+        good = good[-self.max_bars:]
+        rejected = self.rejected
         self.clear()
-        self.t = [to_ms(b["timestamp"]) for b in rows]
-        self.ohlcv = np.array([[float(b[f] or 0.0) for f in FIELDS] for b in rows],
-                              dtype=np.float64).reshape(-1, 5)
+        self.rejected = rejected
+        rows = [g[2] for g in good]
+        self.t = [g[0] for g in good]
+        self.ohlcv = np.array([g[1] for g in good], dtype=np.float64).reshape(-1, 5)
         self.ind = {k: np.full(len(rows), np.nan) for k in INDICATORS}
         self.next_x = len(rows)
         self._mark(0)
@@ -117,10 +141,12 @@ class BarSeries:
 
     def upsert(self, bar: dict[str, Any]) -> int | None:
         """Append a newer bar or replace the bar with the same start; return its x."""
-        ts = to_ms(bar.get("timestamp"))
-        if ts is None:
+        ts = to_ms(bar.get("timestamp")) if isinstance(bar, dict) else None
+        vals = self._row(bar) if ts is not None else None
+        if vals is None:
+            self.rejected += 1
             return None
-        row = np.array([float(bar[f] or 0.0) for f in FIELDS], dtype=np.float64)
+        row = np.array(vals, dtype=np.float64)
         if self.t and ts <= self.t[-1]:
             i = bisect.bisect_left(self.t, ts)
             if i < len(self.t) and self.t[i] == ts:
