@@ -387,3 +387,19 @@ def test_new_window_command_is_a_ui_process_on_the_same_feed():
     assert cmd[1:] == ["-m", "supervisor", "ui", "--feed", "tcp://127.0.0.1:8301", "--symbol", "MSFT"]
     r = subprocess.run([*cmd, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--symbol S" in r.stdout and "--screenshot FILE" in r.stdout
+
+
+def test_an_exception_in_a_slot_is_shown_and_the_window_keeps_running(window, monkeypatch):
+    import sys
+
+    from ui_process.app import _keep_running_on_errors
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    _keep_running_on_errors(window)
+    try:
+        raise ValueError("bad dict from a plug-in")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    assert window.errors.messages()[0].endswith("internal error: ValueError: bad dict from a plug-in")
+    window.manager.market_data_updated.emit(ticker())  # still alive and updating
+    assert window.ticker.text("last_price") == "101.25"
