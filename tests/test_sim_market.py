@@ -185,6 +185,11 @@ def test_activity_follows_the_session_clock(short_day_to_saturday):
         return sum(1 for e in evs if e["ev"] != "AM" and SHORT.open + a * 60_000 <= e["t"] < SHORT.open + b * 60_000)
     assert n(0, 10) > 1.5 * n(25, 35) and n(50, 60) > 1.2 * n(25, 35)  # busy open, quieter middle, busier close
     assert evs[-1]["ev"] == "AM" and evs[-1]["e"] <= SHORT.post_end
+    # after the roll, history still holds the finished day (a chart opened in the evening has it)
+    assert m.bars == [] and m.minute_bars()[-1]["e"] == evs[-1]["e"]
+    friday = m.daily_bars(3)[-1]  # Monday's "previous session" is the Friday this tape made
+    assert friday["c"] == evs[-1]["c"] == m.prev_close / 100
+    assert friday["v"] == sum(b["v"] for b in m.minute_bars())
     # minute bars cover the short day without gaps where trades happened
     assert all(b["e"] == b["s"] + 60_000 for b in m.bars) or m.bars == []
 

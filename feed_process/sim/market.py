@@ -74,6 +74,7 @@ class SymbolMarket:
         self.rng = _rng(seed, symbol, "tape")
         self.session = session
         self.bars: list[dict] = []  # finished AM bars of the current session (with "n")
+        self.prev_bars: list[dict] = []  # the previous session's, so the evening chart still has its day
         self.builder = BarBuilder(symbol, self.prev_close)
         self.bid = self.ask = 0
         self.have_quote = False
@@ -134,6 +135,7 @@ class SymbolMarket:
         self.prev_close = self.builder.last_cents or self.prev_close
         self.session = nxt
         self._prof_sec = None
+        self.prev_bars = self.bars
         self.bars = []
         self.builder.new_day()
         self._daily_cache = None
@@ -255,8 +257,8 @@ class SymbolMarket:
 
     # ---- history --------------------------------------------------------
     def minute_bars(self) -> list[dict]:
-        """Finished bars of the current session (dicts with ``n``), oldest first."""
-        return self.bars
+        """Finished bars of the previous and the current session (dicts with ``n``), oldest first."""
+        return self.prev_bars + self.bars if self.prev_bars else self.bars
 
     def daily_bars(self, count: int = 30) -> list[dict]:
         """Previous sessions' daily bars (oldest first); the last one closes at ``prev_close``.
@@ -285,18 +287,26 @@ class SymbolMarket:
                         "v": vol, "vw": round(vw, 4), "n": vol // 120})
             close = o  # the day before closed near this day's open
         out.reverse()
+        if self.prev_bars and out:  # a day this tape generated itself: its real bar
+            prev_day = previous_session(self.session.day)
+            if prev_day is not None:
+                out[-1] = _day_bar(self.prev_bars, prev_day.day) or out[-1]
         self._daily_cache = out
         return out
 
     def today_daily_bar(self) -> dict | None:
         """The current session's daily bar so far, from its minute bars."""
-        bars = self.bars
-        if not bars:
-            return None
-        v = sum(b["v"] for b in bars)
-        open_ms = int(dt.datetime.combine(self.session.day, dt.time(0, 0), NY).timestamp() * 1000)
-        return {"t": open_ms, "o": bars[0]["o"], "h": max(b["h"] for b in bars), "l": min(b["l"] for b in bars),
-                "c": bars[-1]["c"], "v": v, "vw": bars[-1]["a"], "n": sum(b["n"] for b in bars)}
+        return _day_bar(self.bars, self.session.day)
+
+
+def _day_bar(bars: list[dict], day: dt.date) -> dict | None:
+    """One daily bar (Polygon aggregate fields) from a day's minute bars."""
+    if not bars:
+        return None
+    v = sum(b["v"] for b in bars)
+    open_ms = int(dt.datetime.combine(day, dt.time(0, 0), NY).timestamp() * 1000)
+    return {"t": open_ms, "o": bars[0]["o"], "h": max(b["h"] for b in bars), "l": min(b["l"] for b in bars),
+            "c": bars[-1]["c"], "v": v, "vw": bars[-1]["a"], "n": sum(b["n"] for b in bars)}
 
 
 class SyntheticMarket:
