@@ -70,8 +70,11 @@ class Subscriber:
             self.sub.setsockopt(zmq.RCVHWM, rcvhwm)  # a small one makes a slow reader lose messages sooner
         self.sub.connect(hello["data"])
         self.topic = f"md|{symbol}|".encode()
+        # Order matters: the feed handles our subscriptions in order, so once a sys| message
+        # reaches us, md|SYM| is active too and a snapshot taken now misses nothing.
         self.sub.setsockopt(zmq.SUBSCRIBE, self.topic)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"sys|")
+        self._held: list[list[bytes]] = []  # messages read while waiting for that first sys| message
         self.snapshot: dict | None = None
         self.last = 0            # last applied seq
         self.events: list[list] = []   # applied event arrays since the last snapshot
@@ -92,7 +95,20 @@ class Subscriber:
                     raise RuntimeError(reply.get("message"))
                 return reply
 
+    def wait_subscribed(self, timeout: float = 3.0) -> bool:
+        """Wait for the first sys| message (heartbeats come every second): our subscriptions are live."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.sub.poll(50):
+                frames = self.sub.recv_multipart()
+                self._held.append(frames)
+                if frames[0] == b"sys|":
+                    return True
+        return False
+
     def resnapshot(self) -> None:
+        if self.snapshots == 0:
+            self.wait_subscribed()
         snap = self.request({"type": "snapshot", "symbol": self.symbol})
         self.snapshot, self.epoch, self.last = snap, snap["epoch"], snap["seq"]
         self.events = []
@@ -103,13 +119,16 @@ class Subscriber:
         if self.snapshot is None:
             self.resnapshot()  # subscribed already: buffered batches wait in the socket
         n = 0
-        if not self.sub.poll(timeout_ms):
+        if not self._held and not self.sub.poll(timeout_ms):
             return 0
         while True:
-            try:
-                topic, payload = self.sub.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return n
+            if self._held:
+                topic, payload = self._held.pop(0)
+            else:
+                try:
+                    topic, payload = self.sub.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    return n
             msg = unpack(payload)
             t = msg.get("type")
             if t in ("heartbeat", "status"):

@@ -52,7 +52,7 @@ def _key(d: dict) -> tuple:
 
 @pytest.mark.parametrize("name,path,n", [
     ("TSLA-2025-07-01.jsonl.gz", "polygon", 8_000),
-    ("AAPL-2025-06-27-open.jsonl.gz", "relay", 6_000),
+    ("AAPL-2025-06-27-open.jsonl.gz", "relay", 4_000),
     pytest.param("TSLA-2025-07-01.jsonl.gz", "relay", 40_000, marks=pytest.mark.soak),
     pytest.param("TSLA-2025-07-01.jsonl.gz", "polygon", 40_000, marks=pytest.mark.soak),
 ])
@@ -60,7 +60,8 @@ def test_tap_receives_the_replay_exactly_in_order_with_nothing_lost(replay_dir, 
     """A contiguous run of the real file: same kinds, prices, sizes, order; timestamps shifted by one constant."""
     f = replay_dir / name
     events = _file_events(f, 120_000)
-    with run_sim("--replay", str(f), "--keep-time", "--speed", "10", timeout=60) as sim:  # the file's pace x10
+    speed = "10" if name.startswith("TSLA") else "60"  # TSLA x10 ~ 3k events/s; the quieter AAPL open x60 ~ 1.7k
+    with run_sim("--replay", str(f), "--keep-time", "--speed", speed, timeout=60) as sim:
         url = sim.url_polygon if path == "polygon" else sim.url_relay.replace("{client_id}", "tap")
         sym = name.split("-")[0]
         with run_feed("--upstream", url, "--no-backfill", env=KEY_ENV) as feed:
