@@ -157,6 +157,7 @@ def test_history_bad_relay_requests(body):
 def test_history_select_keeps_the_latest():
     bars = [{"s": i * 60_000} for i in range(10)]
     assert [b["s"] for b in H.select(bars, 60_000, 8 * 60_000, 3)] == [360_000, 420_000, 480_000]
+    assert [b["s"] for b in H.select(bars, 60_000, 8 * 60_000, 2, latest=False)] == [60_000, 120_000]
 
 
 # ---- replay loading -----------------------------------------------------

@@ -138,7 +138,12 @@ def test_history_endpoints_and_bad_requests():
             async with http.get(f"{base}/v2/aggs/ticker/AAPL/range/1/minute/0/{2**41}?limit=5&sort=asc") as r:
                 poly = await r.json()
             assert poly["status"] == "OK" and poly["resultsCount"] == 5
-            assert [x["t"] for x in poly["results"]] == sorted(x["t"] for x in poly["results"])
+            assert [x["t"] for x in poly["results"]] == [b["timestamp"] for b in relay[:5]]  # asc: the earliest
+            async with http.get(f"{base}/v2/aggs/ticker/AAPL/range/1/minute/0/{2**41}?limit=3&sort=desc") as r:
+                newest = (await r.json())["results"]
+            # desc: the newest first (the 60x clock may have closed more bars since the relay request)
+            ts = [x["t"] for x in newest]
+            assert ts == sorted(ts, reverse=True) and ts[0] >= relay[-1]["timestamp"] and len(ts) == 3
             by_t = {b["timestamp"]: b for b in relay}
             for x in poly["results"]:
                 if x["t"] in by_t:

@@ -100,10 +100,11 @@ def parse_polygon_range(sym: str, multiplier: str, timespan: str, frm: str, to: 
     return sym, "1min" if timespan == "minute" else "1day", start, end, _limit(query.get("limit"), 5000), sort == "desc"
 
 
-def select(bars: list[dict], start: int, end: int, limit: int, key: str = "s") -> list[dict]:
-    """Bars with ``start <= bar[key] <= end``; the *latest* ``limit`` of them (what a chart wants)."""
+def select(bars: list[dict], start: int, end: int, limit: int, key: str = "s", latest: bool = True) -> list[dict]:
+    """Bars with ``start <= bar[key] <= end``, oldest first: the latest ``limit`` of them (the relay;
+    what a chart wants), or the earliest (``latest=False``: Polygon's ``sort=asc`` + ``limit``)."""
     chosen = [b for b in bars if start <= b[key] <= end]
-    return chosen[-limit:]
+    return chosen[-limit:] if latest else chosen[:limit]
 
 
 def am_to_polygon(b: dict) -> dict:

@@ -576,10 +576,12 @@ class SimServer:
                 mi["sym"], mi["mult"], mi["span"], mi["frm"], mi["to"], dict(request.query))
         except hist.HistoryError as e:
             return _bad(str(e))
+        # Polygon: sort=asc + limit -> the earliest bars of the range; sort=desc -> the latest, newest first
         if tf == "1min":
-            res = [hist.am_to_polygon(b) for b in hist.select(await self._minute_bars(sym), start, end, limit)]
+            res = [hist.am_to_polygon(b) for b in hist.select(await self._minute_bars(sym), start, end, limit,
+                                                               latest=desc)]
         else:
-            res = hist.select(self._daily_bars(sym), start, end, limit, key="t")
+            res = hist.select(self._daily_bars(sym), start, end, limit, key="t", latest=desc)
         if desc:
             res.reverse()
         return web.json_response(hist.polygon_response(sym, res), dumps=_dumps)
