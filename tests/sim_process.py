@@ -64,7 +64,7 @@ def _drain(stream, sink: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def run_sim(*extra_args: str, timeout: float = 20.0, env: dict | None = None) -> Iterator[SimProc]:
+def run_sim(*extra_args: str, timeout: float = 45.0, env: dict | None = None) -> Iterator[SimProc]:
     """Start ``python -m feed_process.sim --port 0 *extra_args``; yield a :class:`SimProc`."""
     cmd = [sys.executable, "-m", "feed_process.sim", "--port", "0", *extra_args]
     penv = dict(os.environ, PYTHONUNBUFFERED="1")
