@@ -107,9 +107,13 @@ def test_config_file_from_env_variable_and_live_monitor_table(tmp_path):
 
 
 def test_default_file_in_the_user_config_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    # platformdirs ignores XDG_CONFIG_HOME off Linux: point it at tmp_path so the
+    # test can never write into a developer's real config dir.
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_config_dir", lambda app, *a, **k: str(tmp_path / app))
     path = default_config_path()
-    assert path.is_relative_to(tmp_path) and path.name == "live-monitor.toml"
+    assert path == tmp_path / "live-monitor" / "live-monitor.toml"
     assert load_settings(env={}).max_bars == 2000  # absent: defaults, no error
     path.parent.mkdir(parents=True)
     path.write_text("max_bars = 500\n")
