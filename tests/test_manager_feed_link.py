@@ -181,3 +181,16 @@ def test_sys_error_and_malformed_hello():
     assert out[0][0] == "error" and link.counters["bad_messages"] == 1
     out = link.on_data(b"sys|", {"v": 1, "type": "error", "kind": "bad_json", "message": "bad frame", "count": 3}, 0.2)
     assert ("error", "Feed: bad frame (x3)") in out
+
+
+def test_upstream_state_from_a_snapshot_reply_is_a_link_event_too():
+    """The snapshot can be the first to say 'connected'; the next heartbeat then changes nothing."""
+    link = FeedLink()
+    link.set_symbol("AAPL", 0)
+    (hello,) = sent(link.start(0), "hello")
+    out = link.on_reply({**hello_reply(hello), "upstream": {"state": "connecting"}}, 0.1)
+    (snap,) = sent(out, "snapshot")
+    assert not link.connected
+    out = link.on_reply(snap_reply(snap, seq=0), 0.2)  # carries upstream connected
+    assert ("link", None) in out and link.connected
+    assert link.on_data(b"sys|", wire.heartbeat(1, 42, UP, {}, {}, 0), 0.5) == []

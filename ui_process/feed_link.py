@@ -117,6 +117,15 @@ class FeedLink:
         self._buffer.append(msg)
         self._buffered_events += n
 
+    def _take_upstream(self, up: Any) -> bool:
+        """Adopt the feed's upstream info (hello, snapshot or heartbeat); True when its state changed."""
+        if not isinstance(up, dict):
+            return False
+        prev = self.upstream.get("state")
+        self.upstream = up
+        self.source = up.get("source", self.source)
+        return up.get("state") != prev
+
     def _set_alive(self, now: float) -> list[Output]:
         self.last_feed_at = now
         if self.alive:
@@ -210,10 +219,7 @@ class FeedLink:
         self.epoch = epoch
         self.pid = msg.get("pid")
         self.data_endpoint = endpoint
-        if isinstance(msg.get("upstream"), dict):
-            self.upstream = msg["upstream"]
-            self.source = self.upstream.get("source", self.source)
-        changed = restarted or bool(out) or not self.alive
+        changed = self._take_upstream(msg.get("upstream")) or restarted or bool(out) or not self.alive
         self.last_feed_at = now
         self.alive = self.ever_alive = True
         if changed:
@@ -231,8 +237,8 @@ class FeedLink:
             self.counters["bad_messages"] += 1
             return [("error", f"Feed sent a malformed snapshot for {self.symbol}")]
         out: list[Output] = self._set_alive(now)
-        if isinstance(msg.get("upstream"), dict):
-            self.upstream = msg["upstream"]
+        if self._take_upstream(msg.get("upstream")) and not out:
+            out.append(("link", None))
         if isinstance(msg.get("source"), str):
             self.source = msg["source"]
         if isinstance(msg.get("backfill"), dict):
@@ -311,13 +317,10 @@ class FeedLink:
             self.alive = False
             self.synced = False
             return [("link", None), ("reset_control",)] + self._hello(now)
-        prev_state = self.upstream.get("state")
-        if isinstance(msg.get("upstream"), dict):
-            self.upstream = msg["upstream"]
-            self.source = self.upstream.get("source", self.source)
+        changed = self._take_upstream(msg.get("upstream"))
         self.heartbeat = msg
         out += self._set_alive(now)
-        if self.upstream.get("state") != prev_state and not out:
+        if changed and not out:
             out.append(("link", None))
         syms = msg.get("symbols")
         if self.synced and self.symbol and isinstance(syms, dict):
