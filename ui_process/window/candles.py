@@ -223,7 +223,9 @@ class TickGrid(pg.GraphicsObject):
         r = self.viewRect()
         if r is None or r.width() <= 0 or r.height() <= 0:
             return
-        key = (r.left(), r.right(), r.top(), r.bottom())
+        key = (r.left(), r.right(), r.top(), r.bottom(),
+               *(a.geometry().width() + a.geometry().height() if a is not None else 0
+                 for a in (self.x_axis, self.y_axis)))
         if self._cache is None or self._cache[0] != key:  # tick maths only when the view moved
             self._cache = (key, self._lines(r))
         p.setPen(self.pen)
@@ -244,6 +246,9 @@ class TickGrid(pg.GraphicsObject):
         # "Nice" steps (1, 2, 5 x 10^k) aiming at one line per ~80 px; the axis's own
         # tickValues() costs ~2.5 ms a call in numpy, this is microseconds.
         size = axis.geometry().width() if axis.orientation in ("top", "bottom") else axis.geometry().height()
+        bar_ticks = getattr(axis, "bar_ticks", None)  # the chart's time axis: round minutes, not round x
+        if bar_ticks is not None:
+            return bar_ticks(lo, hi, size)
         return nice_ticks(lo, hi, max(2, int(size / 80)))
 
 

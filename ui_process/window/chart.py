@@ -42,12 +42,33 @@ DEFAULT_VISIBLE = 120  # bars shown when following the live edge
 RIGHT_MARGIN = 3  # empty bars right of the live edge
 
 
+MINUTE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 390, 1440)
+
+
 class TimeAxis(pg.AxisItem):
-    """Bar numbers -> New York wall time (HH:MM, with the date at day changes)."""
+    """Bar numbers -> New York wall time, ticks on round minutes (HH:MM, the date at day changes)."""
 
     def __init__(self, series: BarSeries, **kw: Any):
         super().__init__(orientation="bottom", **kw)
         self.series = series
+
+    def bar_ticks(self, x0: float, x1: float, size: float) -> list[float]:
+        """x of the visible bars starting on a round minute, about one per 90 px."""
+        s = self.series
+        i0 = max(0, int(math.ceil(x0)) - s.base)
+        i1 = min(len(s), int(math.floor(x1)) - s.base + 1)
+        if i1 <= i0:
+            return []
+        t = np.asarray(s.t[i0:i1], dtype=np.int64) // 60_000  # epoch minutes (NY offsets are whole hours)
+        want = max(1, int(size / 90))
+        span_min = max(1, int(t[-1] - t[0]))
+        step = next((m for m in MINUTE_STEPS if span_min / m <= want), MINUTE_STEPS[-1])
+        ny_min = t + (dt.datetime.fromtimestamp(int(t[0]) * 60, NY).utcoffset().total_seconds() // 60)
+        xs = np.nonzero(ny_min % step == 0)[0]
+        return [float(s.base + i0 + i) for i in xs[:200]]
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph API)
+        return [(1.0, self.bar_ticks(minVal, maxVal, size))]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 (Qt naming)
         out = []
