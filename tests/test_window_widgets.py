@@ -403,3 +403,15 @@ def test_an_exception_in_a_slot_is_shown_and_the_window_keeps_running(window, mo
     assert window.errors.messages()[0].endswith("internal error: ValueError: bad dict from a plug-in")
     window.manager.market_data_updated.emit(ticker())  # still alive and updating
     assert window.ticker.text("last_price") == "101.25"
+
+
+def test_time_axis_ticks_fall_on_round_minutes(qapp):
+    from ui_process.window.chart import TimeAxis
+
+    s = BarSeries()
+    s.set_bars([bar(i) for i in range(120)])  # 09:30 .. 11:29 ET
+    axis = TimeAxis(s)
+    xs = axis.bar_ticks(0, 119, 1000)  # ~11 labels wanted over 119 minutes -> every 15 minutes
+    labels = axis.tickStrings(xs, 1, 1)
+    assert labels == ["09:30", "09:45", "10:00", "10:15", "10:30", "10:45", "11:00", "11:15"]
+    assert axis.tickStrings(axis.bar_ticks(0, 119, 300), 1, 1) == ["10:00", "11:00"]  # narrow: hourly
