@@ -191,7 +191,7 @@ FIELDS: tuple[Field, ...] = (
     Field("bind_host", "127.0.0.1", _to_str, None, "where the feed binds its data socket"),
     Field("insecure", False, _to_bool, None, "allow a non-loopback bind without CURVE"),
     Field("curve_dir", "", _to_str, None, "directory with CURVE keys (server.key_secret, client keys)"),
-    Field("log_level", "INFO", _to_str, _log_level_check, "DEBUG | INFO | WARNING | ERROR"),
+    Field("log_level", "INFO", lambda v: _to_str(v).upper(), _log_level_check, "DEBUG | INFO | WARNING | ERROR"),
     Field("ui_state_file", "", _to_str, None, "INI file for window layout and recent symbols (default: Qt's store)"),
     Field("api_key", Secret(""), lambda v: v if isinstance(v, Secret) else Secret(_to_str(v)), None,
           "Polygon/Massive key (env POLYGON_API_KEY / MASSIVE_API_KEY, or the file)"),

@@ -130,6 +130,7 @@ def test_environment_values_are_parsed_from_text():
     assert s.symbols == ("AAPL", "MSFT", "TSLA")
     assert s.max_reconnect_attempts == 0 and s.feed == "ipc:///tmp/lm.sock"
     assert load(env={"LIVE_MONITOR_FEED": "tcp://[::1]:8201"}).feed == "tcp://[::1]:8201"
+    assert load(env={"LIVE_MONITOR_LOG_LEVEL": "debug"}).log_level == "DEBUG"  # one canonical spelling
 
 
 # ---------------------------------------------------------------- errors name the key
