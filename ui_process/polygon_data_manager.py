@@ -18,12 +18,16 @@ Underneath, this is a thin Qt adapter over Qt-free cores:
 Transport: a SUB (data) and a DEALER (control) socket, read on the GUI thread
 through ``QSocketNotifier`` s on ``ZMQ_FD``. That FD is *edge*-triggered and
 only says "look at ZMQ_EVENTS", so each slot disables its notifier, drains
-while ``EVENTS & POLLIN`` under a time budget (the rest continues from
-``QTimer.singleShot(0)``, so the window stays responsive under a full-rate
-feed), and re-enables it; after every send or (un)subscribe the sockets are
-drained once more, and a slow safety timer drains and runs the link's
-timeouts. No thread, no blocking call: snapshot requests are asynchronous and
-retried by the link.
+while ``EVENTS & POLLIN`` under a 10 ms budget and re-enables it. Accepted
+events wait in a backlog applied in 64-event slices, so even a 10,000-event
+batch never freezes the window; when the budget runs out the notifier stays
+off and a zero-interval ``QTimer`` continues (a timer rather than posted calls,
+so the display timers still get their turn). After every send or
+(un)subscribe the sockets are drained once more, and a 250 ms safety timer
+drains and then runs the link's timeouts. The receive queue is bounded
+(``RCVHWM``): a UI slower than the feed drops, sees the gap and re-snapshots
+rather than growing and lagging. No thread, no blocking call: snapshot
+requests are asynchronous and retried by the link.
 
 Emission rules: bars (finished), ``calculation_updated`` for finished bars and
 entry/exit signals are emitted at once and never dropped. Ticker updates
