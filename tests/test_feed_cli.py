@@ -14,46 +14,53 @@ from tests.sim_process import run_sim
 from tests.util import free_port, wait_until
 
 
-def test_feed_prints_listening_serves_status_and_stops_cleanly_on_sigterm():
-    with run_sim("--speed", "5") as sim:
-        with run_feed("--upstream", sim.url_relay.replace("{client_id}", "t1")) as feed:
-            assert feed.control.startswith("tcp://127.0.0.1:") and feed.data.startswith("tcp://127.0.0.1:")
-            r = cli("status", "--json", "--feed", feed.control)
-            assert r.returncode == 0, r.stderr
-            st = json.loads(r.stdout)
-            assert st["pid"] == feed.pid and st["epoch"] == feed.epoch and st["data"] == feed.data
-            assert st["upstream"]["protocol"] == "relay" and st["upstream"]["kind"] == "url"
-            # heartbeats on sys|: the feed's identity, upstream state and counters, every second
-            import zmq
+@pytest.fixture(scope="module")
+def synth_sim():
+    """One synthetic simulator (x30) for the tests that inject no faults: each test runs its own feed."""
+    with run_sim("--speed", "30") as sim:
+        yield sim
 
-            from shared.models import wire
 
-            ctx = zmq.Context.instance()
-            sub = ctx.socket(zmq.SUB)
-            sub.setsockopt(zmq.LINGER, 0)
-            sub.connect(feed.data)
-            sub.setsockopt(zmq.SUBSCRIBE, b"sys|")
-            try:
-                beats = []
-                while len(beats) < 2:
-                    assert sub.poll(5000), "no heartbeat within 5 s"
-                    topic, payload = sub.recv_multipart()
-                    m = wire.unpack(payload)
-                    if m["type"] == "heartbeat":
-                        beats.append(m)
-            finally:
-                sub.close()
-            hb = beats[-1]
-            assert topic == b"sys|" and hb["epoch"] == feed.epoch and hb["pid"] == feed.pid
-            assert set(hb["upstream"]) >= {"state", "kind", "protocol", "source", "url", "attempts", "connects",
-                                           "message", "since_ms"}
-            assert hb["upstream"]["source"] == "simulated" and "counters" in hb and beats[1]["ts"] > beats[0]["ts"]
-            human = cli("status", "--feed", feed.control)
-            assert human.returncode == 0 and f"pid {feed.pid}" in human.stdout and "upstream" in human.stdout
-            t0 = time.monotonic()
-            feed.proc.send_signal(signal.SIGTERM)
-            assert feed.proc.wait(5) == 0
-            assert time.monotonic() - t0 < 2.0
+def test_feed_prints_listening_serves_status_and_stops_cleanly_on_sigterm(synth_sim):
+    sim = synth_sim
+    with run_feed("--upstream", sim.url_relay.replace("{client_id}", "t1")) as feed:
+        assert feed.control.startswith("tcp://127.0.0.1:") and feed.data.startswith("tcp://127.0.0.1:")
+        r = cli("status", "--json", "--feed", feed.control)
+        assert r.returncode == 0, r.stderr
+        st = json.loads(r.stdout)
+        assert st["pid"] == feed.pid and st["epoch"] == feed.epoch and st["data"] == feed.data
+        assert st["upstream"]["protocol"] == "relay" and st["upstream"]["kind"] == "url"
+        # heartbeats on sys|: the feed's identity, upstream state and counters, every second
+        import zmq
+
+        from shared.models import wire
+
+        ctx = zmq.Context.instance()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.connect(feed.data)
+        sub.setsockopt(zmq.SUBSCRIBE, b"sys|")
+        try:
+            beats = []
+            while len(beats) < 2:
+                assert sub.poll(5000), "no heartbeat within 5 s"
+                topic, payload = sub.recv_multipart()
+                m = wire.unpack(payload)
+                if m["type"] == "heartbeat":
+                    beats.append(m)
+        finally:
+            sub.close()
+        hb = beats[-1]
+        assert topic == b"sys|" and hb["epoch"] == feed.epoch and hb["pid"] == feed.pid
+        assert set(hb["upstream"]) >= {"state", "kind", "protocol", "source", "url", "attempts", "connects",
+                                       "message", "since_ms"}
+        assert hb["upstream"]["source"] == "simulated" and "counters" in hb and beats[1]["ts"] > beats[0]["ts"]
+        human = cli("status", "--feed", feed.control)
+        assert human.returncode == 0 and f"pid {feed.pid}" in human.stdout and "upstream" in human.stdout
+        t0 = time.monotonic()
+        feed.proc.send_signal(signal.SIGTERM)
+        assert feed.proc.wait(5) == 0
+        assert time.monotonic() - t0 < 2.0
 
 
 def test_unreachable_feed_is_one_line_and_nonzero():
@@ -97,26 +104,26 @@ def test_auth_failure_is_shown_without_a_retry_storm_and_the_key_never_leaks():
         assert key not in feed.stderr()
 
 
-def test_tap_prints_seed_dicts_and_records_a_replay_file(tmp_path):
-    with run_sim("--speed", "5") as sim:
-        with run_feed("--upstream", sim.url_polygon, env=clean_env(POLYGON_API_KEY="k")) as feed:
-            out = tmp_path / "rec.jsonl.gz"
-            r = cli("tap", "AAPL", "--json", "--count", "50", "--record", str(out), "--feed", feed.control,
-                    env=clean_env(), timeout=30)
-            assert r.returncode == 0, r.stderr
-            lines = [json.loads(x) for x in r.stdout.splitlines()]
-            assert len(lines) == 50
-            assert {d["event_type"] for d in lines} <= {"trade", "quote", "aggregate"}
-            assert all(d["symbol"] == "AAPL" for d in lines)
-            trade = next(d for d in lines if d["event_type"] == "trade")
-            assert set(trade) == {"event_type", "symbol", "timestamp", "price", "size", "conditions", "exchange"}
-            assert "SIMULATED" in r.stderr
-            import gzip
+def test_tap_prints_seed_dicts_and_records_a_replay_file(tmp_path, synth_sim):
+    sim = synth_sim
+    with run_feed("--upstream", sim.url_polygon, env=clean_env(POLYGON_API_KEY="k")) as feed:
+        out = tmp_path / "rec.jsonl.gz"
+        r = cli("tap", "AAPL", "--json", "--count", "50", "--record", str(out), "--feed", feed.control,
+                env=clean_env(), timeout=30)
+        assert r.returncode == 0, r.stderr
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        assert len(lines) == 50
+        assert {d["event_type"] for d in lines} <= {"trade", "quote", "aggregate"}
+        assert all(d["symbol"] == "AAPL" for d in lines)
+        trade = next(d for d in lines if d["event_type"] == "trade")
+        assert set(trade) == {"event_type", "symbol", "timestamp", "price", "size", "conditions", "exchange"}
+        assert "SIMULATED" in r.stderr
+        import gzip
 
-            rec = [json.loads(x) for x in gzip.open(out, "rt")]
-            assert len(rec) == 50 and rec[0]["sym"] == "AAPL" and rec[0]["ev"] in ("T", "Q", "AM")
-            r = cli("tap", "AAPL", "--json", "--count", "5", "--channels", "T", "--feed", feed.control)
-            assert r.returncode == 0 and all(json.loads(x)["event_type"] == "trade" for x in r.stdout.splitlines())
+        rec = [json.loads(x) for x in gzip.open(out, "rt")]
+        assert len(rec) == 50 and rec[0]["sym"] == "AAPL" and rec[0]["ev"] in ("T", "Q", "AM")
+        r = cli("tap", "AAPL", "--json", "--count", "5", "--channels", "T", "--feed", feed.control)
+        assert r.returncode == 0 and all(json.loads(x)["event_type"] == "trade" for x in r.stdout.splitlines())
 
 
 @pytest.mark.parametrize("path", ["polygon", "relay"])

@@ -23,6 +23,13 @@ from tests.util import REPO, stop_process, wait_until
 KEY_ENV = clean_env(POLYGON_API_KEY="test-key")
 
 
+@pytest.fixture(scope="module")
+def synth_sim():
+    """One synthetic simulator (x30) for the tests that inject no faults: each test runs its own feed."""
+    with run_sim("--speed", "30") as sim:
+        yield sim
+
+
 def _file_events(path, n: int | None = None) -> list[dict]:
     out = []
     with gzip.open(path, "rb") as fh:
@@ -95,68 +102,68 @@ def _sim_topics(sim) -> set[str]:
     return set(st["subscriptions"]["polygon"]) | set(st["subscriptions"]["relay"])
 
 
-def test_shared_subscription_survives_one_leaving_and_ends_when_the_last_is_killed():
-    with run_sim("--speed", "20") as sim:
-        with run_feed("--upstream", sim.url_polygon, "--no-backfill", env=KEY_ENV) as feed:
-            a = _spawn_subscriber(feed.control, "AAPL")
-            b = _spawn_subscriber(feed.control, "AAPL")
-            try:
-                for p in (a, b):
-                    wait_until(lambda p=p: p.stdout.readline(), 20, what="subscriber output")
-                wait_until(lambda: "T.AAPL" in _sim_topics(sim), 10, what="AAPL subscribed upstream")
-                stop_process(a)  # one leaves cleanly
-                time.sleep(1.0)  # longer than the feed's debounce: a wrong unsubscribe would have happened
-                assert "T.AAPL" in _sim_topics(sim)
-                b.send_signal(signal.SIGKILL)  # the other dies without a word
-                b.wait(5)
-                t0 = time.monotonic()
-                wait_until(lambda: "T.AAPL" not in _sim_topics(sim), 10, what="AAPL unsubscribed upstream")
-                assert time.monotonic() - t0 < 5
-                st = json.loads(cli("status", "--json", "--feed", feed.control).stdout)
-                assert st["symbols"] == {}
-            finally:
-                stop_process(a)
-                stop_process(b)
+def test_shared_subscription_survives_one_leaving_and_ends_when_the_last_is_killed(synth_sim):
+    sim = synth_sim
+    with run_feed("--upstream", sim.url_polygon, "--no-backfill", env=KEY_ENV) as feed:
+        a = _spawn_subscriber(feed.control, "AAPL")
+        b = _spawn_subscriber(feed.control, "AAPL")
+        try:
+            for p in (a, b):
+                wait_until(lambda p=p: p.stdout.readline(), 20, what="subscriber output")
+            wait_until(lambda: "T.AAPL" in _sim_topics(sim), 10, what="AAPL subscribed upstream")
+            stop_process(a)  # one leaves cleanly
+            time.sleep(1.0)  # longer than the feed's debounce: a wrong unsubscribe would have happened
+            assert "T.AAPL" in _sim_topics(sim)
+            b.send_signal(signal.SIGKILL)  # the other dies without a word
+            b.wait(5)
+            t0 = time.monotonic()
+            wait_until(lambda: "T.AAPL" not in _sim_topics(sim), 10, what="AAPL unsubscribed upstream")
+            assert time.monotonic() - t0 < 5
+            st = json.loads(cli("status", "--json", "--feed", feed.control).stdout)
+            assert st["symbols"] == {}
+        finally:
+            stop_process(a)
+            stop_process(b)
 
 
 @pytest.mark.parametrize("path", ["polygon", "relay"])
-def test_late_subscriber_gets_backfilled_bars_then_live_events_without_gap_or_duplicate(path):
-    with run_sim("--speed", "30") as sim:
-        url = sim.url_polygon if path == "polygon" else sim.url_relay.replace("{client_id}", "late")
-        with run_feed("--upstream", url, env=KEY_ENV) as feed:
-            early = Subscriber(feed.control, "AAPL")
-            late = None
-            try:
-                wait_until(lambda: (early.poll(50), early.snapshot["backfill"]["state"] == "done")[1], 15,
-                           what="backfill done")
-                assert early.snapshots >= 2  # the resync after backfill made it re-snapshot
-                late = Subscriber(feed.control, "AAPL")
-                seqs: list[int] = []
-                late.on_event = lambda s, a: seqs.append(s)
-                late.resnapshot()
-                snap = late.snapshot
-                assert snap["backfill"]["state"] == "done" and snap["backfill"]["count"] > 10
-                bars = snap["bars"]
-                starts = [b["timestamp"] for b in bars]
-                assert starts == sorted(set(starts)), "bars must be unique and ordered"
-                assert all(b["low"] <= min(b["open"], b["close"]) <= max(b["open"], b["close"]) <= b["high"]
-                           for b in bars)
-                assert snap["day"]["prev_close"] is not None and snap["source"] == "simulated"
-                # live: every event after the snapshot, in seq order, none missing or repeated
-                wait_until(lambda: (late.poll(50), early.poll(0), len(seqs) > 300)[2], 20, what="live events")
-                if late.snapshots == 1:  # (a resync would legitimately restart from a newer snapshot)
-                    assert seqs[0] == snap["seq"] + 1
-                assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-                # and the early subscriber saw the same stream
-                assert early.last >= late.last - 1000 and late.gaps == 0
-                # a live minute bar arriving after the snapshot continues the history (no duplicate start)
-                ams = [a for a in late.events if a[0] == "AM"]
-                if ams:
-                    assert ams[0][1] > starts[-1] or ams[0][1] not in starts[:-1]
-            finally:
-                early.close()
-                if late:
-                    late.close()
+def test_late_subscriber_gets_backfilled_bars_then_live_events_without_gap_or_duplicate(path, synth_sim):
+    sim = synth_sim
+    url = sim.url_polygon if path == "polygon" else sim.url_relay.replace("{client_id}", "late")
+    with run_feed("--upstream", url, env=KEY_ENV) as feed:
+        early = Subscriber(feed.control, "AAPL")
+        late = None
+        try:
+            wait_until(lambda: (early.poll(50), early.snapshot["backfill"]["state"] == "done")[1], 15,
+                       what="backfill done")
+            assert early.snapshots >= 2  # the resync after backfill made it re-snapshot
+            late = Subscriber(feed.control, "AAPL")
+            seqs: list[int] = []
+            late.on_event = lambda s, a: seqs.append(s)
+            late.resnapshot()
+            snap = late.snapshot
+            assert snap["backfill"]["state"] == "done" and snap["backfill"]["count"] > 10
+            bars = snap["bars"]
+            starts = [b["timestamp"] for b in bars]
+            assert starts == sorted(set(starts)), "bars must be unique and ordered"
+            assert all(b["low"] <= min(b["open"], b["close"]) <= max(b["open"], b["close"]) <= b["high"]
+                       for b in bars)
+            assert snap["day"]["prev_close"] is not None and snap["source"] == "simulated"
+            # live: every event after the snapshot, in seq order, none missing or repeated
+            wait_until(lambda: (late.poll(50), early.poll(0), len(seqs) > 300)[2], 20, what="live events")
+            if late.snapshots == 1:  # (a resync would legitimately restart from a newer snapshot)
+                assert seqs[0] == snap["seq"] + 1
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+            # and the early subscriber saw the same stream
+            assert early.last >= late.last - 1000 and late.gaps == 0
+            # a live minute bar arriving after the snapshot continues the history (no duplicate start)
+            ams = [a for a in late.events if a[0] == "AM"]
+            if ams:
+                assert ams[0][1] > starts[-1] or ams[0][1] not in starts[:-1]
+        finally:
+            early.close()
+            if late:
+                late.close()
 
 
 def test_upstream_drops_twenty_times_and_the_feed_reconnects_resubscribes_and_says_so():
