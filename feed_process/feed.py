@@ -52,6 +52,9 @@ SNDHWM = 1_000           # data messages (batches, ~1-500 events) queued per sub
 MAX_BATCH = 10_000       # events per data message
 CONTROL_BUDGET = 200     # control requests served per wake-up before yielding
 LOOPBACK = ("127.", "localhost", "[::1]", "::1")
+# Input-error kinds that are counted in status but neither logged nor published: events of a
+# symbol just unsubscribed keep arriving for a moment, and real relays may ignore unsubscribe.
+QUIET_KINDS = frozenset({"unknown_symbol"})
 
 
 class FeedError(Exception):
@@ -295,6 +298,8 @@ class Feed:
     def _on_errors(self, errors: list[tuple[str, str]]) -> None:
         now = time.monotonic()
         for kind, message in errors:
+            if kind in QUIET_KINDS:
+                continue  # counted only: a relay that ignores unsubscribe is normal, not news
             self._log_bad(kind, message)
             if now - self._error_published.get(kind, -1e18) >= 1.0:
                 self._error_published[kind] = now
