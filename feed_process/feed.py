@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 SNDHWM = 1_000           # data messages (batches, ~1-500 events) queued per subscriber before dropping
 MAX_BATCH = 10_000       # events per data message
 CONTROL_BUDGET = 200     # control requests served per wake-up before yielding
+BACKFILL_CLOCK_WAIT = 20  # x 0.1 s: how long a backfill waits for the stream to reveal its data clock
 LOOPBACK = ("127.", "localhost", "[::1]", "::1")
 # Input-error kinds that are counted in status but neither logged nor published: events of a
 # symbol just unsubscribed keep arriving for a moment, and real relays may ignore unsubscribe.
@@ -396,14 +397,20 @@ class Feed:
     async def _backfill(self, st: SymbolState) -> None:
         sym = st.symbol
         base = history.rest_base_url(self.url, self.settings.rest_url)
+        # History is asked for the *data* clock's day (a replay of a past session has its own
+        # date): give the stream a moment to tell us the time if it hasn't yet.
+        for _ in range(BACKFILL_CLOCK_WAIT):
+            if self.client.has_data or self.states.get(sym) is not st:
+                break
+            await asyncio.sleep(0.1)
+        data_ms = st.last_ms or self.client.data_clock_ms()
         try:
             assert self._http is not None
             if self.protocol == "polygon":
                 bars, prev = await history.fetch_polygon_bars(self._http, base, self.settings.api_key.get(), sym,
-                                                              self.client.data_clock_ms(), self.settings.max_bars)
+                                                              data_ms, self.settings.max_bars)
             else:
-                bars, prev = await history.fetch_relay_bars(self._http, base, sym, self.client.data_clock_ms(),
-                                                            self.settings.max_bars)
+                bars, prev = await history.fetch_relay_bars(self._http, base, sym, data_ms, self.settings.max_bars)
         except (history.HistoryError, asyncio.TimeoutError) as e:
             if self.states.get(sym) is st:
                 st.backfill = "failed"

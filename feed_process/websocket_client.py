@@ -186,6 +186,10 @@ class PolygonWebSocketClient:
         except ConnectionClosed:
             pass  # the receive loop sees the close and reconnects (re-subscribing the union)
 
+    @property
+    def has_data(self) -> bool:
+        return bool(self._last_data_ms)
+
     def data_clock_ms(self) -> int:
         """The upstream's own clock: last event time + time since it arrived (wall time before any)."""
         if not self._last_data_ms:
