@@ -182,3 +182,12 @@ def test_max_connections_is_shown_and_backed_off_not_hammered():
             accepted = sim.status()["accepted"]["polygon"]
             time.sleep(1.0)  # the assertion is about *absence* of retries over a window
             assert sim.status()["accepted"]["polygon"] == accepted == 1
+
+
+def test_bad_flags_are_one_line_errors():
+    for args in (["feed", "--hwm", "0"], ["tap", "AAPL", "--count", "0"], ["tap", "not a ticker!"],
+                 ["tap", "AAPL", "--channels", "T,X", "--feed", f"tcp://127.0.0.1:{free_port()}"],
+                 ["feed", "--max-reconnect-attempts", "-1"]):
+        r = cli(*args, timeout=20)
+        assert r.returncode == 2, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
