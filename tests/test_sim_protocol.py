@@ -89,30 +89,30 @@ def test_drop_after_n_events_counts_per_connection_and_times():
     st = F.FaultState()
     st.set(F.parse_fault({"kind": "drop", "after": 10, "times": 1}, now=0))
     a, b = F.ConnFaults("polygon", 0), F.ConnFaults("polygon", 0)
-    assert st.before_frame(a, 1)[0] == F.SEND
+    assert st.before_send(a, 1) == F.SEND
     a.events += 10
-    assert st.before_frame(a, 1)[0] == F.DROP
+    assert st.before_send(a, 1) == F.DROP
     b.events += 50  # the fault was used up by a: b is spared
-    assert st.before_frame(b, 1)[0] == F.SEND
+    assert st.before_send(b, 1) == F.SEND
 
 
 def test_stall_close_1011_malformed_and_path_filter():
     st = F.FaultState()
     st.set(F.parse_fault({"kind": "stall", "after": 5, "path": "relay"}, 0))
     r, p = F.ConnFaults("relay", 0), F.ConnFaults("polygon", 0)
-    assert st.before_frame(r, 0)[0] == F.SEND  # counting starts when a connection meets the fault
+    assert st.before_send(r, 0) == F.SEND  # counting starts when a connection meets the fault
     r.events = p.events = 5
-    assert st.before_frame(r, 0)[0] == F.STALL and st.before_frame(p, 0)[0] == F.SEND
+    assert st.before_send(r, 0) == F.STALL and st.before_send(p, 0) == F.SEND
     st.set(None)
-    assert st.before_frame(r, 0)[0] == F.SEND  # clear resumes a stalled connection
+    assert st.before_send(r, 0) == F.SEND  # clear resumes a stalled connection
     st.set(F.parse_fault({"kind": "close_1011", "after": 0}, 0))
-    assert st.before_frame(p, 0)[0] == F.CLOSE_1011
+    assert st.before_send(p, 0) == F.CLOSE_1011
     st.set(None)
     st.set(F.parse_fault({"kind": "malformed", "every": 3}, 0))
     extras = []
     for _ in range(9):
-        action, extra = st.before_frame(p, 0)
-        extras.append(extra)
+        assert st.before_send(p, 0) == F.SEND
+        extras.append(st.malformed(p))
         p.frames += 1
     assert [e is not None for e in extras] == [False, False, True] * 3
     for e in filter(None, extras):

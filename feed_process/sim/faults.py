@@ -15,8 +15,10 @@ Kinds and parameters (JSON body of ``POST /sim/fault``, all optional but noted):
 * ``close_1011``: ``after`` N events -> close with code 1011 (server error).
 * ``stall``: ``after`` N events (default 0) -> the socket stays open, nothing
   more is sent (no data, no replies).
-* ``malformed``: ``every`` N frames (default 10) -> an extra garbage frame is
-  sent before the N-th frame (real frames are never replaced, nothing is lost).
+* ``malformed``: ``every`` N WebSocket messages (default 10; a Polygon frame or
+  one relay ``market_data`` message) -> an extra garbage message is sent before
+  the N-th (real ones are never replaced, nothing is lost). The garbage cycles
+  through truncated JSON, valid JSON with bad fields, and not JSON.
 * ``max_connections``: ``limit`` N -> beyond N open connections on a path the
   server answers ``max_connections`` and closes (Polygon's status; the relay
   gets an ``error``).
@@ -37,11 +39,12 @@ SEND, STALL, DROP, CLOSE_1011 = "send", "stall", "drop", "close_1011"
 
 _ids = itertools.count(1)
 
-# Garbage of three kinds, per protocol: truncated JSON, not JSON, valid JSON with bad fields.
+# Garbage of three kinds, per protocol: truncated JSON, valid JSON with bad fields, not JSON.
 MALFORMED = {
-    "polygon": (b'[{"ev":"T","sym":"', b"\x00not json at all", b'[{"ev":"T","sym":"AAPL","p":"x","s":-5,"t":"never"}]'),
-    "relay": (b'{"type":"market_data","data":{"ev":"T"', b"\x00not json at all",
-              b'{"type":"market_data","data":{"ev":"T","sym":"AAPL","p":"x","s":-5,"t":"never"}}'),
+    "polygon": (b'[{"ev":"T","sym":"', b'[{"ev":"T","sym":"AAPL","p":"x","s":-5,"t":"never"}]', b"\x00not json at all"),
+    "relay": (b'{"type":"market_data","data":{"ev":"T"',
+              b'{"type":"market_data","data":{"ev":"T","sym":"AAPL","p":"x","s":-5,"t":"never"}}',
+              b"\x00not json at all"),
 }
 
 
@@ -162,24 +165,26 @@ class FaultState:
                 return DROP
         return SEND
 
-    def before_frame(self, c: ConnFaults, now: float) -> tuple[str, bytes | None]:
-        """Decide the fate of the next data frame: (action, extra malformed frame or None)."""
+    def before_send(self, c: ConnFaults, now: float) -> str:
+        """The fate of the next data send (a frame, or a batch of relay messages): SEND, STALL, DROP, CLOSE_1011."""
         if self.stalled(c):
-            return STALL, None
+            return STALL
         for kind, action in (("drop", DROP), ("close_1011", CLOSE_1011)):
             f = self.faults.get(kind)
             if f is not None and f.after is not None and self._applies(f, c):
                 base = c.base.setdefault(f.id, c.events)
                 if c.events - base >= f.after and self._take(f, c):
-                    return action, None
-        if self.on_time(c, now) == DROP:
-            return DROP, None
-        extra = None
+                    return action
+        return self.on_time(c, now)
+
+    def malformed(self, c: ConnFaults) -> bytes | None:
+        """Garbage to send before the next WebSocket message, or None; call once per data message."""
         f = self.faults.get("malformed")
-        if f is not None and self._applies(f, c):
-            base = c.base.setdefault(f.id, c.frames)
-            if (c.frames - base + 1) % int(f.every or 10) == 0:
-                kinds = MALFORMED[c.path]
-                extra = kinds[c.malformed_sent % len(kinds)]
-                c.malformed_sent += 1
-        return SEND, extra
+        if f is None or not self._applies(f, c):
+            return None
+        base = c.base.setdefault(f.id, c.frames)
+        if (c.frames - base + 1) % int(f.every or 10):
+            return None
+        kinds = MALFORMED[c.path]
+        c.malformed_sent += 1
+        return kinds[(c.malformed_sent - 1) % len(kinds)]

@@ -314,7 +314,7 @@ class SimServer:
         Returns False when the connection is finished."""
         if conn.closed or conn.ws.closed:
             return False
-        action, extra = self.faults.before_frame(conn.faults, time.monotonic())
+        action = self.faults.before_send(conn.faults, time.monotonic())
         if action == STALL:
             return True
         if action == DROP:
@@ -327,15 +327,14 @@ class SimServer:
             await conn.ws.close(code=1011, message=b"simulated server error")
             return False
         ws = conn.ws
-        if extra is not None:
-            await ws.send_frame(extra, WSMsgType.TEXT)
-        if isinstance(payload, list):
-            for m in payload:
-                await ws.send_frame(m, WSMsgType.TEXT)
-        else:
-            await ws.send_frame(payload, WSMsgType.TEXT)
+        cf = conn.faults
+        for m in (payload if isinstance(payload, list) else (payload,)):
+            extra = self.faults.malformed(cf)
+            if extra is not None:
+                await ws.send_frame(extra, WSMsgType.TEXT)
+            await ws.send_frame(m, WSMsgType.TEXT)
+            cf.frames += 1
         conn.faults.events += n
-        conn.faults.frames += 1
         self.sent += n
         return True
 
