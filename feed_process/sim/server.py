@@ -441,6 +441,9 @@ class SimServer:
             if fut.done():
                 del self._catchups[sym]
                 fut.result()
+                # The clock moved on while the thread worked: close that small gap silently too,
+                # so a new subscriber starts at "now" instead of with a burst of older events.
+                self.market.get(sym, now).advance(now, None)
                 live.add(sym)
         self._live = live
         events: list[dict] = []
