@@ -218,7 +218,7 @@ def test_fault_close_1011_and_max_connections():
             with pytest.raises(ConnectionClosed) as ei:
                 while True:
                     await recv_json(ws)
-            assert ei.value.rcvd.code == 1011
+            assert ei.value.rcvd.code == 1011 and srv.status()["closed_1011"] == 1
             async with http.post(fault, json={"kind": "clear"}):
                 pass
             async with http.post(fault, json={"kind": "max_connections", "limit": 1}):
@@ -263,6 +263,7 @@ def test_fault_stall_then_clear_and_malformed_frames():
                     ok = False
                 bad += not ok
                 good += ok
+            assert srv.status()["malformed_sent"] >= bad
             await ws.close()
     run(main())
 
@@ -277,7 +278,8 @@ def test_fault_drop_every_and_flags_config():
                 while True:
                     await asyncio.wait_for(ws.recv(), 5)
             assert time.monotonic() - t0 < 5
-            assert srv.status()["faults"] == [{"kind": "drop", "every": 0.3}]
+            st = srv.status()
+            assert st["faults"] == [{"kind": "drop", "every": 0.3}] and st["dropped"] >= 1
     run(main())
 
 

@@ -138,6 +138,7 @@ class SimServer:
         self.sent = 0
         self.errors = 0
         self.bad_requests = 0
+        self.injected = {"malformed_sent": 0, "dropped": 0, "closed_1011": 0}  # faults actually applied
         self._bad_logged_at = 0.0
         self.replay: ReplayData | None = cfg.replay_data
         if self.replay is None and cfg.replay:
@@ -319,10 +320,12 @@ class SimServer:
             return True
         if action == DROP:
             log.info("fault: dropping %s client %d", conn.kind, conn.id)
+            self.injected["dropped"] += 1
             self._abort(conn)
             return False
         if action == CLOSE_1011:
             log.info("fault: closing %s client %d with 1011", conn.kind, conn.id)
+            self.injected["closed_1011"] += 1
             conn.closed = True
             await conn.ws.close(code=1011, message=b"simulated server error")
             return False
@@ -332,6 +335,7 @@ class SimServer:
             extra = self.faults.malformed(cf)
             if extra is not None:
                 await ws.send_frame(extra, WSMsgType.TEXT)
+                self.injected["malformed_sent"] += 1
             await ws.send_frame(m, WSMsgType.TEXT)
             cf.frames += 1
         conn.faults.events += n
@@ -354,6 +358,7 @@ class SimServer:
                 conn.wake.clear()
                 if self.faults.on_time(conn.faults, time.monotonic()) == DROP:
                     log.info("fault: dropping %s client %d (every)", conn.kind, conn.id)
+                    self.injected["dropped"] += 1
                     self._abort(conn)
                     return
                 while conn.queue and not conn.closed:
@@ -618,7 +623,7 @@ class SimServer:
         return {"source": self.source, "connections": conns, "accepted": dict(self.accepted),
                 "subscriptions": subs, "sent": self.sent, "clock_ms": self.clock.now_ms(),
                 "speed": self.clock.speed, "faults": self.faults.as_list(), "errors": self.errors,
-                "bad_requests": self.bad_requests}
+                "bad_requests": self.bad_requests, **self.injected}
 
     async def _status(self, request: web.Request) -> web.Response:
         return web.json_response(self.status(), dumps=_dumps)
