@@ -39,11 +39,13 @@ SEND, STALL, DROP, CLOSE_1011 = "send", "stall", "drop", "close_1011"
 
 _ids = itertools.count(1)
 
-# Garbage of three kinds, per protocol: truncated JSON, valid JSON with bad fields, not JSON.
+# Garbage of three kinds, per protocol: truncated JSON, valid JSON with one bad field (a text price), not JSON.
+# Each holds exactly one bad thing, so a consumer's error counters can be checked against malformed_sent.
 MALFORMED = {
-    "polygon": (b'[{"ev":"T","sym":"', b'[{"ev":"T","sym":"AAPL","p":"x","s":-5,"t":"never"}]', b"\x00not json at all"),
+    "polygon": (b'[{"ev":"T","sym":"', b'[{"ev":"T","sym":"AAPL","p":"x","s":100,"t":1751029504042}]',
+                b"\x00not json at all"),
     "relay": (b'{"type":"market_data","data":{"ev":"T"',
-              b'{"type":"market_data","data":{"ev":"T","sym":"AAPL","p":"x","s":-5,"t":"never"}}',
+              b'{"type":"market_data","data":{"ev":"T","sym":"AAPL","p":"x","s":100,"t":1751029504042}}',
               b"\x00not json at all"),
 }
 
