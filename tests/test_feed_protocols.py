@@ -163,7 +163,7 @@ def _frame(obj) -> bytes:
         return b"[]"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.one_of(polygonish, json_values), max_size=6), st.binary(max_size=30))
 def test_fuzz_polygon_core_never_raises_and_counts_every_bad_event(events, junk):
     core = polygon_ready("AAPL", "BRK.B")
@@ -179,7 +179,7 @@ def test_fuzz_polygon_core_never_raises_and_counts_every_bad_event(events, junk)
                     assert math.isfinite(d[k]) and d[k] >= 0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.one_of(st.builds(lambda d, t: {"type": t, "data": d},
                            st.one_of(polygonish, st.lists(polygonish, max_size=3), json_values),
                            st.sampled_from(["market_data", "connected", "error", "pong", "x"])),

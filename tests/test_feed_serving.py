@@ -58,7 +58,7 @@ def _key(d: dict) -> tuple:
 
 
 @pytest.mark.parametrize("name,path,n", [
-    ("TSLA-2025-07-01.jsonl.gz", "polygon", 8_000),
+    ("TSLA-2025-07-01.jsonl.gz", "polygon", 6_000),
     ("AAPL-2025-06-27-open.jsonl.gz", "relay", 4_000),
     pytest.param("TSLA-2025-07-01.jsonl.gz", "relay", 40_000, marks=pytest.mark.soak),
     pytest.param("TSLA-2025-07-01.jsonl.gz", "polygon", 40_000, marks=pytest.mark.soak),
@@ -167,9 +167,10 @@ def test_late_subscriber_gets_backfilled_bars_then_live_events_without_gap_or_du
 
 
 def test_upstream_drops_twenty_times_and_the_feed_reconnects_resubscribes_and_says_so():
-    with run_sim("--speed", "60", "--drop-after", "40") as sim:
+    with run_sim("--speed", "60", "--drop-after", "20") as sim:
         with run_feed("--upstream", sim.url_relay.replace("{client_id}", "drops"), "--no-backfill",
-                      "--max-reconnect-attempts", "0", *fast_reconnect()) as feed:
+                      "--max-reconnect-attempts", "0", "--reconnect-delay", "0.02",
+                      "--max-reconnect-delay", "0.1") as feed:
             sub = Subscriber(feed.control, "MSFT")
             states: list[str] = []
             orig = sub.poll
