@@ -115,9 +115,15 @@ class StatusBar(QStatusBar):
         self.addWidget(self.source)
         self.addWidget(self.connection, 1)
         sep = f"QLabel {{ padding: 0 8px; border-left: 1px solid {theme.current().border}; }}"
-        for w in (self.errors, self.age, self.rate, self.attempts, self.feed):
+        fm = self.fontMetrics()
+        # widths for the longest usual text, so a changing value never clips or shifts its neighbours
+        for w, longest in ((self.errors, "⚠ 99 errors"), (self.age, "last event 999 ms ago"),
+                           (self.rate, "999,999 msg/s"), (self.attempts, "reconnects 999"),
+                           (self.feed, "feed pid 9999999 · epoch 9999999999999")):
             w.setStyleSheet(sep)
+            w.setMinimumWidth(fm.horizontalAdvance(longest) + 20)
             self.addPermanentWidget(w)
+        self.errors.hide()  # shown from the first error on
         self.texts: dict[str, str] = {}
         self.apply(describe(None, None))
 
@@ -138,4 +144,5 @@ class StatusBar(QStatusBar):
     def set_error_count(self, n: int) -> None:
         th = theme.current()
         self.errors.setText(f"⚠ {n} error{'s' if n != 1 else ''}" if n else "")
+        self.errors.setVisible(bool(n))
         self.errors.setStyleSheet(f"QLabel {{ color: {th.warn}; padding: 0 8px; border-left: 1px solid {th.border}; }}")
