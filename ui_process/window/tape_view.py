@@ -28,13 +28,25 @@ def print_time(ts_ms: int) -> str:
     return dt.datetime.fromtimestamp(ts_ms / 1000, NY).strftime("%H:%M:%S.%f")[:-3]
 
 
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_ALIGN = Qt.ItemDataRole.TextAlignmentRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+_ALIGNMENTS = tuple(int((Qt.AlignmentFlag.AlignRight if c in (1, 2) else Qt.AlignmentFlag.AlignLeft)
+                        | Qt.AlignmentFlag.AlignVCenter) for c in range(len(COLUMNS)))
+
+
 class TapeModel(QAbstractTableModel):
+    """Rows are formatted once, when they enter the model: the view asks ``data()``
+    for several roles of every visible cell on every repaint, so that path only
+    indexes precomputed tuples (the font is the table's, not a per-cell role)."""
+
     def __init__(self, max_rows: int = 300):
         super().__init__()
         self.max_rows = max_rows
         self.rows: list[Print] = []
+        self._shown: list[tuple[tuple[str, str, str, str], QColor]] = []  # parallel to rows
         self._colours: dict[int, QColor] = {}
-        self._font = QFont("monospace")
         self.set_colours()
 
     def set_colours(self) -> None:
@@ -43,42 +55,40 @@ class TapeModel(QAbstractTableModel):
                          SELL_LEAN: QColor(th.down_soft)}
         self._neutral = QColor(th.neutral)
 
+    def _format(self, p: Print) -> tuple[tuple[str, str, str, str], QColor]:
+        price = f"{p.price:,.2f}" if p.price >= 1 else f"{p.price:.4f}"
+        return (print_time(p.timestamp), price, f"{p.size:,}", p.exchange), self._colours.get(p.side, self._neutral)
+
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.rows)
 
     def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
         return len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:  # noqa: N802
+        if role == _DISPLAY and orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section]
         return None
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        p = self.rows[index.row()]
-        c = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if c == 0:
-                return print_time(p.timestamp)
-            if c == 1:
-                return f"{p.price:,.2f}" if p.price >= 1 else f"{p.price:.4f}"
-            if c == 2:
-                return f"{p.size:,}"
-            return p.exchange
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._colours.get(p.side, self._neutral)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int((Qt.AlignmentFlag.AlignRight if c in (1, 2) else Qt.AlignmentFlag.AlignLeft)
-                       | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.FontRole:
-            return self._font
-        if role == Qt.ItemDataRole.ToolTipRole:
+    def data(self, index: QModelIndex, role: int = _DISPLAY) -> Any:
+        if role == _DISPLAY:
+            return self._shown[index.row()][0][index.column()]
+        if role == _FOREGROUND:
+            return self._shown[index.row()][1]
+        if role == _ALIGN:
+            return _ALIGNMENTS[index.column()]
+        if role == _TOOLTIP:
+            p = self.rows[index.row()]
             return f"bid {p.bid:.2f} / ask {p.ask:.2f} at the time"
         return None
 
     def clear(self) -> None:
+        self.set_rows([])
+
+    def set_rows(self, rows: list[Print]) -> None:
         self.beginResetModel()
-        self.rows = []
+        self.rows = list(rows[: self.max_rows])
+        self._shown = [self._format(p) for p in self.rows]
         self.endResetModel()
 
     def prepend(self, new: list[Print]) -> None:
@@ -88,10 +98,12 @@ class TapeModel(QAbstractTableModel):
         new = new[: self.max_rows]
         self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
         self.rows[0:0] = new
+        self._shown[0:0] = [self._format(p) for p in new]
         self.endInsertRows()
         if len(self.rows) > self.max_rows:
             self.beginRemoveRows(QModelIndex(), self.max_rows, len(self.rows) - 1)
             del self.rows[self.max_rows:]
+            del self._shown[self.max_rows:]
             self.endRemoveRows()
 
 
@@ -123,6 +135,7 @@ class TapeView(QWidget):
         lay.addLayout(bar)
         self.table = QTableView()
         self.table.setModel(self.model)
+        self.table.setFont(QFont("monospace"))
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(18)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row sizing
@@ -170,8 +183,5 @@ class TapeView(QWidget):
     def _refilter(self) -> None:
         # Rebuild from the buffer so lowering the filter brings back prints that were hidden.
         m = self.min_size.value()
-        rows = self.buffer.since(0, self.model.max_rows, m)
-        self.model.beginResetModel()
-        self.model.rows = rows
-        self.model.endResetModel()
+        self.model.set_rows(self.buffer.since(0, self.model.max_rows, m))
         self._seen = self.buffer.total
