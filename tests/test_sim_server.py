@@ -320,3 +320,29 @@ def test_bad_requests_are_counted():
             assert srv.status()["bad_requests"] == 3
             await ws.close()
     run(main())
+
+
+def test_many_clients_are_served_and_counted_and_a_slow_one_is_cut_off():
+    async def main():
+        cfg = SimConfig(port=0, start="04:05", rate=20_000, max_backlog=20)
+        async with SimServer(cfg) as srv:
+            fast = [await polygon_client(srv, "T.IBM,Q.IBM") for _ in range(5)]
+            relay = await websockets.connect(f"{srv.url}/ws/r")
+            await recv_json(relay)
+            await relay.send('{"action":"subscribe","symbols":["IBM"]}')
+            await recv_json(relay)
+            st = srv.status()
+            assert st["connections"] == {"relay": 1, "polygon": 5}
+            assert st["subscriptions"]["polygon"] == {"Q.IBM": 5, "T.IBM": 5}
+            # the relay client never reads: its queue passes the backlog bound and it is closed;
+            # the polygon clients keep reading and keep their connections
+            deadline = time.monotonic() + 30
+            while srv.status()["slow_consumers"] < 1:
+                assert time.monotonic() < deadline, "slow client was never cut off"
+                for ws, _ in fast:
+                    await recv_json(ws)
+            assert srv.status()["connections"]["polygon"] == 5
+            for ws, _ in fast:
+                await ws.close()
+            relay.transport.abort()  # it never read: no close handshake behind its unread backlog
+    run(main(), timeout=60)

@@ -14,7 +14,7 @@ most ``FRAME_EVENTS`` events; relay: one ``market_data`` message per event).
 A writer task per connection sends its queue and applies faults. ``--max``
 replay bypasses the pump: each connection gets its own writer that streams
 the pre-joined chunks as fast as the socket drains. Queues are bounded: a
-client that falls ``MAX_BACKLOG`` frames behind gets ``slow_consumer`` and is
+client that falls ``max_backlog`` frames behind gets ``slow_consumer`` and is
 closed (the server never buffers without limit).
 """
 
@@ -66,6 +66,7 @@ class SimConfig:
     rate: float | None = None
     symbols_hint: list[str] = field(default_factory=list)
     tick: float = 0.02
+    max_backlog: int = MAX_BACKLOG  # frames queued per connection before it is a slow consumer
     faults: list[dict] = field(default_factory=list)  # initial faults (from flags)
     replay_data: ReplayData | None = None  # pre-loaded (tests share one load)
 
@@ -139,6 +140,7 @@ class SimServer:
         self.errors = 0
         self.bad_requests = 0
         self.injected = {"malformed_sent": 0, "dropped": 0, "closed_1011": 0}  # faults actually applied
+        self.slow_consumers = 0
         self._bad_logged_at = 0.0
         self.replay: ReplayData | None = cfg.replay_data
         if self.replay is None and cfg.replay:
@@ -372,11 +374,12 @@ class SimServer:
             self._abort(conn)
 
     def _enqueue(self, conn: Conn, payload: bytes | list[bytes], n: int) -> None:
-        if len(conn.queue) >= MAX_BACKLOG:
+        if len(conn.queue) >= self.cfg.max_backlog:
             log.warning("%s client %d is a slow consumer (%d frames behind): closing", conn.kind, conn.id,
                         len(conn.queue))
             conn.queue.clear()
             conn.closed = True
+            self.slow_consumers += 1
             t = asyncio.create_task(self._close_slow(conn))
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
@@ -623,7 +626,7 @@ class SimServer:
         return {"source": self.source, "connections": conns, "accepted": dict(self.accepted),
                 "subscriptions": subs, "sent": self.sent, "clock_ms": self.clock.now_ms(),
                 "speed": self.clock.speed, "faults": self.faults.as_list(), "errors": self.errors,
-                "bad_requests": self.bad_requests, **self.injected}
+                "bad_requests": self.bad_requests, "slow_consumers": self.slow_consumers, **self.injected}
 
     async def _status(self, request: web.Request) -> web.Response:
         return web.json_response(self.status(), dumps=_dumps)
