@@ -415,3 +415,32 @@ def test_time_axis_ticks_fall_on_round_minutes(qapp):
     labels = axis.tickStrings(xs, 1, 1)
     assert labels == ["09:30", "09:45", "10:00", "10:15", "10:30", "10:45", "11:00", "11:15"]
     assert axis.tickStrings(axis.bar_ticks(0, 119, 300), 1, 1) == ["10:00", "11:00"]  # narrow: hourly
+
+
+def test_tape_canvas_keeps_a_scrolled_reader_in_place(qtbot):
+    from ui_process.window.tape_view import TapeView
+
+    tb = TapeBuffer()
+    tb.clear("AAPL")
+    view = TapeView(tb)
+    qtbot.addWidget(view)
+    view.timer.stop()
+    view.resize(400, 300)
+    view.show()
+    for i in range(60):
+        tb.on_trade({"symbol": "AAPL", "timestamp": T0 + i, "price": 10.0, "size": i + 1})
+    view.pull()
+    sb = view.table.verticalScrollBar()
+    assert sb.maximum() > 0 and sb.value() == 0
+    sb.setValue(5)
+    for i in range(3):
+        tb.on_trade({"symbol": "AAPL", "timestamp": T0 + 100 + i, "price": 10.0, "size": 1})
+    view.pull()
+    assert sb.value() == 8  # the rows the reader was looking at did not move
+    assert view.model.data(view.model.index(8, 2)) == "55"
+    sb.setValue(0)
+    tb.on_trade({"symbol": "AAPL", "timestamp": T0 + 200, "price": 10.0, "size": 7})
+    view.pull()
+    assert sb.value() == 0  # at the top: follow the newest print
+    img = view.table.viewport().grab().toImage()
+    assert len({img.pixel(x, y) for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}) > 3
