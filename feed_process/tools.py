@@ -32,6 +32,7 @@ from shared.models import wire
 from shared.models.market_data import normalize_symbol, to_polygon
 
 _ids = itertools.count(1)
+SILENT_FEED_S = 3.0  # no message (heartbeats are 1/s) for this long: say hello again
 
 
 def apply_curve(sock: zmq.Socket, curve_dir: str) -> None:
@@ -196,15 +197,29 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         hello = conn.request(wire.hello_request(client="tap"))
     finally:
         conn.close()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.RCVHWM, 100_000)
-    sub.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-    apply_curve(sub, settings.curve_dir)
-    sub.connect(data_endpoint(hello, settings.feed))
-    sub.setsockopt(zmq.SUBSCRIBE, wire.SYS_TOPIC)
-    for s in symbols:
-        sub.setsockopt(zmq.SUBSCRIBE, wire.topic_for(s))
+    def connect_sub(hello: dict) -> zmq.Socket:
+        sock = ctx.socket(zmq.SUB)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
+        sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        apply_curve(sock, settings.curve_dir)
+        sock.connect(data_endpoint(hello, settings.feed))
+        for s_ in symbols:
+            sock.setsockopt(zmq.SUBSCRIBE, wire.topic_for(s_))
+        sock.setsockopt(zmq.SUBSCRIBE, wire.SYS_TOPIC)
+        return sock
+
+    def rehello() -> dict | None:
+        """Say hello again (the feed may have restarted on a new data port); None if nobody answers."""
+        c = FeedConnection(settings.feed, min(args.timeout, 1.0), ctx, curve_dir=settings.curve_dir)
+        try:
+            return c.request(wire.hello_request(client="tap"))
+        except UserError:
+            return None
+        finally:
+            c.close()
+
+    sub = connect_sub(hello)
     up = hello.get("upstream") or {}
     src = up.get("source")
     print(f"# tap {' '.join(symbols)} on {settings.feed} (epoch {hello.get('epoch')}, upstream "
@@ -220,18 +235,28 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
     last_state = up.get("state")
     last_msg = time.monotonic()
     t_end = time.monotonic() + args.duration if args.duration else None
-    poller = zmq.Poller()
-    poller.register(sub, zmq.POLLIN)
+    epoch = hello.get("epoch")
     want = args.count
     try:
         while not stopping and (want is None or n < want):
             now = time.monotonic()
             if t_end is not None and now >= t_end:
                 break
-            if not poller.poll(200):
-                if now - last_msg > 5:
-                    print(f"# no heartbeat from the feed for {now - last_msg:.0f}s", file=sys.stderr, flush=True)
+            if not sub.poll(200):
+                if now - last_msg > SILENT_FEED_S:
+                    # Heartbeats come every second: the feed is gone or was restarted (new data port).
+                    again = rehello()
                     last_msg = now
+                    if again is None:
+                        print(f"# the feed at {settings.feed} is not answering; retrying", file=sys.stderr,
+                              flush=True)
+                    elif again.get("epoch") != epoch or again.get("data") != hello.get("data"):
+                        print(f"# the feed restarted (epoch {again.get('epoch')}); following it", file=sys.stderr,
+                              flush=True)
+                        sub.close(linger=0)
+                        hello, epoch = again, again.get("epoch")
+                        sub = connect_sub(hello)
+                        seqs.clear()
                 continue
             while want is None or n < want:
                 try:

@@ -191,3 +191,32 @@ def test_bad_flags_are_one_line_errors():
         r = cli(*args, timeout=20)
         assert r.returncode == 2, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_tap_follows_a_feed_that_was_killed_and_restarted_on_the_same_address(synth_sim):
+    import subprocess
+    import threading
+
+    from tests.feed_process_util import CLI
+    from tests.util import REPO, stop_process
+
+    port = free_port()
+    env = clean_env(POLYGON_API_KEY="k")
+    with run_feed("--upstream", synth_sim.url_polygon, "--no-backfill", env=env, port=port) as first:
+        tap = subprocess.Popen([*CLI, "tap", "AAPL", "--json", "--feed", first.control], cwd=REPO, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        out: list[str] = []
+        err: list[str] = []
+        threading.Thread(target=lambda: [out.append(x) for x in tap.stdout], daemon=True).start()
+        threading.Thread(target=lambda: [err.append(x) for x in tap.stderr], daemon=True).start()
+        try:
+            wait_until(lambda: len(out) >= 5, 20, what="tap output from the first feed")
+            first.proc.kill()
+            first.proc.wait(5)
+            with run_feed("--upstream", synth_sim.url_polygon, "--no-backfill", env=env, port=port) as second:
+                n = len(out)
+                wait_until(lambda: len(out) >= n + 5, 20, what="tap output from the restarted feed")
+                assert any("restarted" in line for line in err) and tap.poll() is None
+                assert second.epoch != first.epoch
+        finally:
+            stop_process(tap)
