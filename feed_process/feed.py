@@ -153,8 +153,12 @@ class Feed:
 
     def bind(self) -> None:
         """Bind the control ROUTER and the data XPUB (raises FeedError with a one-line reason)."""
-        secure = self._curve_setup()
         ctx = self.ctx = zmq.Context()
+        try:
+            secure = self._curve_setup()
+        except FeedError:
+            self._close_sockets()
+            raise
         self.router = ctx.socket(zmq.ROUTER)
         self.xpub = ctx.socket(zmq.XPUB)
         for sock in (self.router, self.xpub):
@@ -201,8 +205,10 @@ class Feed:
             from zmq.auth.thread import ThreadAuthenticator
 
             public, secret = zmq.auth.load_certificate(str(keys))
-            self._auth_ctx = zmq.Context.instance()
-            auth = ThreadAuthenticator(self._auth_ctx)
+            if secret is None:
+                raise FeedError(f"{keys} holds no secret key")
+            # ZAP works per context: the authenticator must live in the sockets' context.
+            auth = ThreadAuthenticator(self.ctx)
             auth.start()
             clients = Path(s.curve_dir) / "authorized_clients"
             auth.configure_curve(domain="*", location=str(clients if clients.is_dir() else s.curve_dir))
@@ -256,12 +262,13 @@ class Feed:
             if sock is not None and not sock.closed:
                 # a short linger on the data socket lets the final "stopped" status out
                 sock.close(linger=200 if name == "xpub" else 0)
-        if self.ctx is not None:
-            self.ctx.term()
-            self.ctx = None
         auth = getattr(self, "_auth", None)
         if auth is not None:
             auth.stop()
+            self._auth = None
+        if self.ctx is not None:
+            self.ctx.term()
+            self.ctx = None
 
     # ------------------------------------------------------------ upstream -> subscribers
 

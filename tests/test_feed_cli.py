@@ -163,6 +163,13 @@ def test_non_loopback_bind_with_curve_keys_serves_only_clients_with_keys(tmp_pat
         # a client without keys gets nothing (the handshake fails): "no feed answering"
         r = cli("status", "--feed", f"tcp://127.0.0.1:{port}", "--timeout", "1")
         assert r.returncode == 1 and "no feed answering" in r.stderr
+        # right server key but a client key the feed never authorised: refused
+        intruder = tmp_path / "intruder"
+        intruder.mkdir()
+        zmq.auth.create_certificates(str(intruder), "client")
+        (intruder / "server.key").write_bytes((keys / "server.key").read_bytes())
+        r = cli("status", "--feed", f"tcp://127.0.0.1:{port}", "--curve-dir", str(intruder), "--timeout", "1")
+        assert r.returncode == 1 and "no feed answering" in r.stderr
         # with the server's public key and an authorised client key: served, data address usable
         (keys / "client.key").write_bytes((keys / "authorized_clients" / "client.key").read_bytes())
         r = cli("status", "--json", "--feed", f"tcp://127.0.0.1:{port}", "--curve-dir", str(keys))
