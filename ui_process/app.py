@@ -149,10 +149,10 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     armed = {"done": False}
 
     def take() -> None:
-        window.chart.render()
+        app.processEvents()  # what has arrived, then every panel's pending repaint, then the picture
         window.tape_view.pull()
+        window.chart.render()
         window.refresh_status()
-        app.processEvents()
         img = window.grab()
         if not img.save(shot, "PNG"):
             print(f"live-monitor ui: could not write {shot}", file=sys.stderr)
