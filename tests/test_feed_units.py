@@ -166,7 +166,7 @@ def test_oversized_frames_are_counted_and_the_client_reconnects():
                 await ws.send("[" + ",".join(['{"ev":"Q","sym":"AAPL","bp":1,"ap":2,"t":5}'] * 100) + "]")
             else:
                 await ws.send('[{"ev":"T","sym":"AAPL","p":10.5,"s":1,"t":1751031000000}]')
-            await asyncio.sleep(5)
+            await ws.wait_closed()
 
         got: list = []
         errors: list = []
