@@ -201,9 +201,12 @@ def _run_json(cmd: list[str], timeout: float = 180) -> dict:
 
 
 def _feed(upstream: str) -> tuple[subprocess.Popen, str]:
-    from tests.util import free_port  # the one helper that asks the OS for a port
+    import socket
 
-    ctl = f"tcp://127.0.0.1:{free_port()}"
+    with socket.socket() as sk:  # a free port, from the OS
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    ctl = f"tcp://127.0.0.1:{port}"
     proc, _ = _start([PY, "-c", "import sys; from shared.cli import main; sys.exit(main())", "feed", "--feed", ctl,
                       "--upstream", upstream, "--protocol", "polygon", "--no-backfill", "--hwm", "100000",
                       "--log-level", "WARNING"], "LISTENING")
