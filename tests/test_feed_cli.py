@@ -130,21 +130,44 @@ def test_tap_prints_seed_dicts_and_records_a_replay_file(tmp_path, synth_sim):
 def test_bad_upstream_input_is_counted_published_and_survived(path):
     with run_sim("--speed", "5", "--malformed-every", "3") as sim:
         url = sim.url_polygon if path == "polygon" else sim.url_relay.replace("{client_id}", "bad")
+        t_start = time.monotonic()
         with run_feed("--upstream", url, env=clean_env(POLYGON_API_KEY="k")) as feed:
+            import zmq
+
+            from shared.models import wire
+
             sub = Subscriber(feed.control, "AAPL")
-            errors = []
+            sys_sub = zmq.Context.instance().socket(zmq.SUB)
+            sys_sub.setsockopt(zmq.LINGER, 0)
+            sys_sub.connect(feed.data)
+            sys_sub.setsockopt(zmq.SUBSCRIBE, b"sys|")
+            published: list[dict] = []
+
+            def read_sys():
+                while sys_sub.poll(0):
+                    m = wire.unpack(sys_sub.recv_multipart()[1])
+                    if m["type"] == "error":
+                        published.append(m)
             try:
-                def got_errors():
-                    sub.poll(50)
-                    return sub.last > 20
-                wait_until(got_errors, 15, what="events despite garbage")
+                # good events keep flowing through the garbage, and the garbage is announced on sys|
+                wait_until(lambda: (sub.poll(50), read_sys(), sub.last > 20 and published)[2], 15,
+                           what="events despite garbage, and error events")
             finally:
                 sub.close()
+                sys_sub.close()
+            kinds = {m["kind"] for m in published}
+            assert kinds & {"malformed_json", "bad_value", "bad_timestamp", "missing_field"}, published
+            assert all(isinstance(m["count"], int) and m["count"] >= 1 and m["message"] for m in published)
             st = json.loads(cli("status", "--json", "--feed", feed.control).stdout)
             c = st["counters"]
             assert c.get("malformed_json", 0) >= 1, c
             assert c.get("bad_value", 0) + c.get("bad_timestamp", 0) >= 1, c
-            assert feed.proc.poll() is None and errors == []
+            assert feed.proc.poll() is None
+            # logged at most once per kind per 5 s (kinds seen on sys| are a subset of those logged: 1/s vs 1/5 s)
+            all_kinds = {k for k in c if k in ("malformed_json", "bad_value", "bad_timestamp", "missing_field",
+                                                "wrong_type", "upstream_error", "unknown_message")}
+            lines = sum(1 for line in feed.stderr_lines if "bad input" in line)
+            assert lines <= len(all_kinds) * (int((time.monotonic() - t_start) / 5) + 1)
 
 
 def test_non_loopback_bind_with_curve_keys_serves_only_clients_with_keys(tmp_path):
