@@ -189,3 +189,20 @@ def test_oversized_frames_are_counted_and_the_client_reconnects():
     assert len(accepted) == 2 and counters["oversized_frame"] == 1
     assert errors[0][0] == "oversized_frame"
     assert got[0]["AAPL"][0][:3] == ["T", 1751031000000, 10.5]
+
+
+def test_seed_operations_keep_the_wanted_set_for_the_next_connection():
+    from feed_process.protocols import RelayCore
+    from feed_process.websocket_client import PolygonWebSocketClient
+
+    core = RelayCore()
+    c = PolygonWebSocketClient("ws://127.0.0.1:9/ws/x", core, on_events=lambda b: None)
+    c.subscribe(["AAPL", "MSFT"])
+    c.unsubscribe(["MSFT"])
+    c.change_symbol("TSLA")  # the seed's single-symbol switch
+    assert core.wanted == {"TSLA"} and c.state == "stopped" and c.public_url == "ws://127.0.0.1:9/ws/x"
+    # what the next connection sends: the whole union at once
+    import orjson
+
+    assert [orjson.loads(m) for m in core.on_open()] == [
+        {"action": "subscribe", "symbols": ["TSLA"], "channels": ["T", "Q", "AM"]}]
