@@ -49,7 +49,8 @@ def day_shift_ms(file_day: dt.date, target_day: dt.date) -> int:
 
 
 def shift_event(ev: dict, shift: int) -> dict:
-    for k in _TIME_KEYS:
+    # 's' and 'e' are times only on aggregates; on a trade 's' is the size.
+    for k in (_TIME_KEYS if ev.get("ev") in ("A", "AM") else ("t",)):
         if k in ev:
             v = ev[k]
             if type(v) is int or type(v) is float:
