@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 
 import psutil
 import pytest
@@ -59,10 +60,10 @@ def procs():
 
 
 class Limits:
-    """The issue's time limits, checked softly. On this shared 2-core machine the start of
-    a Python interpreter alone can pass them under load, so behaviour is asserted strictly
-    and a missed limit ends the test as xfail naming the figure (bench/supervisor_recovery.py
-    measures these times properly)."""
+    """The issue's time limits, reported, not asserted: speed is measured in
+    bench/supervisor_recovery.py, never a threshold in a test (on this shared 2-core
+    machine an interpreter start alone can pass them under load). Behaviour is asserted
+    strictly; a missed limit becomes a warning in the test summary naming the figure."""
 
     def __init__(self) -> None:
         self.missed: list[str] = []
@@ -73,7 +74,7 @@ class Limits:
 
     def report(self) -> None:
         if self.missed:
-            pytest.xfail("; ".join(self.missed))
+            warnings.warn(f"recovery slower than the issue's limits: {'; '.join(self.missed)}", stacklevel=2)
 
 
 def hello(address: str) -> dict | None:
