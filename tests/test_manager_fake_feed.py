@@ -12,6 +12,7 @@ import pytest
 
 from shared.models.market_data import AGGREGATE_KEYS, TICKER_KEYS
 from tests.manager_fake_feed import FakeFeed, make_bar, packed_garbage
+from tests.util import Recorder
 from ui_process.indicators import CALC_KEYS
 from ui_process.polygon_data_manager import PolygonDataManager
 
@@ -45,27 +46,6 @@ def feed():
         yield f
     finally:
         f.stop()
-
-
-class Recorder:
-    def __init__(self, m: PolygonDataManager):
-        self.market: list[dict] = []
-        self.chart: list[dict] = []
-        self.calc: list[dict] = []
-        self.entry: list[dict] = []
-        self.exit: list[dict] = []
-        self.conn: list[bool] = []
-        self.errors: list[str] = []
-        m.market_data_updated.connect(self.market.append)
-        m.chart_data_updated.connect(self.chart.append)
-        m.calculation_updated.connect(self.calc.append)
-        m.entry_signal_generated.connect(self.entry.append)
-        m.exit_signal_generated.connect(self.exit.append)
-        m.connection_status_changed.connect(self.conn.append)
-        m.error_occurred.connect(self.errors.append)
-
-    def refreshes(self) -> list[dict]:
-        return [c for c in self.chart if not c["is_update"]]
 
 
 @pytest.fixture

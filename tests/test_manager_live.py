@@ -11,30 +11,13 @@ from shared.models import wire
 from shared.models.market_data import AGGREGATE_KEYS, TICKER_KEYS
 from tests.feed_process_util import clean_env, run_feed
 from tests.sim_process import run_sim
-from tests.util import free_port
+from tests.util import Recorder, free_port
 from ui_process.indicators import CALC_KEYS
 from ui_process.polygon_data_manager import PolygonDataManager
 
 
 def until(qtbot, cond, timeout: int = 10_000) -> None:
     qtbot.waitUntil(lambda: bool(cond()), timeout=timeout)
-
-
-class Recorder:
-    def __init__(self, m: PolygonDataManager):
-        self.market: list[dict] = []
-        self.chart: list[dict] = []
-        self.calc: list[dict] = []
-        self.conn: list[bool] = []
-        self.errors: list[str] = []
-        m.market_data_updated.connect(self.market.append)
-        m.chart_data_updated.connect(self.chart.append)
-        m.calculation_updated.connect(self.calc.append)
-        m.connection_status_changed.connect(self.conn.append)
-        m.error_occurred.connect(self.errors.append)
-
-    def refreshes(self) -> list[dict]:
-        return [c for c in self.chart if not c["is_update"]]
 
 
 def feed_snapshot(control: str, symbol: str) -> dict:

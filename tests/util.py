@@ -1,4 +1,4 @@
-"""Small helpers for tests: free ports, condition waits, process cleanup."""
+"""Small helpers for tests: free ports, condition waits, process cleanup, a manager signal recorder."""
 
 from __future__ import annotations
 
@@ -53,3 +53,27 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int | None:
         except (ProcessLookupError, PermissionError):
             proc.kill()
         return proc.wait(timeout)
+
+
+class Recorder:
+    """Every PolygonDataManager signal appended to a list (duck-typed: no Qt import here)."""
+
+    def __init__(self, m) -> None:
+        self.market: list[dict] = []
+        self.chart: list[dict] = []
+        self.calc: list[dict] = []
+        self.entry: list[dict] = []
+        self.exit: list[dict] = []
+        self.conn: list[bool] = []
+        self.errors: list[str] = []
+        m.market_data_updated.connect(self.market.append)
+        m.chart_data_updated.connect(self.chart.append)
+        m.calculation_updated.connect(self.calc.append)
+        m.entry_signal_generated.connect(self.entry.append)
+        m.exit_signal_generated.connect(self.exit.append)
+        m.connection_status_changed.connect(self.conn.append)
+        m.error_occurred.connect(self.errors.append)
+
+    def refreshes(self) -> list[dict]:
+        """chart_data_updated payloads that are full refreshes (not live updates)."""
+        return [c for c in self.chart if not c["is_update"]]
