@@ -9,25 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive_int(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {v!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return n
-
-
-def _positive_float(v: str) -> float:
-    try:
-        x = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
-    if not x > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return x
+from shared.cli import positive_float, positive_int
 
 
 def add_feed_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,11 +29,11 @@ def add_feed_arguments(p: argparse.ArgumentParser) -> None:
                    help="reconnect delay cap in seconds (default 30)")
     g.add_argument("--stall-timeout", dest="no_data_threshold", type=float, metavar="S", default=None,
                    help="silence (while subscribed and the market is active) that forces a reconnect (default 30)")
-    g.add_argument("--auth-retry-delay", dest="auth_retry_delay", type=_positive_float, metavar="S", default=300.0,
+    g.add_argument("--auth-retry-delay", dest="auth_retry_delay", type=positive_float, metavar="S", default=300.0,
                    help="wait after auth_failed before trying again (default 300)")
-    g.add_argument("--busy-retry-delay", dest="busy_retry_delay", type=_positive_float, metavar="S", default=60.0,
+    g.add_argument("--busy-retry-delay", dest="busy_retry_delay", type=positive_float, metavar="S", default=60.0,
                    help="wait after max_connections before trying again (default 60)")
-    g.add_argument("--hwm", dest="sndhwm", type=_positive_int, metavar="N", default=None,
+    g.add_argument("--hwm", dest="sndhwm", type=positive_int, metavar="N", default=None,
                    help="data messages queued per subscriber before the feed drops for it (default 1000)")
     g.add_argument("--no-backfill", dest="backfill", action="store_false", default=True,
                    help="don't load minute-bar history on first subscribe")
@@ -60,9 +42,9 @@ def add_feed_arguments(p: argparse.ArgumentParser) -> None:
 def _add_subscriber_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="symbols to watch (e.g. AAPL BRK.B)")
     p.add_argument("--channels", default="T,Q,AM", metavar="T,Q,AM", help="event kinds to show (default T,Q,AM)")
-    p.add_argument("--count", type=_positive_int, metavar="N", default=None, help="stop after N events")
-    p.add_argument("--duration", type=_positive_float, metavar="S", default=None, help="stop after S seconds")
-    p.add_argument("--timeout", type=_positive_float, metavar="S", default=3.0,
+    p.add_argument("--count", type=positive_int, metavar="N", default=None, help="stop after N events")
+    p.add_argument("--duration", type=positive_float, metavar="S", default=None, help="stop after S seconds")
+    p.add_argument("--timeout", type=positive_float, metavar="S", default=3.0,
                    help="seconds to wait for the feed to answer (default 3)")
     p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
                    help="CURVE keys for a remote feed: server.key and client.key_secret")

@@ -38,6 +38,28 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def positive_int(v: str) -> int:
+    """argparse ``type=`` for counts: an integer >= 1."""
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {v!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return n
+
+
+def positive_float(v: str) -> float:
+    """argparse ``type=`` for durations and rates: a number > 0 (NaN refused too)."""
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return x
+
+
 def add_common(p: argparse.ArgumentParser, sub: bool = False) -> None:
     # On sub-parsers the defaults are SUPPRESS, so `live-monitor --feed X tap`
     # keeps X (argparse would otherwise overwrite it with the sub-parser's None).

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _speed(v: str) -> float:
-    try:
-        x = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
-    if not x > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return x
+from shared.cli import positive_float
 
 
 def _hhmm(v: str) -> str:
@@ -29,7 +21,7 @@ def add_sim_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=1, help="synthetic market seed (same seed, same tape)")
     g.add_argument("--replay", metavar="FILE", help="replay a recorded file (one Polygon event per line, gzip or plain)")
     sp = g.add_mutually_exclusive_group()
-    sp.add_argument("--speed", type=_speed, default=1.0, help="clock speed multiplier (default 1)")
+    sp.add_argument("--speed", type=positive_float, default=1.0, help="clock speed multiplier (default 1)")
     sp.add_argument("--max", action="store_true", help="replay as fast as the client reads")
     g.add_argument("--loop", action="store_true", help="replay: start over at the end")
     g.add_argument("--keep-time", action="store_true",
@@ -39,14 +31,14 @@ def add_sim_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clock", choices=["sim", "real"], default="sim",
                    help="sim: start at --start on the latest session day (lively at any hour); real: wall clock")
     g.add_argument("--start", type=_hhmm, default="10:00", help="sim clock start, New York time (default 10:00)")
-    g.add_argument("--rate", type=_speed, default=None, metavar="N",
+    g.add_argument("--rate", type=positive_float, default=None, metavar="N",
                    help="load test: target N events/s across subscribed symbols")
     g.add_argument("--symbols-hint", nargs="*", default=[], metavar="SYM",
                    help="symbols served to wildcard subscriptions (T.*); default AAPL MSFT NVDA TSLA SPY")
     f = p.add_argument_group("fault injection (also POST /sim/fault)")
     d = f.add_mutually_exclusive_group()
     d.add_argument("--drop-after", type=int, metavar="N", help="drop each connection after N events")
-    d.add_argument("--drop-every", type=_speed, metavar="T", help="drop each connection every T seconds")
+    d.add_argument("--drop-every", type=positive_float, metavar="T", help="drop each connection every T seconds")
     f.add_argument("--stall-after", type=int, metavar="N", help="stop sending (socket stays open) after N events")
     f.add_argument("--malformed-every", type=int, metavar="N", help="send a malformed frame every N frames")
     f.add_argument("--max-connections", type=int, metavar="N",
