@@ -13,11 +13,10 @@ import importlib.util
 import os
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from tests.util import REPO, free_port, stop_process
+from tests.util import REPO, free_port, listening_process
 
 _spec = importlib.util.spec_from_file_location("example_subscriber", REPO / "examples" / "subscriber.py")
 example = importlib.util.module_from_spec(_spec)
@@ -49,12 +48,6 @@ class FeedProc:
         return "\n".join(self.stderr_lines)
 
 
-def _drain(stream, sink: list[str]) -> None:
-    for line in iter(stream.readline, ""):
-        if len(sink) < 20000:
-            sink.append(line.rstrip("\n"))
-
-
 def cli(*args: str, env: dict | None = None, timeout: float = 30.0, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], cwd=REPO, env=env or clean_env(), capture_output=True, text=True,
                           timeout=timeout, **kw)
@@ -65,27 +58,12 @@ def run_feed(*args: str, env: dict | None = None, timeout: float = 20.0, port: i
              host: str = "127.0.0.1") -> Iterator[FeedProc]:
     port = port or free_port()
     control = f"tcp://{host}:{port}"
-    proc = subprocess.Popen([*CLI, "feed", "--feed", control, *args], cwd=REPO, env=env or clean_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    err: list[str] = []
-    threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True).start()
-    try:
-        box: list[str] = []
-        t = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
-        t.start()
-        t.join(timeout)
-        line = box[0].strip() if box else ""
-        if not line.startswith("LISTENING "):
-            raise RuntimeError(f"feed did not start (got {line!r}); stderr: {' | '.join(err[-8:])}")
-        threading.Thread(target=_drain, args=(proc.stdout, []), daemon=True).start()
+    cmd = [*CLI, "feed", "--feed", control, *args]
+    with listening_process(cmd, env=env or clean_env(), timeout=timeout, what="feed", keep_stderr=20000,
+                           stderr_tail=8) as (proc, line, err):
         parts = dict(p.split("=", 1) for p in line.split()[2:])
         yield FeedProc(control=line.split()[1], data=parts["data"], epoch=int(parts["epoch"]), pid=int(parts["pid"]),
                        proc=proc, stderr_lines=err)
-    finally:
-        stop_process(proc)
-        for s in (proc.stdout, proc.stderr):
-            with contextlib.suppress(Exception):
-                s.close()
 
 
 def fast_reconnect() -> list[str]:

@@ -20,12 +20,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from tests.util import REPO, stop_process
+from tests.util import listening_process
 
 
 @dataclass
@@ -56,13 +55,6 @@ class SimProc:
             return json.loads(r.read())
 
 
-def _drain(stream, sink: list[str]) -> None:
-    # Keep the pipes empty so the simulator never blocks on a full pipe.
-    for line in iter(stream.readline, ""):
-        if len(sink) < 2000:
-            sink.append(line.rstrip("\n"))
-
-
 @contextlib.contextmanager
 def run_sim(*extra_args: str, timeout: float = 45.0, env: dict | None = None) -> Iterator[SimProc]:
     """Start ``python -m feed_process.sim --port 0 *extra_args``; yield a :class:`SimProc`."""
@@ -70,27 +62,9 @@ def run_sim(*extra_args: str, timeout: float = 45.0, env: dict | None = None) ->
     penv = dict(os.environ, PYTHONUNBUFFERED="1")
     if env:
         penv.update(env)
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=penv, start_new_session=True)
-    err: list[str] = []
-    threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True).start()
-    try:
-        line_box: list[str] = []
-        t = threading.Thread(target=lambda: line_box.append(proc.stdout.readline()), daemon=True)
-        t.start()
-        t.join(timeout)
-        line = line_box[0].strip() if line_box else ""
-        if not line.startswith("LISTENING "):
-            raise RuntimeError(f"simulator did not start (got {line!r}); stderr: {' | '.join(err[-5:])}")
-        threading.Thread(target=_drain, args=(proc.stdout, []), daemon=True).start()
+    with listening_process(cmd, env=penv, timeout=timeout, what="simulator", keep_stderr=2000,
+                           stderr_tail=5) as (proc, line, err):
         port = int(line.split()[1].rsplit(":", 1)[1])
         src = line.rsplit("source=", 1)[-1] if "source=" in line else "simulated"
         yield SimProc(port=port, url_relay=f"ws://127.0.0.1:{port}/ws/{{client_id}}",
                       url_polygon=f"ws://127.0.0.1:{port}/stocks", proc=proc, source=src, stderr_lines=err)
-    finally:
-        stop_process(proc)
-        for s in (proc.stdout, proc.stderr):
-            try:
-                s.close()
-            except Exception:
-                pass

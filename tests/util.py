@@ -1,14 +1,17 @@
-"""Small helpers for tests: free ports, condition waits, process cleanup, a manager signal recorder."""
+"""Small helpers for tests: free ports, condition waits, processes that print LISTENING, process cleanup,
+a manager signal recorder."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,6 +56,40 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int | None:
         except (ProcessLookupError, PermissionError):
             proc.kill()
         return proc.wait(timeout)
+
+
+def _drain(stream, sink: list[str], keep: int) -> None:
+    # Keep the pipe empty so the child never blocks on a full pipe; remember the first ``keep`` lines.
+    for line in iter(stream.readline, ""):
+        if len(sink) < keep:
+            sink.append(line.rstrip("\n"))
+
+
+@contextlib.contextmanager
+def listening_process(cmd: list[str], *, env: dict, timeout: float, what: str, keep_stderr: int = 2000,
+                      stderr_tail: int = 5) -> Iterator[tuple[subprocess.Popen, str, list[str]]]:
+    """Start ``cmd`` (own session, cwd REPO), wait up to ``timeout`` for its first stdout line to be
+    ``LISTENING ...``; yield ``(proc, line, stderr_lines)``. Always stopped on exit (SIGTERM, wait,
+    SIGKILL) and its pipes closed, also when the test fails. Both pipes are drained in threads."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    err: list[str] = []
+    threading.Thread(target=_drain, args=(proc.stderr, err, keep_stderr), daemon=True).start()
+    try:
+        box: list[str] = []
+        t = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(timeout)
+        line = box[0].strip() if box else ""
+        if not line.startswith("LISTENING "):
+            raise RuntimeError(f"{what} did not start (got {line!r}); stderr: {' | '.join(err[-stderr_tail:])}")
+        threading.Thread(target=_drain, args=(proc.stdout, [], 0), daemon=True).start()
+        yield proc, line, err
+    finally:
+        stop_process(proc)
+        for s in (proc.stdout, proc.stderr):
+            with contextlib.suppress(Exception):
+                s.close()
 
 
 class Recorder:
