@@ -19,8 +19,8 @@ import sys
 
 import psutil
 
-from bench.feed_throughput import _SUBSCRIBER, _env, _feed, _replay_dir, _sim, _stop
-from tests.util import REPO
+from bench.common import REPO, bench_env, replay_dir, stop
+from bench.feed_throughput import _SUBSCRIBER, _feed, _sim
 
 
 def _run(path, symbol: str, expected: int, n_subs: int) -> dict:
@@ -32,7 +32,7 @@ def _run(path, symbol: str, expected: int, n_subs: int) -> dict:
             for _ in range(n_subs):
                 subs.append(subprocess.Popen([sys.executable, "-c", _SUBSCRIBER, ctl, symbol, str(expected), "5"],
                                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                             env=_env()))
+                                             env=bench_env()))
             for s in subs:
                 s.stdout.readline()  # READY: subscribed before the first event flows
             fp = psutil.Process(feed.pid)
@@ -43,11 +43,11 @@ def _run(path, symbol: str, expected: int, n_subs: int) -> dict:
                 outs.append(json.loads(out.strip().splitlines()[-1]))
             cpu1 = fp.cpu_times()
         finally:
-            _stop(feed)
+            stop(feed)
     finally:
         for s in subs:
-            _stop(s)
-        _stop(sim)
+            stop(s)
+        stop(sim)
     rates = [o["events"] / o["seconds"] if o["seconds"] else 0.0 for o in outs]
     wall = max(o["seconds"] for o in outs) or 1e-9
     cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall * 100
@@ -58,7 +58,7 @@ def _run(path, symbol: str, expected: int, n_subs: int) -> dict:
 
 
 def measure(quick: bool) -> dict:
-    d = _replay_dir()
+    d = replay_dir()
     if d is None:
         return {"title": "fan-out", "rows": [], "notes": ["replay data not found: skipped"]}
     name, symbol = ("AAPL-2025-06-27-open.jsonl.gz", "AAPL") if quick else ("TSLA-2025-07-01.jsonl.gz", "TSLA")

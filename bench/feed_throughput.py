@@ -20,7 +20,6 @@ So the figure covers WebSocket hop + feed + ZeroMQ hop + msgpack decode.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,8 @@ import textwrap
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import REPO, bench_env, free_port, replay_dir, start, stop
+
 PY = sys.executable
 
 _BARE = textwrap.dedent("""
@@ -150,66 +150,24 @@ _LAT_SERVER = textwrap.dedent("""
 """)
 
 
-def _replay_dir() -> Path | None:
-    env = os.environ.get("LIVE_MONITOR_REPLAY_DIR")
-    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "replay"]:
-        if p.is_dir():
-            return p
-    return None
-
-
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE_MONITOR_")}
-    env.update(PYTHONUNBUFFERED="1", POLYGON_API_KEY="bench", LIVE_MONITOR_CONFIG=os.devnull)
-    return env
-
-
-def _start(cmd: list[str], prefix: str, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith(prefix):
-            return proc, line.strip()
-    _stop(proc)
-    raise RuntimeError(f"{cmd[:4]} did not start")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def _sim(path: Path) -> tuple[subprocess.Popen, int]:
-    proc, line = _start([PY, "-m", "feed_process.sim", "--port", "0", "--replay", str(path), "--max", "--keep-time",
-                         "--log-level", "WARNING"], "LISTENING")
+    proc, line = start([PY, "-m", "feed_process.sim", "--port", "0", "--replay", str(path), "--max", "--keep-time",
+                        "--log-level", "WARNING"], "LISTENING")
     return proc, int(line.split()[1].rsplit(":", 1)[1])
 
 
 def _run_json(cmd: list[str], timeout: float = 180) -> dict:
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=_env())
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=bench_env())
     if out.returncode != 0:
         raise RuntimeError(f"bench client failed: {out.stderr.strip().splitlines()[-1:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _feed(upstream: str) -> tuple[subprocess.Popen, str]:
-    import socket
-
-    with socket.socket() as sk:  # a free port, from the OS
-        sk.bind(("127.0.0.1", 0))
-        port = sk.getsockname()[1]
-    ctl = f"tcp://127.0.0.1:{port}"
-    proc, _ = _start([PY, "-c", "import sys; from shared.cli import main; sys.exit(main())", "feed", "--feed", ctl,
-                      "--upstream", upstream, "--protocol", "polygon", "--no-backfill", "--hwm", "100000",
-                      "--log-level", "WARNING"], "LISTENING")
+    ctl = f"tcp://127.0.0.1:{free_port()}"
+    proc, _ = start([PY, "-c", "import sys; from shared.cli import main; sys.exit(main())", "feed", "--feed", ctl,
+                     "--upstream", upstream, "--protocol", "polygon", "--no-backfill", "--hwm", "100000",
+                     "--log-level", "WARNING"], "LISTENING")
     return proc, ctl
 
 
@@ -226,21 +184,21 @@ def _through_feed(path: Path, symbol: str, expected: int) -> dict:
         feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
         try:
             sub = subprocess.Popen([PY, "-c", _SUBSCRIBER, ctl, symbol, str(expected), "10"], cwd=REPO,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bench_env())
             try:
                 sub.stdout.readline()  # READY
                 cpu0 = _cpu(feed.pid)
                 out, _ = sub.communicate(timeout=180)
                 feed_cpu = _cpu(feed.pid) - cpu0
             finally:
-                _stop(sub)
+                stop(sub)
             r = json.loads(out.strip().splitlines()[-1])
             r["sub_cpu_s"], r["cpu_s"] = r.get("cpu_s", 0.0), feed_cpu
             return r
         finally:
-            _stop(feed)
+            stop(feed)
     finally:
-        _stop(sim)
+        stop(sim)
 
 
 def _direct(path: Path, script: str, args: list[str]) -> dict:
@@ -248,28 +206,28 @@ def _direct(path: Path, script: str, args: list[str]) -> dict:
     try:
         return _run_json([PY, "-c", script, *[a.replace("PORT", str(port)) for a in args]])
     finally:
-        _stop(sim)
+        stop(sim)
 
 
 def _latency(rate: float, seconds: float) -> dict:
-    srv, line = _start([PY, "-c", _LAT_SERVER, str(rate), "5", str(seconds + 3)], "LISTENING")
+    srv, line = start([PY, "-c", _LAT_SERVER, str(rate), "5", str(seconds + 3)], "LISTENING")
     port = int(line.split()[1])
     try:
         feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
         try:
             expected = int(rate * seconds)
             sub = subprocess.Popen([PY, "-c", _SUBSCRIBER, ctl, "LAT", str(expected), "5", "latency"], cwd=REPO,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bench_env())
             try:
                 sub.stdout.readline()
                 out, _ = sub.communicate(timeout=seconds + 60)
             finally:
-                _stop(sub)
+                stop(sub)
             r = json.loads(out.strip().splitlines()[-1])
         finally:
-            _stop(feed)
+            stop(feed)
     finally:
-        _stop(srv)
+        stop(srv)
     lat = sorted(r["latency_ms"][len(r["latency_ms"]) // 10:])  # drop the first 10% (connection warm-up)
     if not lat:
         return {"events": r["events"]}
@@ -279,7 +237,7 @@ def _latency(rate: float, seconds: float) -> dict:
 
 
 def measure(quick: bool) -> dict:
-    d = _replay_dir()
+    d = replay_dir()
     if d is None:
         return {"title": "feed throughput", "rows": [], "notes": ["replay data not found: skipped"]}
     name, symbol = ("AAPL-2025-06-27-open.jsonl.gz", "AAPL") if quick else ("TSLA-2025-07-01.jsonl.gz", "TSLA")

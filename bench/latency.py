@@ -20,8 +20,8 @@ import subprocess
 import sys
 import textwrap
 
-from bench.feed_throughput import _LAT_SERVER, _env, _feed, _start, _stop
-from tests.util import REPO
+from bench.common import REPO, bench_env, start, stop
+from bench.feed_throughput import _LAT_SERVER, _feed
 
 _UI_CHILD = textwrap.dedent("""
     import json, sys, time
@@ -58,7 +58,7 @@ _UI_CHILD = textwrap.dedent("""
 
 
 def _run(rate: float, seconds: float) -> dict:
-    srv, line = _start([sys.executable, "-c", _LAT_SERVER, str(rate), "5", str(seconds + 8)], "LISTENING")
+    srv, line = start([sys.executable, "-c", _LAT_SERVER, str(rate), "5", str(seconds + 8)], "LISTENING")
     port = int(line.split()[1])
     try:
         feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
@@ -66,15 +66,15 @@ def _run(rate: float, seconds: float) -> dict:
             expected = int(rate * seconds)
             ui = subprocess.Popen([sys.executable, "-c", _UI_CHILD, ctl, str(expected), str(seconds + 20)],
                                   cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                  env={**_env(), "QT_QPA_PLATFORM": "offscreen"})
+                                  env={**bench_env(), "QT_QPA_PLATFORM": "offscreen"})
             try:
                 out, _ = ui.communicate(timeout=seconds + 60)
             finally:
-                _stop(ui)
+                stop(ui)
         finally:
-            _stop(feed)
+            stop(feed)
     finally:
-        _stop(srv)
+        stop(srv)
     r = json.loads(out.strip().splitlines()[-1])
     lat = sorted(r["latency_ms"])
     row = {"name": f"~{rate:,.0f} events/s", "events": r["events"]}

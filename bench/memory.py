@@ -19,23 +19,23 @@ import time
 
 import psutil
 
-from bench.feed_throughput import _SUBSCRIBER, _env, _feed, _replay_dir, _start, _stop
-from tests.util import REPO
+from bench.common import REPO, bench_env, replay_dir, start, stop
+from bench.feed_throughput import _SUBSCRIBER, _feed
 
 
 def measure(quick: bool) -> dict:
-    d = _replay_dir()
+    d = replay_dir()
     if d is None:
         return {"title": "memory", "rows": [], "notes": ["replay data not found: skipped"]}
     target = 1_000_000 if quick else 2_000_000
-    sim, line = _start([sys.executable, "-m", "feed_process.sim", "--port", "0", "--replay",
-                        str(d / "TSLA-2025-07-01.jsonl.gz"), "--max", "--loop", "--log-level", "WARNING"], "LISTENING")
+    sim, line = start([sys.executable, "-m", "feed_process.sim", "--port", "0", "--replay",
+                       str(d / "TSLA-2025-07-01.jsonl.gz"), "--max", "--loop", "--log-level", "WARNING"], "LISTENING")
     port = int(line.split()[1].rsplit(":", 1)[1])
     try:
         feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
         try:
             sub = subprocess.Popen([sys.executable, "-c", _SUBSCRIBER, ctl, "TSLA", str(target), "10"], cwd=REPO,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bench_env())
             proc = psutil.Process(feed.pid)
             samples: list[tuple[float, int]] = []
             try:
@@ -46,11 +46,11 @@ def measure(quick: bool) -> dict:
                     time.sleep(0.25)
                 out, _ = sub.communicate(timeout=30)
             finally:
-                _stop(sub)
+                stop(sub)
         finally:
-            _stop(feed)
+            stop(feed)
     finally:
-        _stop(sim)
+        stop(sim)
     r = json.loads(out.strip().splitlines()[-1])
     mib = 1 / 2**20
     warm = samples[len(samples) // 4][1] if samples else 0

@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import REPO, replay_dir, start, stop
 
 # Synthetic --rate: count what arrives during a fixed wall-clock window.
 _RATE_CLIENT = textwrap.dedent("""
@@ -62,14 +62,6 @@ _CLIENT = textwrap.dedent("""
 """)
 
 
-def _replay_dir() -> Path | None:
-    env = os.environ.get("LIVE_MONITOR_REPLAY_DIR")
-    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "replay"]:
-        if p.is_dir():
-            return p
-    return None
-
-
 def _count(path: Path) -> tuple[int, str]:
     from feed_process.sim.replay import load_replay
 
@@ -80,27 +72,14 @@ def _count(path: Path) -> tuple[int, str]:
 
 def _start_sim(path: Path | None, *extra: str) -> tuple[subprocess.Popen, int]:
     src = ["--replay", str(path), "--max"] if path is not None else []
-    proc = subprocess.Popen([sys.executable, "-m", "feed_process.sim", "--port", "0", *src, *extra,
-                             "--log-level", "WARNING"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline().strip()  # the sim prints LISTENING once loaded
-    if not line.startswith("LISTENING"):
-        proc.kill()
-        raise RuntimeError(f"simulator did not start: {line!r}")
+    # the sim prints LISTENING once loaded; it inherits this environment as before
+    proc, line = start([sys.executable, "-m", "feed_process.sim", "--port", "0", *src, *extra,
+                        "--log-level", "WARNING"], env=dict(os.environ))
     return proc, int(line.split()[1].rsplit(":", 1)[1])
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def measure(quick: bool) -> dict:
-    d = _replay_dir()
+    d = replay_dir()
     if d is None:
         return {"title": "simulator --max replay", "rows": [], "notes": ["replay data not found: skipped"]}
     name = "AAPL-2025-06-27-open.jsonl.gz" if quick else "TSLA-2025-07-01.jsonl.gz"
@@ -121,7 +100,7 @@ def measure(quick: bool) -> dict:
             r = json.loads(out.stdout)
             server_cpu = sum(ps.cpu_times()[:2]) - cpu0
         finally:
-            _stop(proc)
+            stop(proc)
         rows.append({"name": f"{name} run {run + 1}", "events": r["events"],
                      "seconds": round(r["seconds"], 3), "events_per_s": r["events"] / r["seconds"],
                      "server_cpu_s": round(server_cpu, 3),
@@ -136,7 +115,7 @@ def measure(quick: bool) -> dict:
                 raise RuntimeError(f"bench client failed: {out.stderr.strip().splitlines()[-1:]}")
             r = json.loads(out.stdout)
         finally:
-            _stop(proc)
+            stop(proc)
         rows.append({"name": f"synthetic --rate {target}", "events": r["events"], "seconds": round(r["seconds"], 3),
                      "events_per_s": r["events"] / r["seconds"]})
     best = max(r["events_per_s"] for r in rows if "frames" in r)

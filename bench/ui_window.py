@@ -20,51 +20,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import bench_env, free_port, replay_dir, start, stop
+
 TIMEOUT_S = 240.0
 IDLE_END_S = 3.0  # no new events for this long after the first: the replay is over
-
-
-def _replay_dir() -> Path | None:
-    env = os.environ.get("LIVE_MONITOR_REPLAY_DIR")
-    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "replay"]:
-        if p.is_dir():
-            return p
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(cmd: list[str], env: dict) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
-    line = proc.stdout.readline().strip()  # type: ignore[union-attr]
-    if not line.startswith("LISTENING"):
-        _stop(proc)
-        raise RuntimeError(f"{cmd[2:4]} did not start: {line!r}")
-    return proc, line
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    with contextlib.suppress(Exception):
-        proc.stdout.close()  # type: ignore[union-attr]
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -202,17 +165,17 @@ def _pan_zoom(steps: int) -> dict:
 
 def _replay_run(path: Path, symbol: str, pinned: bool) -> dict:
     """sim --replay --max -> feed -> this process's window; ``pinned``: producers on CPU 0, window on CPU 1."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE_MONITOR_")}
-    env.update(PYTHONUNBUFFERED="1", LIVE_MONITOR_CONFIG=os.devnull, POLYGON_API_KEY="bench")
+    env = bench_env()
     pin = ["taskset", "-c", "0"] if pinned else []
-    sim, line = _start([*pin, sys.executable, "-m", "feed_process.sim", "--port", "0", "--replay", str(path), "--max",
-                        "--log-level", "WARNING"], env)
+    sim, line = start([*pin, sys.executable, "-m", "feed_process.sim", "--port", "0", "--replay", str(path), "--max",
+                       "--log-level", "WARNING"], env=env, new_session=True)
     upstream = line.split()[1] + "/stocks"
-    control = f"tcp://127.0.0.1:{_free_port()}"
+    control = f"tcp://127.0.0.1:{free_port()}"
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     try:
-        feed, _ = _start([*pin, sys.executable, "-c", "import sys; from shared.cli import main; sys.exit(main())",
-                          "feed", "--feed", control, "--upstream", upstream, "--log-level", "WARNING"], env)
+        feed, _ = start([*pin, sys.executable, "-c", "import sys; from shared.cli import main; sys.exit(main())",
+                         "feed", "--feed", control, "--upstream", upstream, "--log-level", "WARNING"],
+                        env=env, new_session=True)
         try:
             if pinned:
                 os.sched_setaffinity(0, {1})
@@ -220,9 +183,9 @@ def _replay_run(path: Path, symbol: str, pinned: bool) -> dict:
         finally:
             if before is not None:
                 os.sched_setaffinity(0, before)
-            _stop(feed)
+            stop(feed)
     finally:
-        _stop(sim)
+        stop(sim)
 
 
 def _round(d: dict) -> dict:
@@ -231,7 +194,7 @@ def _round(d: dict) -> dict:
 
 def measure(quick: bool) -> dict:
     title = "dashboard window (GUI thread) while the feed plays a replay at full rate"
-    d = _replay_dir()
+    d = replay_dir()
     if d is None:
         return {"title": title, "rows": [], "notes": ["replay data not found: skipped"]}
     name, symbol = ("AAPL-2025-06-27-open.jsonl.gz", "AAPL") if quick else ("TSLA-2025-07-01.jsonl.gz", "TSLA")
