@@ -12,7 +12,7 @@ import pytest
 
 from shared.models.market_data import AGGREGATE_KEYS, TICKER_KEYS
 from tests.manager_fake_feed import FakeFeed, make_bar, packed_garbage
-from tests.util import Recorder
+from tests.util import recorded_manager
 from ui_process.indicators import CALC_KEYS
 from ui_process.polygon_data_manager import PolygonDataManager
 
@@ -50,12 +50,8 @@ def feed():
 
 @pytest.fixture
 def manager(qtbot, feed):
-    m = PolygonDataManager(feed.control, symbol="AAPL")
-    rec = Recorder(m)
-    try:
-        yield m, rec
-    finally:
-        m.disconnect()
+    with recorded_manager(feed.control, "AAPL") as m_rec:
+        yield m_rec
 
 
 def test_snapshot_then_live_events(qtbot, feed, manager):

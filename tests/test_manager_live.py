@@ -11,9 +11,8 @@ from shared.models import wire
 from shared.models.market_data import AGGREGATE_KEYS, TICKER_KEYS
 from tests.feed_process_util import clean_env, run_feed
 from tests.sim_process import run_sim
-from tests.util import Recorder, free_port
+from tests.util import free_port, recorded_manager
 from ui_process.indicators import CALC_KEYS
-from ui_process.polygon_data_manager import PolygonDataManager
 
 
 def until(qtbot, cond, timeout: int = 10_000) -> None:
@@ -55,12 +54,8 @@ def feed(sim, feed_env):
 
 @pytest.fixture
 def manager(qtbot, feed):
-    m = PolygonDataManager(feed.control, symbol="AAPL")
-    rec = Recorder(m)
-    try:
-        yield m, rec
-    finally:
-        m.disconnect()
+    with recorded_manager(feed.control, "AAPL") as m_rec:
+        yield m_rec
 
 
 def test_signals_have_spec_keys_and_bars_equal_feed(qtbot, feed, manager):
@@ -114,9 +109,7 @@ def test_change_symbol_twice_quickly(qtbot, manager):
 
 def test_feed_killed_and_restarted(qtbot, sim, feed_env):
     port = free_port()
-    m = PolygonDataManager(f"tcp://127.0.0.1:{port}", symbol="AAPL")
-    rec = Recorder(m)
-    try:
+    with recorded_manager(f"tcp://127.0.0.1:{port}", "AAPL") as (m, rec):
         with run_feed("--upstream", sim.url_polygon, env=feed_env, port=port) as f1:
             m.connect()
             until(qtbot, lambda: rec.conn == [True] and any(r["bars"] for r in rec.refreshes()))
@@ -133,5 +126,3 @@ def test_feed_killed_and_restarted(qtbot, sim, feed_env):
             assert m.feed_info()["epoch"] == f2.epoch != first_epoch
             n = len(rec.market)
             until(qtbot, lambda: len(rec.market) > n + 2)
-    finally:
-        m.disconnect()

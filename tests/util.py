@@ -114,3 +114,16 @@ class Recorder:
     def refreshes(self) -> list[dict]:
         """chart_data_updated payloads that are full refreshes (not live updates)."""
         return [c for c in self.chart if not c["is_update"]]
+
+
+@contextlib.contextmanager
+def recorded_manager(control: str, symbol: str = "AAPL") -> Iterator[tuple[object, Recorder]]:
+    """A PolygonDataManager on ``control`` with a :class:`Recorder` on its signals; disconnected on exit."""
+    from ui_process.polygon_data_manager import PolygonDataManager  # Qt: only for the tests that use it
+
+    m = PolygonDataManager(control, symbol=symbol)
+    rec = Recorder(m)
+    try:
+        yield m, rec
+    finally:
+        m.disconnect()
