@@ -402,7 +402,7 @@ def test_max_connections_is_shown_with_a_long_backoff(qtbot, watch):
 
 def test_stalled_upstream_is_shown_and_recovers(qtbot):
     with run_sim("--speed", "10") as sim:  # the sim clock starts at 10:00 New York: the market is open
-        with run_feed("--upstream", sim.url_polygon, "--stall-timeout", "1.5", *fast_reconnect(),
+        with run_feed("--upstream", sim.url_polygon, "--no-backfill", "--stall-timeout", "1.5", *fast_reconnect(),
                       env=KEY_ENV) as feed:
             m, errors = _window(qtbot, feed)
             try:
@@ -410,8 +410,12 @@ def test_stalled_upstream_is_shown_and_recovers(qtbot):
                 n0 = sim.status()["accepted"]["polygon"]
                 sim.fault(kind="stall", after=0, times=1)
                 # "stalled" is a passing state (the feed reconnects at once): the window is told in words
-                qtbot.waitUntil(lambda: any("stall" in e.lower() or "silent" in e.lower() for e in errors),
-                                timeout=20_000)
+                try:
+                    qtbot.waitUntil(lambda: any("stall" in e.lower() or "silent" in e.lower() for e in errors),
+                                    timeout=30_000)
+                except Exception:
+                    raise AssertionError(f"no stall message; window errors {errors[-5:]}; "
+                                         f"feed log {feed.stderr_lines[-6:]}; sim {sim.status()}") from None
                 qtbot.waitUntil(lambda: m.feed_info()["connected"] and sim.status()["accepted"]["polygon"] > n0,
                                 timeout=20_000)
                 st = status(feed)
