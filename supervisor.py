@@ -83,10 +83,29 @@ SIM_PORT_RE = re.compile(r"^LISTENING wss?://[^\s:/]+:(\d+)")
 def add_desktop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbols", metavar="A,B", help="one window per symbol (default: the last used)")
     p.add_argument("--sim-port", dest="sim_port", type=int, metavar="P", help="simulator port (default: a free port)")
+    _add_security_arguments(p)
 
 
 def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim-port", dest="sim_port", type=int, metavar="P", help="simulator port (default: a free port)")
+    _add_security_arguments(p)
+
+
+def _add_security_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
+                   help="CURVE keys: the feed serves (and windows connect) encrypted with these")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="allow a non-loopback feed address without CURVE keys")
+
+
+def security_env(settings: Settings) -> dict[str, str]:
+    """CURVE / insecure choices every child re-reads (feed and windows): settings travel by environment."""
+    env: dict[str, str] = {}
+    if settings.curve_dir:
+        env["LIVE_MONITOR_CURVE_DIR"] = settings.curve_dir
+    if settings.insecure:
+        env["LIVE_MONITOR_INSECURE"] = "1"
+    return env
 
 
 def main() -> None:
@@ -755,6 +774,7 @@ async def _take_over_when_gone(sup: Supervisor, settings: Settings, args: argpar
 async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[str | None], attached: bool,
                    ui_factory: Callable[..., ChildSpec]) -> int:
     sup = Supervisor(settings.feed, mode="desktop")
+    sup.child_env.update(security_env(settings))
     sup.install_signal_handlers()
     opened: list[str | None] = []
 
@@ -784,6 +804,7 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
 
 async def _daemon(args: argparse.Namespace, settings: Settings) -> int:
     sup = Supervisor(settings.feed, mode="daemon")
+    sup.child_env.update(security_env(settings))
     sup.install_signal_handlers()
     try:
         if not await _start_backend(sup, settings, args, daemon=True):

@@ -27,6 +27,7 @@ import orjson
 import zmq
 
 from shared.cli import UserError
+from shared.zmq_client import apply_curve, data_endpoint as _data_endpoint
 from shared.config import Settings
 from shared.models import wire
 from shared.models.market_data import normalize_symbol, to_polygon
@@ -35,27 +36,8 @@ _ids = itertools.count(1)
 SILENT_FEED_S = 3.0  # no message (heartbeats are 1/s) for this long: say hello again
 
 
-def apply_curve(sock: zmq.Socket, curve_dir: str) -> None:
-    """Client side of CURVE: when ``curve_dir`` holds ``server.key`` and ``client.key_secret``, use them."""
-    if not curve_dir:
-        return
-    server, client = Path(curve_dir) / "server.key", Path(curve_dir) / "client.key_secret"
-    if not (server.exists() and client.exists()):
-        return
-    import zmq.auth
-
-    sock.curve_serverkey, _ = zmq.auth.load_certificate(str(server))
-    sock.curve_publickey, sock.curve_secretkey = zmq.auth.load_certificate(str(client))
-
-
 def data_endpoint(hello: dict, control: str) -> str:
-    """The data address to connect to: a wildcard bind host means "the host you reached me at"."""
-    data = hello["data"]
-    for wild in ("tcp://0.0.0.0:", "tcp://[::]:", "tcp://*:"):
-        if data.startswith(wild):
-            host = control.split("://", 1)[-1].rsplit(":", 1)[0]
-            return f"tcp://{host}:{data[len(wild):]}"
-    return data
+    return _data_endpoint(hello["data"], control)
 
 
 class FeedConnection:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -163,4 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `live-monitor tap ... | head`: the reader left; not an error
+        try:
+            sys.stdout = open(os.devnull, "w")  # no second traceback when Python flushes stdout at exit
+        except OSError:
+            pass
+        return 0
 

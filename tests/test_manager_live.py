@@ -126,3 +126,37 @@ def test_feed_killed_and_restarted(qtbot, sim, feed_env):
             assert m.feed_info()["epoch"] == f2.epoch != first_epoch
             n = len(rec.market)
             until(qtbot, lambda: len(rec.market) > n + 2)
+
+
+def test_window_reaches_a_curve_feed_bound_to_a_wildcard_address(qtbot, sim, feed_env, tmp_path):
+    """A remote desk: the feed binds 0.0.0.0 with CURVE keys; a window with the keys gets data, one without none."""
+    import zmq.auth
+
+    from shared.config import load_settings
+    from ui_process.polygon_data_manager import PolygonDataManager
+
+    keys = tmp_path / "curve"
+    keys.mkdir()
+    zmq.auth.create_certificates(str(keys), "server")
+    zmq.auth.create_certificates(str(keys), "client")
+    (keys / "authorized_clients").mkdir()
+    (keys / "authorized_clients" / "client.key").write_bytes((keys / "client.key").read_bytes())
+    port = free_port("0.0.0.0")
+    with run_feed("--upstream", sim.url_polygon, "--curve-dir", str(keys), "--no-backfill",
+                  port=port, host="0.0.0.0", env=feed_env) as feed:
+        assert feed.data.startswith("tcp://0.0.0.0:")
+        address = f"tcp://127.0.0.1:{port}"
+        keyed = PolygonDataManager(address, settings=load_settings(flags={"curve_dir": str(keys)}, env={},
+                                                                     use_default_file=False), symbol="AAPL")
+        bare = PolygonDataManager(address, settings=load_settings(env={}, use_default_file=False), symbol="AAPL")
+        try:
+            keyed.connect()
+            bare.connect()
+            qtbot.waitUntil(lambda: keyed.feed_info()["connected"] and keyed.feed_info()["events"] > 0,
+                            timeout=20_000)
+            # the data address the feed announced (0.0.0.0) was rewritten to the host we reached it at
+            assert keyed.feed_info()["data"] is not None
+            assert not bare.feed_info()["feed_alive"] and bare.feed_info()["events"] == 0
+        finally:
+            keyed.disconnect()
+            bare.disconnect()

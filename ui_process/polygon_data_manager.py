@@ -55,11 +55,12 @@ from typing import Any, Callable, Optional
 import zmq
 from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, pyqtSignal
 
-from shared.config import Settings, load_settings
 from shared import market_hours
+from shared.config import Settings, load_settings
 from shared.market_hours import market_state
 from shared.models import wire
 from shared.models.market_data import normalize_symbol
+from shared.zmq_client import apply_curve, data_endpoint
 
 from .feed_link import FEED_GONE_S, FeedLink
 from .indicators import IndicatorSet
@@ -202,6 +203,7 @@ class PolygonDataManager(QObject):
             # Bounded receive queue (messages of ~1-500 events): a UI slower than the feed drops at
             # the high-water mark, sees the gap and re-snapshots, instead of growing and lagging.
             self._sub.setsockopt(zmq.RCVHWM, RCVHWM)
+            apply_curve(self._sub, self.settings.curve_dir)  # a remote feed bound with CURVE keys
             self._sub_notifier = self._notifier(self._sub, self._drain_data)
             self._open_control()
         except zmq.ZMQError as e:
@@ -373,6 +375,7 @@ class PolygonDataManager(QObject):
         d = self._ctx.socket(zmq.DEALER)
         d.setsockopt(zmq.LINGER, 0)
         d.setsockopt(zmq.SNDHWM, 100)
+        apply_curve(d, self.settings.curve_dir)
         d.connect(self.server_url)
         self._dealer = d
         self._dealer_notifier = self._notifier(d, self._drain_control)
@@ -533,9 +536,9 @@ class PolygonDataManager(QObject):
                         self._sub.disconnect(self._data_endpoint)
                     except zmq.ZMQError:
                         pass
-                self._data_endpoint = out[1]
-                self._sub.connect(out[1])
-                logger.info("feed data endpoint %s (epoch %s)", out[1], self._link.epoch)
+                self._data_endpoint = data_endpoint(out[1], self.server_url)
+                self._sub.connect(self._data_endpoint)
+                logger.info("feed data endpoint %s (epoch %s)", self._data_endpoint, self._link.epoch)
                 touched = True
             elif kind == "reset_control" and self._dealer is not None:
                 self._close_control()
