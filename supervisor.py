@@ -694,7 +694,7 @@ def probe(settings: Settings) -> FeedInfo | None:
     from shared.feed_probe import NotAFeed, probe_feed
 
     try:
-        return probe_feed(settings.feed)
+        return probe_feed(settings.feed, curve_dir=settings.curve_dir)
     except NotAFeed as e:
         raise UserError(f"{e}; choose another address with --feed tcp://127.0.0.1:PORT") from None
 
@@ -754,7 +754,7 @@ async def _take_over_when_gone(sup: Supervisor, settings: Settings, args: argpar
     misses = 0
     while not await sup.sleep_or_stop(1.0):
         try:
-            info = await asyncio.to_thread(probe_feed, settings.feed, 1.0)
+            info = await asyncio.to_thread(probe_feed, settings.feed, 1.0, settings.curve_dir)
         except NotAFeed:
             info = True  # something holds the address (a feed starting up?): wait
         misses = misses + 1 if info is None else 0

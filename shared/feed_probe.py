@@ -63,11 +63,15 @@ def port_in_use(address: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def request(address: str, msg: dict, timeout: float = 1.5, ctx: zmq.Context | None = None) -> dict | None:
+def request(address: str, msg: dict, timeout: float = 1.5, ctx: zmq.Context | None = None,
+            curve_dir: str = "") -> dict | None:
     """Send one control request, return the reply (``None`` on timeout or a bad reply)."""
+    from shared.zmq_client import apply_curve
+
     ctx = ctx or zmq.Context.instance()
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
+    apply_curve(s, curve_dir)  # a remote feed with CURVE keys answers only clients that have them
     s.setsockopt(zmq.IMMEDIATE, 1)  # don't queue the request for a peer that isn't there
     try:
         s.connect(address)
@@ -90,11 +94,11 @@ def request(address: str, msg: dict, timeout: float = 1.5, ctx: zmq.Context | No
         s.close(0)
 
 
-def probe_feed(address: str, timeout: float = 1.5) -> FeedInfo | None:
+def probe_feed(address: str, timeout: float = 1.5, curve_dir: str = "") -> FeedInfo | None:
     """``FeedInfo`` if a feed answers, ``None`` if the address is free; raises :class:`NotAFeed`."""
     if not port_in_use(address, timeout):  # refused at once: free, no need to wait for a hello
         return None
-    reply = request(address, wire.hello_request(next(_ids), client="supervisor"), timeout)
+    reply = request(address, wire.hello_request(next(_ids), client="supervisor"), timeout, curve_dir=curve_dir)
     if reply is not None and reply.get("type") == wire.HELLO and reply.get("server") == "live-monitor-feed":
         return FeedInfo(address, reply.get("pid"), reply.get("epoch"), reply.get("data"),
                         reply.get("upstream") if isinstance(reply.get("upstream"), dict) else {})
