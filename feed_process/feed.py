@@ -354,6 +354,7 @@ class Feed:
             # Safety net for edge-triggered FDs: never trust that an edge was seen.
             self._drain_xpub()
             self._drain_control()
+            self._drain_monitor()  # the subscriber count came from this socket's (edge-triggered) events
 
     # ------------------------------------------------------------ subscriptions
 

@@ -111,6 +111,8 @@ def test_shared_subscription_survives_one_leaving_and_ends_when_the_last_is_kill
             for p in (a, b):
                 wait_until(lambda p=p: p.stdout.readline(), 20, what="subscriber output")
             wait_until(lambda: "T.AAPL" in _sim_topics(sim), 10, what="AAPL subscribed upstream")
+            wait_until(lambda: json.loads(cli("status", "--json", "--feed", feed.control).stdout)["subscribers"] == 2,
+                       5, what="status counting the two subscribers")
             stop_process(a)  # one leaves cleanly
             time.sleep(1.0)  # longer than the feed's debounce: a wrong unsubscribe would have happened
             assert "T.AAPL" in _sim_topics(sim)
