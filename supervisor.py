@@ -646,7 +646,7 @@ def common_flags(args: argparse.Namespace) -> list[str]:
 
 
 def sim_spec(settings: Settings, args: argparse.Namespace, port: int) -> ChildSpec:
-    argv = child_command("sim", "--port", str(port), *common_flags(args))
+    argv = child_command("sim", "--port", str(port), "--seed", str(settings.sim_seed), *common_flags(args))
     return ChildSpec("sim", "sim", argv, Restart.ALWAYS, ready_prefix="LISTENING ")
 
 

@@ -188,7 +188,6 @@ FIELDS: tuple[Field, ...] = (
     Field("symbols", ("AAPL",), _to_symbols, None, "symbols to open (one window each)"),
     Field("sim_port", 0, _to_int, _min(0), "simulator port for desktop/daemon (0 = a free port)"),
     Field("sim_seed", 1, _to_int, None, "simulator random seed"),
-    Field("bind_host", "127.0.0.1", _to_str, None, "where the feed binds its data socket"),
     Field("insecure", False, _to_bool, None, "allow a non-loopback bind without CURVE"),
     Field("curve_dir", "", _to_str, None, "directory with CURVE keys (server.key_secret, client keys)"),
     Field("log_level", "INFO", lambda v: _to_str(v).upper(), _log_level_check, "DEBUG | INFO | WARNING | ERROR"),
@@ -217,7 +216,6 @@ class Settings:
     symbols: tuple[str, ...] = ("AAPL",)
     sim_port: int = 0
     sim_seed: int = 1
-    bind_host: str = "127.0.0.1"
     insecure: bool = False
     curve_dir: str = ""
     log_level: str = "INFO"
