@@ -125,10 +125,16 @@ _FUZZ_SERVER = textwrap.dedent("""
     path, garbage_total, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     lines = [l for l in gzip.open(path).read().splitlines() if l.strip()]
     rnd = random.Random(seed)
+    def shift(ev, ms):
+        for k in ("t", "s", "e") if ev["ev"] in ("A", "AM") else ("t",):
+            if k in ev:
+                ev[k] += ms
+        return ev
     def garbage():
         k = rnd.randrange(6)
         if k == 0:
-            return "malformed_json", bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 40))).replace(b"[", b"")
+            # random bytes behind a NUL: never JSON (bare random bytes can be a valid number, like b"7")
+            return "malformed_json", b"\\x00" + bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 40)))
         if k == 1:
             frame = b"[" + b",".join(rnd.sample(lines, 3)) + b"]"
             return "malformed_json", frame[: rnd.randrange(1, len(frame) - 1)]
@@ -151,7 +157,11 @@ _FUZZ_SERVER = textwrap.dedent("""
         await ws.send('[{"ev":"status","status":"success","message":"subscribed to: T.AAPL"}]')
         sent, valid, i = {}, 0, 0
         while sum(sent.values()) < garbage_total:
-            chunk = lines[i % len(lines): i % len(lines) + 20]
+            start = i % len(lines)
+            chunk = lines[start: start + 20]
+            day = i // len(lines)  # each pass over the file is the next day: times keep rising
+            if day:
+                chunk = [orjson.dumps(shift(orjson.loads(c), day * 86_400_000)) for c in chunk]
             i += len(chunk)
             await ws.send(b"[" + b",".join(chunk) + b"]")
             valid += len(chunk)
