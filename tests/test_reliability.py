@@ -342,8 +342,11 @@ def test_blocked_window_recovers_and_others_are_unaffected(replay_dir, block):
                 # while it was blocked, the other subscriber kept receiving, without gaps
                 assert other.last > got_before and other.gaps == gaps_before
                 # the blocked window notices the gap, re-snapshots and is in sync again
-                last = read_until(lambda s: s.startswith("{") and json.loads(s)["gaps"] >= 1
-                                  and json.loads(s)["synced"] and json.loads(s)["connected"], 30)
+                try:
+                    last = read_until(lambda s: s.startswith("{") and json.loads(s)["gaps"] >= 1
+                                      and json.loads(s)["synced"] and json.loads(s)["connected"], 30)
+                except AssertionError as e:
+                    raise AssertionError(f"{e}; feed counters {status(feed)['counters']}") from None
                 info = json.loads(last)
                 assert info["resnapshots"] >= 1
                 assert ui.poll() is None
