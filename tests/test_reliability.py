@@ -419,7 +419,8 @@ def test_stalled_upstream_is_shown_and_recovers(qtbot):
                       env=KEY_ENV) as feed:
             m, errors = _window(qtbot, feed)
             try:
-                qtbot.waitUntil(lambda: m.feed_info()["connected"], timeout=30_000)
+                # data first: the watchdog judges "market open" at the data's own clock
+                qtbot.waitUntil(lambda: m.feed_info()["connected"] and m.feed_info()["events"] > 0, timeout=30_000)
                 n0 = sim.status()["accepted"]["polygon"]
                 sim.fault(kind="stall", after=0, times=1)
                 # "stalled" is a passing state (the feed reconnects at once): the window is told in words
