@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from bench.common import REPO, bench_env, free_port, replay_dir, start, stop

@@ -20,7 +20,6 @@ import itertools
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
