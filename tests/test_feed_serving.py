@@ -218,9 +218,10 @@ def test_stall_watchdog_forces_a_reconnect_when_the_market_is_open():
                 sub.close()
 
 
-def test_slow_subscriber_never_slows_others_and_resnapshots_after_a_gap(replay_dir):
-    f = replay_dir / "AAPL-2025-06-27-open.jsonl.gz"
-    with run_sim("--replay", str(f), "--max", "--loop", "--keep-time", timeout=60) as sim:
+def test_slow_subscriber_never_slows_others_and_resnapshots_after_a_gap():
+    # A paced 50k ev/s stream, not --max: the fast reader must keep up on a loaded 2-core CI box
+    # (at --max a scheduler hiccup in the reader itself overflows its own buffers, which proves nothing).
+    with run_sim("--rate", "50000", "--start", "04:01") as sim:
         with run_feed("--upstream", sim.url_polygon, "--no-backfill", "--hwm", "20", env=KEY_ENV) as feed:
             fast = Subscriber(feed.control, "AAPL")
             slow = Subscriber(feed.control, "AAPL", rcvhwm=10)
