@@ -135,7 +135,7 @@ _LAT_SERVER = textwrap.dedent("""
         while time.monotonic() < t_end:
             now_ns = time.time_ns()
             evs = [{"ev": "T", "sym": "LAT", "x": 4, "i": str(now_ns), "z": 3, "p": 100.0 + (i % 7) * 0.01,
-                    "s": 100, "c": [37], "t": base_ms + i, "q": i} for _ in range(batch)]
+                    "s": 100, "t": base_ms + i, "q": i} for _ in range(batch)]
             i += batch
             await ws.send(json.dumps(evs))
             nxt += period

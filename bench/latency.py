@@ -7,9 +7,12 @@ feed process -> ZeroMQ -> a UI process whose ``PolygonDataManager`` runs on a
 real Qt event loop; the latency is taken where the manager applies the
 events on the GUI thread (from its QSocketNotifier drain), right before the
 spec's per-event hooks (``_process_trade``...) run.
-Only trades sent from 0.5 s after the window's first snapshot count (the
-steady state; start-up - subscribe, snapshot, buffered catch-up - is the
-recovery benchmark's subject).
+The UI process starts as the app's ``run_ui`` does (calendar warmed and the
+start-up heap frozen before it connects). Only trades sent from 0.5 s after
+the window's first snapshot count (the steady state; start-up - subscribe,
+snapshot, buffered catch-up - is the recovery benchmark's subject). The
+trades are regular (no condition), so they move the last price, the ticker
+and the forming bar as a real tape does.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ _UI_CHILD = textwrap.dedent("""
     from PyQt6.QtWidgets import QApplication
     from ui_process.polygon_data_manager import PolygonDataManager
     feed, expected, limit_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    from ui_process.app import freeze_startup_heap, warm_up
     app = QApplication([])
+    warm_up()  # as the app's run_ui does before it connects (the calendar would otherwise load mid-stream)
     lat = []
     since = [None]  # steady state: only trades sent 0.5 s after the first snapshot was applied
     class Probe(PolygonDataManager):
@@ -48,6 +53,7 @@ _UI_CHILD = textwrap.dedent("""
             if len(lat) >= expected:
                 app.quit()
     m = Probe(feed)
+    freeze_startup_heap()
     m.connect()
     m.change_symbol("LAT")
     QTimer.singleShot(int(limit_s * 1000), app.quit)

@@ -43,7 +43,7 @@ def _run_window(control: str, symbol: str) -> dict:
     from PyQt6.QtWidgets import QApplication
 
     from shared.config import Settings
-    from ui_process.app import _freeze_startup_heap, _warm_up
+    from ui_process.app import freeze_startup_heap, warm_up
     from ui_process.window import qt_log, theme
     from ui_process.window.main_window import MainWindow
     from ui_process.window.tape_manager import TapeDataManager
@@ -51,7 +51,7 @@ def _run_window(control: str, symbol: str) -> dict:
     app = QApplication.instance() or QApplication([])
     qt_log.install()
     theme.apply(app)
-    _warm_up()
+    warm_up()
     state = Path(os.environ.get("TMPDIR", "/tmp")) / f"lm-bench-ui-{os.getpid()}.ini"
     m = TapeDataManager(control, settings=Settings(feed=control), symbol=symbol)
     w = MainWindow(m, feed=control, symbol=symbol, restore=False, state_file=str(state), spawner=lambda *a: None)
@@ -89,7 +89,7 @@ def _run_window(control: str, symbol: str) -> dict:
         if done or now - started > TIMEOUT_S:
             app.quit()
 
-    _freeze_startup_heap()  # as run_ui does
+    freeze_startup_heap()  # as run_ui does
     timer = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=5, timeout=tick)
     started = time.perf_counter()
     m.connect()

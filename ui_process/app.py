@@ -51,7 +51,7 @@ def _symbol(args: argparse.Namespace, settings: Settings) -> str:
     return "AAPL"
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Build the exchange calendar now (~0.5-3 s, once per process), not on the
     GUI thread in the middle of the first snapshot where it would freeze the window."""
     import time
@@ -61,7 +61,7 @@ def _warm_up() -> None:
     market_state(int(time.time() * 1000))
 
 
-def _freeze_startup_heap() -> None:
+def freeze_startup_heap() -> None:
     """Move everything built at start-up out of the cyclic GC's sight.
 
     Measured in bench/ui_window.py: with pandas/exchange_calendars, numpy,
@@ -128,13 +128,13 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     from ui_process.window.tape_manager import TapeDataManager
 
     symbol = _symbol(args, settings)
-    _warm_up()
+    warm_up()
     manager = TapeDataManager(settings.feed, settings=settings, symbol=symbol)
     window = MainWindow(manager, feed=settings.feed, symbol=symbol,
                         restore=not (shot or getattr(args, "no_restore", False)), max_bars=settings.max_bars,
                         state_file=settings.ui_state_file)
     _keep_running_on_errors(window)
-    _freeze_startup_heap()
+    freeze_startup_heap()
     manager.connect()
     if not shot:
         window.show()
