@@ -313,8 +313,9 @@ class Supervisor:
     def __init__(self, feed_address: str | None, *, mode: str = "desktop", policy: RestartPolicy | None = None,
                  clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] | None = None,
                  report_interval: float = REPORT_INTERVAL, stop_timeout: float = STOP_GROUP_TIMEOUT,
-                 pdeathsig: bool = True):
+                 pdeathsig: bool = True, curve_dir: str | None = None):
         self.feed_address = feed_address
+        self.curve_dir = curve_dir or ""  # the feed's CURVE keys: reports reach an encrypted feed too
         self.mode = mode  # "desktop" | "daemon"
         self.policy = policy or RestartPolicy()
         self.clock = clock
@@ -554,6 +555,9 @@ class Supervisor:
         s.setsockopt(zmq.IMMEDIATE, 1)  # never queue reports for a feed that isn't there
         s.setsockopt(zmq.SNDHWM, 4)
         s.setsockopt(zmq.RCVHWM, 16)
+        from shared.zmq_client import apply_curve
+
+        apply_curve(s, self.curve_dir)  # as every other client of a CURVE feed
         s.connect(self.feed_address)
         self._ctl = s
 
@@ -773,7 +777,7 @@ async def _take_over_when_gone(sup: Supervisor, settings: Settings, args: argpar
 
 async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[str | None], attached: bool,
                    ui_factory: Callable[..., ChildSpec]) -> int:
-    sup = Supervisor(settings.feed, mode="desktop")
+    sup = Supervisor(settings.feed, mode="desktop", curve_dir=settings.curve_dir)
     sup.child_env.update(security_env(settings))
     sup.install_signal_handlers()
     opened: list[str | None] = []
@@ -803,7 +807,7 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
 
 
 async def _daemon(args: argparse.Namespace, settings: Settings) -> int:
-    sup = Supervisor(settings.feed, mode="daemon")
+    sup = Supervisor(settings.feed, mode="daemon", curve_dir=settings.curve_dir)
     sup.child_env.update(security_env(settings))
     sup.install_signal_handlers()
     try:

@@ -157,6 +157,31 @@ def test_daemon_restarts_a_killed_feed_and_sim_and_reports_children(procs, tmp_p
     limits.report()
 
 
+def test_daemon_reports_to_a_curve_feed_and_only_keyed_clients_see_it(procs, tmp_path):
+    """A remote desk: the feed binds a wildcard address with CURVE keys. The supervisor holds the
+    same key directory as its children, so its report reaches the encrypted feed; a client
+    without the keys gets no answer at all."""
+    import zmq.auth
+
+    keys = tmp_path / "curve"
+    keys.mkdir()
+    zmq.auth.create_certificates(str(keys), "server")
+    zmq.auth.create_certificates(str(keys), "client")
+    port = free_port("0.0.0.0")
+    sup = procs([sys.executable, "-c", NO_QT_LAUNCHER, "daemon", "--feed", f"tcp://0.0.0.0:{port}",
+                 "--curve-dir", str(keys)], cli_env(tmp_path))
+    wait_until(lambda: sup.has("daemon running"), 60, what="the daemon up")
+    procs.track(sup)
+    address = f"tcp://127.0.0.1:{port}"
+    st = wait_until(lambda: (s := request(address, wire.status_request(), 0.5, curve_dir=str(keys)))
+                    and s.get("supervisor") and s, 20, what="the supervisor's report in the keyed status")
+    ch = {c["name"]: c for c in st["supervisor"]["children"]}
+    assert ch["feed"]["pid"] == st["pid"] and ch["feed"]["alive"] and ch["sim"]["alive"]
+    assert request(address, wire.status_request(), 0.5) is None  # no keys, no answer
+    sup.p.send_signal(signal.SIGTERM)
+    assert sup.p.wait(10) == 0
+
+
 def test_a_simulator_port_that_is_taken_is_one_line(procs, tmp_path):
     import socket
 
