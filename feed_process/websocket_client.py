@@ -126,6 +126,9 @@ class PolygonWebSocketClient:
         """Start (or keep) the connection loop; returns its task."""
         if self._task is None or self._task.done():
             self._stop.clear()
+            # Say so now, not at the task's first step: a status request answered in between
+            # (the feed drains its control socket right after this call) must not read "stopped".
+            self._set_state(CONNECTING if self.connects == 0 else RECONNECTING)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="upstream")
         return self._task
 

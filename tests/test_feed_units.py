@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from feed_process.feed import RateLimitedLog, endpoint_host, is_loopback
 from feed_process.history import _bar, rest_base_url
 from feed_process.state import SymbolState
 from feed_process.websocket_client import Backoff, redact_url
+from tests.util import free_port
 
 M = 60_000
 T0 = 1751031000000  # 2025-06-27 09:30 New York, a minute boundary
@@ -189,6 +191,27 @@ def test_oversized_frames_are_counted_and_the_client_reconnects():
     assert len(accepted) == 2 and counters["oversized_frame"] == 1
     assert errors[0][0] == "oversized_frame"
     assert got[0]["AAPL"][0][:3] == ["T", 1751031000000, 10.5]
+
+
+def test_the_state_is_connecting_from_the_moment_the_client_is_started():
+    """The feed answers pending status requests right after starting the client: they must
+    read "connecting" (the truth), not the never-started "stopped"."""
+    from feed_process.protocols import RelayCore
+    from feed_process.websocket_client import PolygonWebSocketClient
+
+    async def main() -> list[str]:
+        seen: list[str] = []
+        c = PolygonWebSocketClient(f"ws://127.0.0.1:{free_port()}/ws/x", RelayCore(), on_events=lambda b: None,
+                                   on_state=lambda s, m: seen.append(s))
+        before = c.state
+        c.connect_to_server()
+        now = c.state  # no await in between: the task has not run yet
+        await c.disconnect()
+        return [before, now, *seen]
+
+    before, now, *seen = asyncio.run(main())
+    assert before == "stopped" and now == "connecting"
+    assert seen[0] == "connecting" and seen[-1] == "stopped"
 
 
 def test_seed_operations_keep_the_wanted_set_for_the_next_connection():
