@@ -268,7 +268,8 @@ def test_desktop_windows_recover_crash_loop_is_told_and_nothing_outlives_a_sigki
 
 def test_two_desktops_on_one_address_share_one_feed_and_one_upstream(procs, tmp_path):
     """The real ``live-monitor`` desktop command with real (offscreen) dashboard windows.
-    Desktop 1 is started before the state file exists, so only desktop 2 can open MSFT.
+    Desktop 2 has a state file of its own that remembers MSFT (desktop 1's window writes AAPL
+    into its file when it switches, at a moment that depends on the machine's load).
     When desktop 1 is closed, desktop 2 takes the feed over for its own window."""
     feed = f"tcp://127.0.0.1:{free_port()}"
     env = cli_env(tmp_path)
@@ -276,14 +277,20 @@ def test_two_desktops_on_one_address_share_one_feed_and_one_upstream(procs, tmp_
     wait_until(lambda: d1.has("started ui-AAPL (pid"), 60, what="desktop 1 with its window")
     first = wait_until(lambda: hello(feed), 10, what="the feed")
     # desktop 2 without --symbols: its window reopens the symbol it remembers (its QSettings file)
-    (tmp_path / "ui-state.ini").write_text("[General]\nlast_symbol=MSFT\n")
-    d2 = procs([sys.executable, "-m", "supervisor", "--feed", feed], env)
+    state2 = tmp_path / "ui-state-2.ini"
+    state2.write_text("[General]\nlast_symbol=MSFT\n")
+    d2 = procs([sys.executable, "-m", "supervisor", "--feed", feed], {**env, "LIVE_MONITOR_UI_STATE_FILE": str(state2)})
     wait_until(lambda: d2.has("started ui (pid"), 60, what="desktop 2 with its window")
     assert d2.has(f"a feed already runs at {feed} (pid {first['pid']}")
     assert not d2.has("started feed") and not d2.has("started sim")
     # both windows are served by the one feed, which holds one upstream connection
-    wait_until(lambda: (st := status(feed)) and {"AAPL", "MSFT"} <= set(st.get("symbols") or {}), 60,
-               what="both windows subscribed on the one feed")
+    try:
+        wait_until(lambda: (st := status(feed)) and {"AAPL", "MSFT"} <= set(st.get("symbols") or {}), 60,
+                   what="both windows subscribed on the one feed")
+    except AssertionError as e:  # say which window is missing and what the desktops logged
+        raise AssertionError(f"{e}; feed symbols {sorted((status(feed) or {}).get('symbols') or [])}\n"
+                             "desktop 1:\n" + "\n".join(d1.err[-25:]) + "\ndesktop 2:\n" + "\n".join(d2.err[-25:]))
+
     feeds = [p for p in psutil.process_iter(["cmdline"])
              if (cl := p.info["cmdline"] or []) and "feed" in cl and feed in cl]
     assert len(feeds) == 1
