@@ -12,11 +12,37 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import textwrap
 import time
 
 from tests.util import REPO, free_port, replay_dir, stop_process
 
-__all__ = ["REPO", "bench_env", "free_port", "replay_dir", "start", "stop"]
+__all__ = ["BARE_CLIENT", "REPO", "bench_env", "free_port", "replay_dir", "start", "stop"]
+
+# The cheapest honest Polygon consumer, the yardstick of the feed and simulator benchmarks: a bare
+# websockets receive loop in its own process, from the first data frame until `expected` events.
+# argv: url topics expected [count]; with "count" the events are counted in the raw bytes (one
+# '"ev":' per event) instead of parsed with orjson, which isolates the transport from the JSON work.
+BARE_CLIENT = textwrap.dedent("""
+    import asyncio, json, sys, time, orjson, websockets
+    async def main(url, topics, expected, count_only):
+        async with websockets.connect(url, max_size=2**26, compression=None) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"action": "auth", "params": "bench"}))
+            await ws.recv()
+            await ws.send(json.dumps({"action": "subscribe", "params": topics}))
+            n = frames = 0; first = None
+            while n < expected:
+                raw = await asyncio.wait_for(ws.recv(decode=False), 30)
+                if raw.startswith(b'[{"ev":"status"'):
+                    continue
+                if first is None:
+                    first = time.perf_counter(); cpu0 = time.process_time()
+                n += raw.count(b'"ev":') if count_only else len(orjson.loads(raw)); frames += 1
+            print(json.dumps({"events": n, "seconds": time.perf_counter() - first,
+                              "cpu_s": time.process_time() - cpu0, "frames": frames}))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:] == ["count"]))
+""")
 
 
 def bench_env() -> dict:

@@ -26,30 +26,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from bench.common import REPO, bench_env, free_port, replay_dir, start, stop
+from bench.common import BARE_CLIENT, REPO, bench_env, free_port, replay_dir, start, stop
 
 PY = sys.executable
-
-_BARE = textwrap.dedent("""
-    import asyncio, json, sys, time, orjson, websockets
-    async def main(url, topics, expected):
-        async with websockets.connect(url, max_size=2**26, compression=None) as ws:
-            await ws.recv()
-            await ws.send(json.dumps({"action": "auth", "params": "bench"}))
-            await ws.recv()
-            await ws.send(json.dumps({"action": "subscribe", "params": topics}))
-            n = 0; first = None
-            while n < expected:
-                evs = orjson.loads(await asyncio.wait_for(ws.recv(decode=False), 30))
-                if evs and evs[0].get("ev") == "status":
-                    continue
-                if first is None:
-                    first = time.perf_counter(); cpu0 = time.process_time()
-                n += len(evs)
-            print(json.dumps({"events": n, "seconds": time.perf_counter() - first,
-                              "cpu_s": time.process_time() - cpu0}))
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
-""")
 
 _MASSIVE = textwrap.dedent("""
     import asyncio, json, sys, time
@@ -256,7 +235,7 @@ def measure(quick: bool) -> dict:
         rows.append(out)
         return out
 
-    bare = row("bare websockets + orjson", _direct(path, _BARE, ["ws://127.0.0.1:PORT/stocks", topics, str(expected)]))
+    bare = row("bare websockets + orjson", _direct(path, BARE_CLIENT, ["ws://127.0.0.1:PORT/stocks", topics, str(expected)]))
     official = row("massive client (json)", _direct(path, _MASSIVE, ["127.0.0.1:PORT", topics, str(expected), "0"]))
     row("massive client (orjson)", _direct(path, _MASSIVE, ["127.0.0.1:PORT", topics, str(expected), "1"]))
     feed_runs = [_through_feed(path, symbol, expected) for _ in range(1 if quick else 2)]
