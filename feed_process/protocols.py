@@ -137,6 +137,17 @@ class Output:
         self.count += 1
         self.last_ms = arr[1]
 
+    def seal(self, appended: int) -> Output:
+        """End of a frame whose hot path appended ``appended`` events straight to ``batches``:
+        drop symbols left empty (all their events were bad), count, note the data time."""
+        batches = self.batches
+        for sym in [k for k, v in batches.items() if not v]:
+            del batches[sym]
+        self.count += appended
+        if batches:
+            self.last_ms = max(lst[-1][1] for lst in batches.values())
+        return self
+
     @property
     def events(self) -> list[tuple[str, list]]:
         return [(sym, a) for sym, lst in self.batches.items() for a in lst]
@@ -274,12 +285,7 @@ class PolygonCore(_Core):
                     continue
                 lst.append(["AM", e.s, o, h, lo, c, e.v, e.vw, e.n])
             n += 1
-        for sym in [k for k, v in batches.items() if not v]:
-            del batches[sym]
-        out.count = n
-        if batches:
-            out.last_ms = max(lst[-1][1] for lst in batches.values())
-        return out
+        return out.seal(n)
 
     def _receive_slow(self, frame: str | bytes) -> Output:
         out = Output()
@@ -354,12 +360,7 @@ class PolygonCore(_Core):
                 self._market(out, d, True)
             else:
                 self._error(out, "unknown_event", f"unknown event type {_short(d.get('ev'), 24)}")
-        for sym in [k for k, v in batches.items() if not v]:
-            del batches[sym]  # a wanted symbol whose only events were bad
-        out.count += n
-        if batches:
-            out.last_ms = max(lst[-1][1] for lst in batches.values())
-        return out
+        return out.seal(n)
 
     def _status(self, out: Output, d: dict) -> None:
         status = d.get("status")

@@ -26,17 +26,14 @@ import orjson
 import zmq
 
 from shared.cli import UserError
-from shared.zmq_client import apply_curve, data_endpoint as _data_endpoint
 from shared.config import Settings
+from shared.feed_probe import request
 from shared.models import wire
 from shared.models.market_data import normalize_symbol, to_polygon
+from shared.zmq_client import apply_curve, data_endpoint
 
 _ids = itertools.count(1)
 SILENT_FEED_S = 3.0  # no message (heartbeats are 1/s) for this long: say hello again
-
-
-def data_endpoint(hello: dict, control: str) -> str:
-    return _data_endpoint(hello["data"], control)
 
 
 class FeedConnection:
@@ -184,7 +181,7 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         sock.setsockopt(zmq.RCVHWM, 100_000)
         sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
         apply_curve(sock, settings.curve_dir)
-        sock.connect(data_endpoint(hello, settings.feed))
+        sock.connect(data_endpoint(hello["data"], settings.feed))
         for s_ in symbols:
             sock.setsockopt(zmq.SUBSCRIBE, wire.topic_for(s_))
         sock.setsockopt(zmq.SUBSCRIBE, wire.SYS_TOPIC)
@@ -192,13 +189,9 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
 
     def rehello() -> dict | None:
         """Say hello again (the feed may have restarted on a new data port); None if nobody answers."""
-        c = FeedConnection(settings.feed, min(args.timeout, 1.0), ctx, curve_dir=settings.curve_dir)
-        try:
-            return c.request(wire.hello_request(client="tap"))
-        except UserError:
-            return None
-        finally:
-            c.close()
+        r = request(settings.feed, wire.hello_request(client="tap"), min(args.timeout, 1.0), ctx,
+                    curve_dir=settings.curve_dir)
+        return r if r is not None and r.get("type") == wire.HELLO else None
 
     sub = connect_sub(hello)
     up = hello.get("upstream") or {}
