@@ -32,9 +32,10 @@ _UI_CHILD = textwrap.dedent("""
     from PyQt6.QtWidgets import QApplication
     from ui_process.polygon_data_manager import PolygonDataManager
     feed, expected, limit_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    from ui_process.app import freeze_startup_heap, warm_up
+    from shared import market_hours
+    from ui_process.app import freeze_startup_heap
     app = QApplication([])
-    warm_up()  # as the app's run_ui does before it connects (the calendar would otherwise load mid-stream)
+    market_hours.warm()  # as the app's run_ui does before it connects (the calendar would otherwise load mid-stream)
     lat = []
     since = [None]  # steady state: only trades sent 0.5 s after the first snapshot was applied
     class Probe(PolygonDataManager):

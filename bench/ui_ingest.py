@@ -84,11 +84,12 @@ def _child(control: str, target: int, timeout: float) -> dict:
     import psutil
     from PyQt6.QtCore import QCoreApplication, Qt, QTimer
 
-    from ui_process.app import freeze_startup_heap, warm_up
+    from shared import market_hours
+    from ui_process.app import freeze_startup_heap
     from ui_process.polygon_data_manager import PolygonDataManager
 
     app = QCoreApplication([])
-    warm_up()  # the process starts as the app's run_ui does: calendar built, start-up heap frozen
+    market_hours.warm()  # the process starts as the app's run_ui does: calendar built, start-up heap frozen
     proc = psutil.Process()
     # Time each GUI-thread work item the manager runs (drains, display and safety ticks): this
     # separates our own slices from the OS not scheduling the process on a busy machine.

@@ -43,7 +43,8 @@ def _run_window(control: str, symbol: str) -> dict:
     from PyQt6.QtWidgets import QApplication
 
     from shared.config import Settings
-    from ui_process.app import freeze_startup_heap, warm_up
+    from shared import market_hours
+    from ui_process.app import freeze_startup_heap
     from ui_process.window import qt_log, theme
     from ui_process.window.main_window import MainWindow
     from ui_process.window.tape_manager import TapeDataManager
@@ -51,7 +52,7 @@ def _run_window(control: str, symbol: str) -> dict:
     app = QApplication.instance() or QApplication([])
     qt_log.install()
     theme.apply(app)
-    warm_up()
+    market_hours.warm()
     state = Path(os.environ.get("TMPDIR", "/tmp")) / f"lm-bench-ui-{os.getpid()}.ini"
     m = TapeDataManager(control, settings=Settings(feed=control), symbol=symbol)
     w = MainWindow(m, feed=control, symbol=symbol, restore=False, state_file=str(state), spawner=lambda *a: None)

@@ -19,7 +19,6 @@ import gc
 import logging
 import signal
 import sys
-import time
 
 from shared import market_hours
 from shared.cli import UserError
@@ -50,9 +49,7 @@ async def serve(settings: Settings, args: argparse.Namespace | None = None,
         feed.bind()
     except FeedError as e:
         raise UserError(str(e)) from None
-    # Build the NYSE calendar now (exchange_calendars takes ~0.5 s): later the watchdog and the
-    # first snapshot would otherwise stall the event loop for it.
-    market_hours.is_active(int(time.time() * 1000))
+    market_hours.warm()  # before the loop serves: the watchdog and the first snapshot need it
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
+import threading
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
+
+log = logging.getLogger(__name__)
 
 NY = ZoneInfo("America/New_York")
 MarketState = Literal["pre", "open", "post", "closed"]
@@ -38,6 +42,36 @@ def _calendar():
 
     # Wide enough for replay files and years of running; built once (~0.4 s).
     return xcals.get_calendar("XNYS", start="2015-01-01", end=f"{dt.date.today().year + 2}-12-31")
+
+
+_warming = threading.Lock()
+
+
+def warm(background: bool = False) -> None:
+    """Build the calendar now (importing pandas/exchange_calendars and building it take ~1 s, once
+    per process), so that no later call stalls an event loop or a GUI thread for it.
+
+    Every process calls this before its loop serves data (feed, window, benchmarks' UI children).
+    ``background=True`` (a bare ``PolygonDataManager`` whose host app did not warm it) builds it
+    in a daemon thread instead; it still competes for the GIL while it runs.
+    """
+    if _calendar.cache_info().currsize:
+        return
+    if not background:
+        _calendar()
+        return
+    if not _warming.acquire(blocking=False):
+        return  # a build is already running
+
+    def build() -> None:
+        try:
+            _calendar()
+        except Exception:  # the first caller on the thread that needs it will report it
+            log.debug("calendar warm-up failed", exc_info=True)
+        finally:
+            _warming.release()
+
+    threading.Thread(target=build, name="calendar-warmup", daemon=True).start()
 
 
 def _ms(d: dt.datetime) -> int:

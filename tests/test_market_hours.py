@@ -129,3 +129,30 @@ def test_days_outside_the_calendar_fall_back_to_weekday_hours():
     s = mh.session_for(dt.date(2012, 6, 1))  # a Friday before the calendar's range
     assert s is not None and s.open == ms(2012, 6, 1, 13, 30) and s.close == ms(2012, 6, 1, 20)
     assert mh.session_for(dt.date(2012, 6, 2)) is None  # Saturday
+
+
+def test_warm_builds_the_calendar_once_in_the_foreground_or_in_a_background_thread():
+    """A fresh interpreter: warm() builds it now; warm(background=True) leaves the caller free and
+    the calendar ready moments later (polled, never slept on); a second call starts no second build."""
+    import subprocess
+    import sys
+
+    from tests.util import REPO
+
+    code = (
+        "import sys, threading, time\n"
+        "from shared import market_hours as m\n"
+        "bg = sys.argv[1] == 'bg'\n"
+        "m.warm(background=bg); m.warm(background=bg)\n"
+        "builders = [t for t in threading.enumerate() if t.name == 'calendar-warmup']\n"
+        "print('threads', len(builders), 'ready_at_once', m._calendar.cache_info().currsize)\n"
+        "end = time.monotonic() + 60\n"
+        "while not m._calendar.cache_info().currsize and time.monotonic() < end:\n"
+        "    time.sleep(0.01)\n"
+        "print('ready', m._calendar.cache_info().currsize, 'misses', m._calendar.cache_info().misses)\n"
+    )
+    fg = subprocess.run([sys.executable, "-c", code, "fg"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    bg = subprocess.run([sys.executable, "-c", code, "bg"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert fg.stdout.split() == ["threads", "0", "ready_at_once", "1", "ready", "1", "misses", "1"], fg.stderr
+    out = bg.stdout.split()
+    assert out[:2] == ["threads", "1"] and out[4:] == ["ready", "1", "misses", "1"], bg.stderr

@@ -51,16 +51,6 @@ def _symbol(args: argparse.Namespace, settings: Settings) -> str:
     return "AAPL"
 
 
-def warm_up() -> None:
-    """Build the exchange calendar now (~0.5-3 s, once per process), not on the
-    GUI thread in the middle of the first snapshot where it would freeze the window."""
-    import time
-
-    from shared.market_hours import market_state
-
-    market_state(int(time.time() * 1000))
-
-
 def freeze_startup_heap() -> None:
     """Move everything built at start-up out of the cyclic GC's sight.
 
@@ -128,7 +118,9 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     from ui_process.window.tape_manager import TapeDataManager
 
     symbol = _symbol(args, settings)
-    warm_up()
+    from shared import market_hours
+
+    market_hours.warm()  # now, not on the GUI thread in the middle of the first snapshot
     manager = TapeDataManager(settings.feed, settings=settings, symbol=symbol)
     window = MainWindow(manager, feed=settings.feed, symbol=symbol,
                         restore=not (shot or getattr(args, "no_restore", False)), max_bars=settings.max_bars,

@@ -44,10 +44,8 @@ forming bar, so an update may be for the last-but-one bar.)
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
-import threading
 import time
 from collections import deque
 from typing import Any, Callable, Optional
@@ -76,24 +74,6 @@ SAFETY_INTERVAL_MS = 250    # drain + link timeouts even if an FD edge was misse
 UPSTREAM_BAD_STATES = {"auth_failed": "authentication failed", "max_connections": "another connection uses the key",
                        "failed": "gave up reconnecting", "stalled": "stalled (connected but silent)",
                        "reconnecting": "reconnecting", "stopped": "stopped"}
-
-
-_calendar_warm = threading.Event()
-
-
-def _warm_calendar() -> None:
-    """Build the exchange calendar (~0.5-1 s, once per process) off the GUI thread, before it is needed."""
-    if _calendar_warm.is_set():
-        return
-    _calendar_warm.set()
-
-    def build() -> None:
-        try:
-            market_hours.session_for(datetime.date.today())
-        except Exception:  # the first market_state() call will report it
-            logger.debug("calendar warm-up failed", exc_info=True)
-
-    threading.Thread(target=build, name="calendar-warmup", daemon=True).start()
 
 
 class _RateLimitedLog:
@@ -130,7 +110,7 @@ class PolygonDataManager(QObject):
                  symbol: str | None = None, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time, parent: QObject | None = None):
         super().__init__(parent)
-        _warm_calendar()
+        market_hours.warm(background=True)  # a no-op when the host app warmed it (run_ui does)
         s = settings or load_settings()
         self.settings = s
         self.server_url = server_url or s.feed
