@@ -4,7 +4,9 @@ parent-watch predicate, last symbol, desktop plan. No processes, an injected clo
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import sys
 
 import pytest
 
@@ -126,45 +128,87 @@ def test_parent_gone_check_uses_ppid_for_a_child_and_pid_for_a_grandchild():
 
 
 def test_desktop_symbols_flag_wins_else_the_window_reopens_its_last():
-    import supervisor
     from shared.config import load_settings
+    from supervisor import plans
 
     s = load_settings(flags={"symbols": "aapl,msft,aapl"}, env={}, use_default_file=False)
-    assert supervisor.desktop_symbols(s) == ["AAPL", "MSFT"]
+    assert plans.desktop_symbols(s) == ["AAPL", "MSFT"]
     s = load_settings(env={}, use_default_file=False)
-    assert supervisor.desktop_symbols(s) == [None]
-    spec = supervisor.ui_spec(s, argparse.Namespace(), None, 0)
+    assert plans.desktop_symbols(s) == [None]
+    spec = plans.ui_spec(s, argparse.Namespace(), None, 0)
     assert spec.name == "ui" and "--symbol" not in spec.argv  # the window picks its last symbol
 
 
 def test_child_argv_carry_the_feed_address_and_never_the_key():
-    import supervisor
     from shared.config import Secret, load_settings
+    from supervisor import plans
 
     s = load_settings(flags={"feed": "tcp://127.0.0.1:9999"}, env={"POLYGON_API_KEY": "sekrit-key-123"},
                       use_default_file=False)
     assert s.api_key == Secret("sekrit-key-123")
     args = argparse.Namespace(config_file=None, log_level="DEBUG")
-    up, proto = supervisor.sim_upstream(4321)
-    specs = [supervisor.feed_spec(s, args, up, proto), supervisor.ui_spec(s, args, "AAPL", 0),
-             supervisor.ui_spec(s, args, "AAPL", 1), supervisor.sim_spec(s, args, 0)]
+    up, proto = plans.sim_upstream(4321)
+    specs = [plans.feed_spec(s, args, up, proto), plans.ui_spec(s, args, "AAPL", 0),
+             plans.ui_spec(s, args, "AAPL", 1), plans.sim_spec(s, args, 0)]
     feed, ui, ui2, sim = specs
-    assert feed.argv[3:] == ["feed", "--feed", "tcp://127.0.0.1:9999", "--upstream", "ws://127.0.0.1:4321/stocks",
+    # the installed code, never the cwd's: python -P (no cwd on sys.path)
+    assert all(sp.argv[:4] == [sys.executable, "-P", "-m", "supervisor"] for sp in specs)
+    assert feed.argv[4:] == ["feed", "--feed", "tcp://127.0.0.1:9999", "--upstream", "ws://127.0.0.1:4321/stocks",
                              "--log-level", "DEBUG", "--protocol", "polygon"]
     assert ui.name == "ui-AAPL" and ui2.name == "ui-AAPL-2" and ui.restart is Restart.ON_CRASH
-    assert ui.argv[-2:] == ["--symbol", "AAPL"]
-    assert sim.argv[3:6] == ["sim", "--port", "0"] and sim.ready_prefix == "LISTENING "
+    assert ui.argv[-2:] == ["--symbol", "AAPL"] and ui.symbol == "AAPL"
+    assert sim.argv[4:] == ["sim", "--port", "0", "--log-level", "DEBUG"] and sim.ready_prefix == "LISTENING "
     assert all("sekrit" not in " ".join(sp.argv) for sp in specs)
 
 
-def test_missing_api_key_for_polygon_is_a_user_error():
-    import supervisor
+def test_sim_flags_are_passed_only_when_given_and_the_first_seed_is_pinned(tmp_path):
+    from shared.config import load_settings
+    from supervisor import plans
+
+    args = argparse.Namespace()
+    bare = plans.sim_spec(load_settings(env={}, use_default_file=False), args, 0)
+    assert "--seed" not in bare.argv and "--speed" not in bare.argv  # the simulator picks a fresh seed
+    assert plans.sim_spec(load_settings(env={}, use_default_file=False), args, 5, seed=77).argv[-2:] == \
+        ["--seed", "77"]  # a restart replays the tape the first start chose
+    s = load_settings(flags={"sim_seed": 3}, env={}, use_default_file=False)
+    assert plans.sim_spec(s, args, 0, seed=77).argv[-2:] == ["--seed", "3"]  # the user's seed wins
+    f = tmp_path / "r.jsonl"
+    f.write_text("")
+    s = load_settings(flags={"sim_replay": str(f), "sim_speed": 4, "sim_loop": True}, env={}, use_default_file=False)
+    argv = plans.sim_spec(s, args, 0).argv
+    assert argv[argv.index("--replay") + 1] == str(f) and "--loop" in argv and argv[-2:] == ["--speed", "4"]
+    s = load_settings(flags={"sim_replay": str(f), "sim_max": True}, env={}, use_default_file=False)
+    assert "--max" in plans.sim_spec(s, args, 0).argv
+    assert plans.parse_sim_ready("LISTENING ws://127.0.0.1:4242 source=replay") == (4242, None)
+    assert plans.parse_sim_ready("LISTENING ws://127.0.0.1:4242 source=simulated seed=991") == (4242, 991)
+    with pytest.raises(ValueError):
+        plans.parse_sim_ready("hello")
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"upstream": "polygon"}, "needs an API key"),
+    ({"sim_replay": "/nonexistent/x.jsonl.gz"}, "replay file not found"),
+    ({"sim_max": True}, "only apply to --replay"),
+    ({"sim_replay": __file__, "upstream": "ws://127.0.0.1:1/stocks"}, "cannot be used with --upstream"),
+    ({"sim_replay": __file__, "sim_max": True, "sim_speed": 2}, "exclude each other"),
+])
+def test_desktop_and_daemon_refuse_bad_combinations_in_one_line(flags, message):
     from shared.cli import UserError
     from shared.config import load_settings
+    from supervisor import plans
 
-    with pytest.raises(UserError, match="needs an API key"):
-        supervisor.check_upstream(load_settings(flags={"upstream": "polygon"}, env={}, use_default_file=False))
-    supervisor.check_upstream(load_settings(flags={"upstream": "sim"}, env={}, use_default_file=False))
+    with pytest.raises(UserError, match=message):
+        plans.check_settings(load_settings(flags=flags, env={}, use_default_file=False))
+    plans.check_settings(load_settings(flags={"upstream": "sim"}, env={}, use_default_file=False))
+
+
+def test_children_never_get_the_cwd_on_their_path():
+    from shared.procs import child_env
+
+    env = child_env({"PYTHONPATH": f"{os.pathsep}.{os.pathsep}/opt/lib{os.pathsep}./"}, {}, 42)
+    assert env["PYTHONPATH"] == "/opt/lib" and env["PYTHONSAFEPATH"] == "1" and env["LIVE_MONITOR_PARENT_PID"] == "42"
+    assert "PYTHONPATH" not in child_env({"PYTHONPATH": "."}, {}, 42)
+    assert "PYTHONPATH" not in child_env({}, {}, 42)
 
 
 def test_line_budget_lets_a_burst_through_then_the_rate_and_counts_the_rest():
