@@ -34,8 +34,8 @@ from .plans import (
     feed_spec,
     parse_sim_ready,
     security_env,
+    sim_feed_spec,
     sim_spec,
-    sim_upstream,
     ui_spec,
 )
 from .runner import StartFailed, Stopping
@@ -83,7 +83,6 @@ async def start_backend(sup: Supervisor, settings: Settings, args: argparse.Name
     feed won the address meanwhile: then we use that one and stop what we started.
     On a failure everything this call started is stopped again."""
     before = set(map(id, sup.runners))
-    feed_env: dict[str, str] = {}
     try:
         if settings.upstream == "sim":
             sim = sim_spec(settings, args, settings.sim_port)
@@ -94,14 +93,11 @@ async def start_backend(sup: Supervisor, settings: Settings, args: argparse.Name
                 raise StartFailed(str(e)) from None
             # Pin port and seed: a restarted simulator comes back where the feed looks, with the same tape.
             sim.argv = sim_spec(settings, args, port, seed).argv
-            upstream, protocol = sim_upstream(port)
-            # The simulator accepts any key: never send the user's real one to it.
-            feed_env = {"POLYGON_API_KEY": "simulator", "MASSIVE_API_KEY": ""}
+            feed = sim_feed_spec(settings, args, port)
             if settings.sim_replay:
                 log.info("REPLAY: the simulator plays %s", settings.sim_replay)
         else:
-            upstream, protocol = settings.upstream, settings.protocol
-        feed = feed_spec(settings, args, upstream, protocol, feed_env)
+            feed = feed_spec(settings, args, settings.upstream, settings.protocol)
         if daemon:  # the daemon retries the upstream forever: it serves remote windows for weeks
             feed.argv += ["--max-reconnect-attempts", "0"]
         try:

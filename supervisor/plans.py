@@ -94,6 +94,17 @@ def sim_upstream(port: int) -> tuple[str, str]:
     return f"ws://127.0.0.1:{port}/stocks", "polygon"
 
 
+def sim_feed_spec(settings: Settings, args: argparse.Namespace, port: int) -> ChildSpec:
+    """The feed on our simulator: ``--upstream sim`` with the simulator's URL as its
+    ``server_url`` (by environment), so the feed itself says it is on a simulator
+    (kind/target ``sim``, source ``simulated`` until the simulator announces replay)
+    from its first hello on - a second launch compares against that. The simulator
+    accepts any key: the feed gets a dummy one, never the user's."""
+    url, protocol = sim_upstream(port)
+    env = {"LIVE_MONITOR_SERVER_URL": url, "POLYGON_API_KEY": "simulator", "MASSIVE_API_KEY": ""}
+    return feed_spec(settings, args, "sim", protocol, env)
+
+
 def parse_sim_ready(line: str) -> tuple[int, int | None]:
     """(port, seed or None) from the simulator's ``LISTENING ws://127.0.0.1:P ... [seed=N]`` line."""
     m = SIM_PORT_RE.match(line or "")

@@ -159,6 +159,10 @@ def test_child_argv_carry_the_feed_address_and_never_the_key():
     assert ui.argv[-2:] == ["--symbol", "AAPL"] and ui.symbol == "AAPL"
     assert sim.argv[4:] == ["sim", "--port", "0", "--log-level", "DEBUG"] and sim.ready_prefix == "LISTENING "
     assert all("sekrit" not in " ".join(sp.argv) for sp in specs)
+    on_sim = plans.sim_feed_spec(s, args, 4321)  # the feed knows it is on a simulator from its first hello
+    assert on_sim.argv[4:8] == ["feed", "--feed", "tcp://127.0.0.1:9999", "--upstream"] and on_sim.argv[8] == "sim"
+    assert on_sim.env["LIVE_MONITOR_SERVER_URL"] == "ws://127.0.0.1:4321/stocks"
+    assert on_sim.env["POLYGON_API_KEY"] == "simulator" and on_sim.argv[-2:] == ["--protocol", "polygon"]
 
 
 def test_sim_flags_are_passed_only_when_given_and_the_first_seed_is_pinned(tmp_path):
@@ -218,3 +222,82 @@ def test_line_budget_lets_a_burst_through_then_the_rate_and_counts_the_rest():
     assert b.allow(0.1) and not b.allow(0.1)  # 0.1 s at 10 lines/s = one more line
     assert [b.allow(100.0) for _ in range(6)] == [True] * 5 + [False]  # refills to the burst, not beyond
     assert b.take_suppressed() == 2
+
+
+# ---------------------------------------------------------------- the running feed vs what was asked
+
+SIM_UP = {"source": "simulated", "target": "ws://127.0.0.1:40001/stocks", "protocol": "polygon"}
+REPLAY_UP = {**SIM_UP, "source": "replay"}
+LIVE_UP = {"source": "live", "target": "polygon", "protocol": "polygon"}
+DELAYED_UP = {"source": "delayed", "target": "delayed", "protocol": "polygon"}
+RELAY_UP = {"source": "live", "target": "ws://localhost:8200/ws/{client_id}", "protocol": "relay"}
+OLD_LIVE_UP = {"source": "live", "kind": "polygon", "url": "wss://socket.massive.com/stocks", "protocol": "polygon"}
+OLD_URL_UP = {"source": "live", "kind": "url", "url": "ws://10.0.0.5:9000/ws/live_monitor", "protocol": "relay"}
+
+
+@pytest.mark.parametrize("upstream, flags, ok", [
+    (SIM_UP, {}, True),
+    (SIM_UP, {"upstream": "polygon"}, False),
+    (SIM_UP, {"sim_replay": "x.jsonl"}, False),
+    (REPLAY_UP, {"sim_replay": "x.jsonl"}, True),
+    (REPLAY_UP, {}, False),                      # a plain launch never silently shows a replay
+    (LIVE_UP, {"upstream": "polygon"}, True),
+    (LIVE_UP, {}, False),
+    (LIVE_UP, {"upstream": "delayed"}, False),
+    (DELAYED_UP, {"upstream": "delayed"}, True),
+    (RELAY_UP, {"upstream": "relay"}, True),
+    (RELAY_UP, {"upstream": "relay", "protocol": "polygon"}, False),
+    (RELAY_UP, {"upstream": "ws://localhost:8200/ws/{client_id}"}, True),
+    (RELAY_UP, {"upstream": "ws://elsewhere:8200/ws/{client_id}"}, False),
+    (OLD_LIVE_UP, {"upstream": "polygon"}, True),   # feeds without "target": kind / url decide
+    (OLD_LIVE_UP, {"upstream": "delayed"}, False),
+    (OLD_URL_UP, {"upstream": "ws://10.0.0.5:9000/ws/{client_id}"}, True),
+    (OLD_URL_UP, {"upstream": "ws://10.0.0.6:9000/ws/{client_id}"}, False),
+    ({}, {"upstream": "polygon"}, True),          # a hello that says nothing is not refused on a guess
+])
+def test_upstream_mismatch_is_one_rule_over_the_hellos_upstream_fields(upstream, flags, ok):
+    from shared.config import load_settings
+    from shared.feed_probe import FeedInfo, upstream_mismatch
+
+    info = FeedInfo("tcp://127.0.0.1:8201", 4242, 7, "tcp://127.0.0.1:5000", upstream)
+    why = upstream_mismatch(info, load_settings(flags=flags, env={"POLYGON_API_KEY": "k"}, use_default_file=False))
+    if ok:
+        assert why is None
+    else:
+        assert why and "\n" not in why
+        assert why.startswith("the feed at tcp://127.0.0.1:8201 (pid 4242) serves ")
+        assert f"{upstream['source']} data" in why
+        assert why.endswith("to run both side by side, give this one another address, e.g. --feed tcp://127.0.0.1:8202")
+
+
+# ---------------------------------------------------------------- live-monitor status text
+
+def test_status_text_says_times_in_et_and_lists_windows_under_their_symbols():
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from supervisor.status_text import et_time, format_status
+
+    ny = ZoneInfo("America/New_York")
+    now = dt.datetime(2026, 3, 2, 9, 31, 2, tzinfo=ny).timestamp() * 1000
+    assert et_time(now, now) == "09:31:02 ET"
+    assert et_time(now - 86_400_000 * 3, now) == "2026-02-27 09:31:02 ET"
+    ui = {"role": "ui", "state": "running", "cpu_percent": 1.0, "rss_mb": 80.0, "restarts": 0,
+          "started_at": (now - 60_000) / 1000}
+    st = {"pid": 9, "epoch": 1, "upstream": {"state": "connected", "source": "replay", "since_ms": now - 5000},
+          "symbols": {"AAPL": {"seq": 5, "bars": 10, "backfill": "done", "last_ms": now - 3000}},
+          "supervisor": {"ts": now, "children": [
+              {"name": "supervisor", "role": "supervisor", "pid": 1, "state": "running"},
+              {**ui, "name": "ui-AAPL", "pid": 11, "symbol": "AAPL"},
+              {**ui, "name": "ui", "pid": 12, "symbol": "AAPL"},
+              {**ui, "name": "ui-MSFT", "pid": 13, "symbol": "TSLA"}]}}
+    text = format_status(st, now)
+    lines = text.splitlines()
+    assert "(now 09:31:02 ET)" in lines[0] and "REPLAY" in text and "since 09:30:57 ET" in text
+    i = next(n for n, ln in enumerate(lines) if ln.strip().startswith("AAPL"))
+    assert "last=09:30:59 ET (3 s ago)" in lines[i]
+    assert lines[i + 1].strip().startswith("window ui-AAPL pid=11") and "since 09:30:02 ET" in lines[i + 1]
+    assert lines[i + 2].strip().startswith("window ui pid=12")
+    j = next(n for n, ln in enumerate(lines) if ln.strip().startswith("TSLA"))
+    assert "not subscribed" in lines[j] and lines[j + 1].strip().startswith("window ui-MSFT pid=13")
+    assert "children (reported 09:31:02 ET)" in text
