@@ -9,6 +9,10 @@ apart, which the supervisor needs before it starts anything:
 * something listens that is not a feed (a web server, another program on the
   port, a ZeroMQ socket that doesn't speak our protocol) -> :class:`NotAFeed`.
 
+:func:`upstream_mismatch` then says whether an answering feed serves what the
+settings ask for (the one rule for the supervisor's attach and for a window's
+data manager), so a second launch never silently shows another source.
+
 A plain TCP connect first tells "free" at once (connection refused) without
 waiting out the hello timeout; ZeroMQ itself never reports a refused or failed
 handshake to the application.
