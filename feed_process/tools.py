@@ -80,41 +80,10 @@ class FeedConnection:
 # ------------------------------------------------------------------ status
 
 
-def _fmt_age(ms: int) -> str:
-    if not ms:
-        return "-"
-    age = time.time() - ms / 1000
-    return f"{age:.0f}s ago" if age < 3600 else time.strftime("%H:%M:%S", time.localtime(ms / 1000))
-
-
 def format_status(st: dict) -> str:
-    up = st.get("upstream") or {}
-    lines = [
-        f"feed      pid {st.get('pid')}  epoch {st.get('epoch')}  up {st.get('uptime_s')}s",
-        f"address   {st.get('control', '')}  data {st.get('data')}",
-        f"upstream  {up.get('state')}  {up.get('protocol')} {up.get('url')}  source={up.get('source')}"
-        f"  connects={up.get('connects')} attempts={up.get('attempts')}"
-        + (f"  ({up.get('message')})" if up.get("message") else ""),
-        f"clients   {st.get('subscribers')} data connection(s)",
-    ]
-    syms = st.get("symbols") or {}
-    if syms:
-        lines.append("symbols   " + "  ".join(
-            f"{s} seq={v.get('seq')} bars={v.get('bars')} backfill={v.get('backfill')} last={_fmt_age(v.get('last_ms', 0))}"
-            for s, v in syms.items()))
-    else:
-        lines.append("symbols   (none watched)")
-    counters = st.get("counters") or {}
-    if counters:
-        lines.append("counters  " + "  ".join(f"{k}={v}" for k, v in sorted(counters.items())))
-    sup = st.get("supervisor")
-    if sup and isinstance(sup.get("children"), list):
-        for c in sup["children"]:
-            if isinstance(c, dict):
-                lines.append(f"child     {c.get('name')} pid={c.get('pid')} {c.get('state')} "
-                             f"cpu={c.get('cpu_percent', '-')}% rss={c.get('rss_mb', '-')}MB "
-                             f"restarts={c.get('restarts', 0)}")
-    return "\n".join(lines)
+    from supervisor.status_text import format_status as text  # times in ET, windows under their symbols
+
+    return text(st)
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:

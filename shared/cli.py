@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from .config import FIELD_BY_NAME, ConfigError, Settings, load_settings
+from .config import FIELD_BY_NAME, PORT, SEED, ConfigError, Range, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,76 @@ def positive_float(v: str) -> float:
     return x
 
 
+# The ranges of the numeric flags that are not settings (a setting's range is declared
+# with it in shared.config.FIELDS and used for its flag too). Keyed by ``dest``;
+# "COMMAND.dest" is for one sub-command only. build_parser wraps the ``type=`` of every
+# int/float flag with its range, so a bad number is one argparse line, exit 2, before
+# any socket is opened (``status --timeout -1`` once reached ZeroMQ as a traceback).
+# A numeric flag missing here is still refused when not finite; tests/test_cli.py fails.
+FLAG_RANGES: dict[str, Range] = {
+    "timeout": Range(above=0, hi=3600),          # status / tap / record: seconds to wait for the feed
+    "count": Range(1, 10**12),
+    "duration": Range(above=0, hi=10**7),
+    "sndhwm": Range(1, 10**7),
+    "auth_retry_delay": Range(above=0, hi=86_400),
+    "busy_retry_delay": Range(above=0, hi=86_400),
+    "port": PORT,
+    "seed": SEED,
+    "speed": Range(above=0, hi=10_000),
+    "rate": Range(above=0, hi=10**7),
+    "drop_after": Range(0, 10**12),
+    "drop_every": Range(above=0, hi=86_400),
+    "stall_after": Range(0, 10**12),
+    "malformed_every": Range(1, 10**12),
+    "max_connections": Range(0, 10**6),
+    "close_1011_after": Range(0, 10**12),
+}
+
+
+def flag_range(command: str, dest: str) -> Range | None:
+    f = FIELD_BY_NAME.get(dest)
+    if f is not None and isinstance(f.check, Range):
+        return f.check
+    return FLAG_RANGES.get(f"{command}.{dest}") or FLAG_RANGES.get(dest)
+
+
+def _ranged(kind: type, rng: Range | None) -> Callable[[str], int | float]:
+    def parse(v: str) -> int | float:
+        try:
+            x = kind(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not {'an integer' if kind is int else 'a number'}: {v!r}") from None
+        if x != x or x in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"not a finite number: {v!r}")
+        if rng is not None:
+            try:
+                rng(x)
+            except ValueError as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+        return x
+
+    parse.__name__ = kind.__name__
+    parse.range = rng  # type: ignore[attr-defined]  # for the tests: every numeric flag has one
+    parse.kind = kind  # type: ignore[attr-defined]
+    return parse
+
+
+_NUMERIC = {int: int, float: float}
+
+
+def apply_ranges(p: argparse.ArgumentParser, command: str) -> None:
+    """Give every int/float flag of ``p`` its declared range (see FLAG_RANGES)."""
+    for a in p._actions:
+        kind = _NUMERIC.get(a.type) or {positive_int: int, positive_float: float}.get(a.type)  # type: ignore[arg-type]
+        if kind is None:
+            continue
+        rng = flag_range(command, a.dest)
+        if rng is None and a.type in (positive_int, positive_float):
+            rng = Range(lo=1) if kind is int else Range(above=0)
+        a.type = _ranged(kind, rng)
+
+
 def add_common(p: argparse.ArgumentParser, sub: bool = False) -> None:
     # On sub-parsers the defaults are SUPPRESS, so `live-monitor --feed X tap`
     # keeps X (argparse would otherwise overwrite it with the sub-parser's None).
@@ -79,8 +149,10 @@ def add_common(p: argparse.ArgumentParser, sub: bool = False) -> None:
 
 # sub-command -> (module with add_arguments(parser), "module:function" to run, help)
 COMMANDS: dict[str, tuple[str | None, str, str]] = {
-    "desktop": ("supervisor", "supervisor:run_desktop", "supervisor + simulator + feed + windows (the default)"),
-    "daemon": ("supervisor", "supervisor:run_daemon", "feed only (+ simulator when upstream is sim), no UI"),
+    "desktop": ("supervisor.cli_args", "supervisor.commands:run_desktop",
+                "supervisor + simulator + feed + windows (the default)"),
+    "daemon": ("supervisor.cli_args", "supervisor.commands:run_daemon",
+               "feed only (+ simulator when upstream is sim), no UI"),
     "feed": ("feed_process.cli_args", "feed_process.main:run_feed", "one feed process in the foreground"),
     "ui": ("ui_process.cli_args", "ui_process.app:run_ui", "one window on a running feed (or --screenshot)"),
     "sim": ("feed_process.sim.cli_args", "feed_process.sim.server:run_sim",
@@ -106,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                     adder(sp)
             except ModuleNotFoundError:
                 pass
+        apply_ranges(sp, name)
     return p
 
 

@@ -124,11 +124,44 @@ def _to_symbols(v: Any) -> tuple[str, ...]:
     return tuple(normalize_symbol(p) for p in parts)
 
 
-def _min(lo: float) -> Callable[[Any], None]:
-    def check(v: Any) -> None:
-        if v < lo:
-            raise ValueError(f"must be >= {lo}, got {v}")
-    return check
+@dataclass(frozen=True)
+class Range:
+    """The one statement of a number's allowed range, used by the settings below and,
+    through ``shared.cli``, by every numeric command-line flag (argparse ``type=``).
+    ``above`` is an exclusive lower bound (durations and rates: > 0)."""
+
+    lo: float | None = None
+    hi: float | None = None
+    above: float | None = None
+
+    def describe(self) -> str:
+        low = f"> {self.above:g}" if self.above is not None else (f">= {self.lo:g}" if self.lo is not None else "")
+        if self.hi is None:
+            return f"must be {low}"
+        if not low:
+            return f"must be <= {self.hi:g}"
+        lo = self.above if self.above is not None else self.lo
+        return f"must be between {lo:g}{' (exclusive)' if self.above is not None else ''} and {self.hi:g}"
+
+    def __call__(self, v: Any) -> None:
+        ok = v == v  # NaN is never in range
+        if self.lo is not None:
+            ok = ok and v >= self.lo
+        if self.above is not None:
+            ok = ok and v > self.above
+        if self.hi is not None:
+            ok = ok and v <= self.hi
+        if not ok:
+            raise ValueError(f"{self.describe()}, got {v:g}" if isinstance(v, (int, float)) else self.describe())
+
+
+PORT = Range(0, 65535)                 # 0 = any free port
+SEED = Range(0, 2**63 - 1)
+
+
+def _non_empty(v: tuple) -> None:
+    if not v:
+        raise ValueError("no symbol given (expected e.g. AAPL,MSFT)")
 
 
 def _one_of(*choices: str) -> Callable[[Any], None]:
@@ -172,22 +205,26 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("server_url", "ws://localhost:8200/ws/{client_id}", _to_str, None,
           "relay WebSocket URL ({client_id} is filled in)"),
-    Field("no_data_threshold", 30.0, _to_float, _min(1), "seconds without data before a warning"),
-    Field("heartbeat_check_interval", 5000, _to_int, _min(100), "ms between data-flow checks"),
-    Field("max_bars", 2000, _to_int, _min(10), "minute bars kept per symbol"),
-    Field("reconnect_delay", 1.0, _to_float, _min(0.01), "first reconnect delay, seconds"),
-    Field("max_reconnect_delay", 30.0, _to_float, _min(0.01), "reconnect delay cap, seconds"),
-    Field("max_reconnect_attempts", 10, _to_int, _min(0), "0 = retry forever"),
+    Field("no_data_threshold", 30.0, _to_float, Range(1, 86_400), "seconds without data before a warning"),
+    Field("heartbeat_check_interval", 5000, _to_int, Range(100, 3_600_000), "ms between data-flow checks"),
+    Field("max_bars", 2000, _to_int, Range(10, 1_000_000), "minute bars kept per symbol"),
+    Field("reconnect_delay", 1.0, _to_float, Range(0.01, 86_400), "first reconnect delay, seconds"),
+    Field("max_reconnect_delay", 30.0, _to_float, Range(0.01, 86_400), "reconnect delay cap, seconds"),
+    Field("max_reconnect_attempts", 10, _to_int, Range(0, 1_000_000), "0 = retry forever"),
     Field("feed", "tcp://127.0.0.1:8201", _to_str, _endpoint_check, "the feed's control address"),
     Field("upstream", "sim", _to_str, _upstream_check, "sim | relay | polygon | delayed | ws(s)://URL"),
     Field("protocol", "", _to_str, lambda v: v == "" or _one_of(*PROTOCOLS)(v),
           "relay | polygon (default: from the upstream)"),
     Field("client_id", "live_monitor", _to_str, None, "client id on the relay path"),
     Field("rest_url", "", _to_str, None, "history REST base URL (default: from the upstream)"),
-    Field("ui_update_hz", 30.0, _to_float, _min(1), "max market_data_updated emissions per second"),
-    Field("symbols", ("AAPL",), _to_symbols, None, "symbols to open (one window each)"),
-    Field("sim_port", 0, _to_int, _min(0), "simulator port for desktop/daemon (0 = a free port)"),
-    Field("sim_seed", 1, _to_int, None, "simulator random seed"),
+    Field("ui_update_hz", 30.0, _to_float, Range(1, 1000), "max market_data_updated emissions per second"),
+    Field("symbols", ("AAPL",), _to_symbols, _non_empty, "symbols to open (one window each)"),
+    Field("sim_port", 0, _to_int, PORT, "simulator port for desktop/daemon (0 = a free port)"),
+    Field("sim_seed", None, _to_int, SEED, "simulator seed (default: a fresh one per launch)"),
+    Field("sim_replay", "", _to_str, None, "replay file for the simulator of desktop/daemon (labelled REPLAY)"),
+    Field("sim_speed", 1.0, _to_float, Range(above=0, hi=10_000), "simulator clock / replay speed"),
+    Field("sim_max", False, _to_bool, None, "replay as fast as the feed reads"),
+    Field("sim_loop", False, _to_bool, None, "replay: start over at the end"),
     Field("insecure", False, _to_bool, None, "allow a non-loopback bind without CURVE"),
     Field("curve_dir", "", _to_str, None, "directory with CURVE keys (server.key_secret, client keys)"),
     Field("log_level", "INFO", lambda v: _to_str(v).upper(), _log_level_check, "DEBUG | INFO | WARNING | ERROR"),
@@ -215,7 +252,11 @@ class Settings:
     ui_update_hz: float = 30.0
     symbols: tuple[str, ...] = ("AAPL",)
     sim_port: int = 0
-    sim_seed: int = 1
+    sim_seed: int | None = None
+    sim_replay: str = ""
+    sim_speed: float = 1.0
+    sim_max: bool = False
+    sim_loop: bool = False
     insecure: bool = False
     curve_dir: str = ""
     log_level: str = "INFO"

@@ -9,6 +9,10 @@ apart, which the supervisor needs before it starts anything:
 * something listens that is not a feed (a web server, another program on the
   port, a ZeroMQ socket that doesn't speak our protocol) -> :class:`NotAFeed`.
 
+:func:`upstream_mismatch` then says whether an answering feed serves what the
+settings ask for (the one rule for the supervisor's attach and for a window's
+data manager), so a second launch never silently shows another source.
+
 A plain TCP connect first tells "free" at once (connection refused) without
 waiting out the hello timeout; ZeroMQ itself never reports a refused or failed
 handshake to the application.
@@ -20,10 +24,14 @@ import itertools
 import os
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import zmq
 
 from .models import wire
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 _ids = itertools.count(1)
 
@@ -105,3 +113,77 @@ def probe_feed(address: str, timeout: float = 1.5, curve_dir: str = "") -> FeedI
     if reply is not None or port_in_use(address, timeout):
         raise NotAFeed(f"{address} is in use by something that is not a Live Monitor feed")
     return None
+
+
+# ---------------------------------------------------------------- is it the feed that was asked for?
+
+_SOURCE_OF_KIND = {"polygon": "live", "delayed": "delayed"}
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def _describe(up: dict) -> str:
+    source = up.get("source") or "unknown"
+    where = up.get("target") or up.get("url") or up.get("kind") or "?"
+    proto = f", {up['protocol']} protocol" if up.get("protocol") else ""
+    return f"{source} data from {where}{proto}"
+
+
+def _asked(settings) -> str:
+    if settings.upstream == "sim":
+        return f"a replay of {settings.sim_replay}" if settings.sim_replay else "the simulator"
+    proto = f" ({settings.protocol} protocol)" if settings.protocol else ""
+    return f"--upstream {settings.upstream}{proto}"
+
+
+def _side_by_side(address: str) -> str:
+    hp = _tcp_host_port(address)
+    if hp is None:
+        return "--feed tcp://127.0.0.1:PORT"
+    host, port = hp
+    return f"--feed tcp://{host}:{port + 1 if port < 65535 else port - 1}"
+
+
+def upstream_mismatch(info: FeedInfo, settings: Settings) -> str | None:
+    """Why the feed in ``info`` does not serve what ``settings`` ask for, in one line
+    (the running feed's source and how to run both side by side); ``None`` when it does.
+
+    The one rule, for the supervisor (attach or refuse) and for a window's data
+    manager: compare the hello's ``upstream`` fields - ``source`` (simulated | replay |
+    live | delayed), ``target`` (the configured upstream before ``{client_id}``:
+    "sim", "polygon", "delayed" or a URL template) and ``protocol`` - with the
+    settings; ``url`` / ``kind`` stand in for ``target`` on feeds that don't send it.
+    What the hello does not say is not held against the feed (an older feed is
+    attached to rather than refused on a guess).
+    """
+    up = info.upstream if isinstance(info.upstream, dict) else {}
+    source, target, kind = up.get("source"), up.get("target"), up.get("kind")
+    bad = False
+    if settings.upstream == "sim":
+        # Our own simulator is on a private port, so its target is a URL: the source decides.
+        want = "replay" if settings.sim_replay else "simulated"
+        bad = bool(source) and source != want
+    elif settings.upstream in _SOURCE_OF_KIND:
+        urls = {"polygon": settings.upstream_url, "delayed": settings.upstream_url}
+        if target:
+            bad = target not in (settings.upstream, urls[settings.upstream])
+        elif kind and kind != "url":
+            bad = kind != settings.upstream
+        elif up.get("url"):
+            bad = not _same_url(str(up["url"]), settings.upstream_url)
+        if not bad and source:
+            bad = source != _SOURCE_OF_KIND[settings.upstream]
+    else:  # relay or a URL: the configured URL (template) says it
+        template = settings.server_url if settings.upstream == "relay" else settings.upstream
+        if target:
+            bad = not (_same_url(target, template) or (settings.upstream == "relay" and target == "relay"))
+        elif up.get("url"):
+            bad = not _same_url(str(up["url"]), settings.upstream_url)
+    if not bad and settings.upstream != "sim" and up.get("protocol"):
+        bad = up["protocol"] != settings.upstream_protocol
+    if not bad:
+        return None
+    return (f"the feed at {info.address} (pid {info.pid}) serves {_describe(up)}, not {_asked(settings)}; "
+            f"to run both side by side, give this one another address, e.g. {_side_by_side(info.address)}")

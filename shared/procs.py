@@ -58,6 +58,7 @@ class ChildSpec:
     ready_prefix: str | None = None  # a stdout line starting with this marks the child ready
     ready_timeout: float = 20.0
     env: Mapping[str, str] = field(default_factory=dict)  # added to the supervisor's environment
+    symbol: str | None = None      # a window's first symbol (it reports changes itself)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,16 @@ def child_env(base: Mapping[str, str], extra: Mapping[str, str], parent_pid: int
     env.update(extra)
     env[PARENT_PID_ENV] = str(parent_pid)
     env["PYTHONUNBUFFERED"] = "1"  # child logs reach the supervisor's log as they happen
+    # Children run the installed code, never modules in the user's current directory:
+    # no cwd as sys.path[0] (also for their own children, e.g. a window's "New window"),
+    # and no empty / "." PYTHONPATH entries, which mean the cwd too.
+    env["PYTHONSAFEPATH"] = "1"
+    if "PYTHONPATH" in env:
+        kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p not in ("", ".", "./")]
+        if kept:
+            env["PYTHONPATH"] = os.pathsep.join(kept)
+        else:
+            del env["PYTHONPATH"]
     return env
 
 

@@ -1,4 +1,5 @@
-"""Ask the supervisor that started this window to open another one ("New window").
+"""A window's two words to the supervisor that started it: "open another window"
+(New window) and "I now show this symbol".
 
 A window started by ``live-monitor`` finds the supervisor's private endpoint (an
 ipc socket in a 0700 temporary directory) in ``LIVE_MONITOR_SUPERVISOR``.
@@ -6,6 +7,13 @@ Asking there, instead of spawning a process itself, makes the new window a
 supervised child like the others: reopened if it crashes, stopped with the
 app, and the app ends only when the user has closed the last window. Without
 the variable (a window started by hand) the caller spawns the process itself.
+
+``report_symbol`` is a notification, not a request: it is called from the
+window's GUI thread on every symbol switch, so it never waits. One DEALER per
+process is kept (a throw-away socket with LINGER 0 could drop the message before
+it left); sends are NOBLOCK and the supervisor never replies to it. With the
+symbols in the supervisor's reports, ``live-monitor status`` lists each window
+under the symbol it shows.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from .models import wire
 log = logging.getLogger(__name__)
 
 SUPERVISOR_ENV = "LIVE_MONITOR_SUPERVISOR"
+
+_notify_sock = None  # (endpoint, zmq socket) of report_symbol, created on first use
 
 
 def supervisor_endpoint() -> str | None:
@@ -39,3 +49,29 @@ def request_window(symbol: str, endpoint: str | None = None, timeout: float = 2.
         log.warning("the supervisor refused a window on %s: %s", symbol, reply.get("message"))
         return False
     return True
+
+
+def report_symbol(symbol: str, endpoint: str | None = None) -> bool:
+    """Tell the supervisor (if any) that this window now shows ``symbol``. Never blocks;
+    False when there is no supervisor or the message could not be queued."""
+    global _notify_sock
+    endpoint = endpoint or supervisor_endpoint()
+    if not endpoint or not symbol:
+        return False
+    import zmq
+
+    try:
+        if _notify_sock is None or _notify_sock[0] != endpoint:
+            if _notify_sock is not None:
+                _notify_sock[1].close(0)
+            s = zmq.Context.instance().socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 500)  # a last report may still leave when the window closes
+            s.setsockopt(zmq.SNDHWM, 16)
+            s.connect(endpoint)
+            _notify_sock = (endpoint, s)
+        _notify_sock[1].send(wire.pack({"v": wire.PROTOCOL_VERSION, "type": "command", "cmd": "window_symbol",
+                                        "symbol": symbol, "pid": os.getpid()}), zmq.NOBLOCK)
+        return True
+    except (zmq.ZMQError, wire.WireError) as e:
+        log.debug("could not report the symbol to the supervisor: %s", e)
+        return False

@@ -11,6 +11,7 @@ import sys
 from shared.cli import UserError, build_parser, settings_from_args
 from shared.logsetup import configure_logging
 from shared.procs import ChildSpec, Restart
+from tests.util import REPO
 
 
 def main() -> int:
@@ -29,12 +30,13 @@ def main() -> int:
         argv = [sys.executable, "-m", "tests.probe_window", "--feed", settings.feed, "--symbol", symbol]
         if symbol == crash:
             argv.append("--crash")
-        return ChildSpec(f"ui-{symbol}", "ui", argv, Restart.ON_CRASH)
+        # children get no cwd on sys.path (PYTHONSAFEPATH): tell them where tests/ is
+        return ChildSpec(f"ui-{symbol}", "ui", argv, Restart.ON_CRASH, env={"PYTHONPATH": str(REPO)}, symbol=symbol)
 
-    import supervisor
+    from supervisor.commands import run_desktop
 
     try:
-        return supervisor.run_desktop(args, settings, ui_factory=probe_ui)
+        return run_desktop(args, settings, ui_factory=probe_ui)
     except UserError as e:
         print(f"live-monitor desktop: {e}", file=sys.stderr)
         return e.code

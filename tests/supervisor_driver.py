@@ -1,4 +1,4 @@
-"""Runs the real ``supervisor.Supervisor`` over stand-in children given as JSON
+"""Runs the real ``supervisor.core.Supervisor`` over stand-in children given as JSON
 (a real supervisor process for the process tests, without sim/feed/ui).
 
     python -m tests.supervisor_driver '{"mode": "desktop", "children": [...], "policy": {...}}'
@@ -12,7 +12,9 @@ import sys
 
 from shared.logsetup import configure_logging
 from shared.procs import ChildSpec, Restart, RestartPolicy
-from supervisor import StartFailed, Stopping, Supervisor
+from supervisor.core import Supervisor
+from supervisor.runner import StartFailed, Stopping
+from tests.util import REPO
 
 
 async def run(cfg: dict) -> int:
@@ -24,7 +26,8 @@ async def run(cfg: dict) -> int:
     def spec(c: dict) -> ChildSpec:
         return ChildSpec(c["name"], c["role"], [sys.executable, "-m", "tests.standin_child", *c["args"]],
                          Restart(c.get("restart", "always")), ready_prefix=c.get("ready_prefix"),
-                         ready_timeout=c.get("ready_timeout", 20.0))
+                         ready_timeout=c.get("ready_timeout", 20.0),
+                         env={"PYTHONPATH": str(REPO)})  # children get no cwd on sys.path: find tests/ here
 
     if cfg.get("window_tag"):  # "New window" requests open stand-in windows tagged TAG-ui-SYM
         async def open_window(symbol: str) -> None:

@@ -15,8 +15,8 @@ from tests.util import REPO
 class Proc:
     """A started process with its stdout/stderr collected by reader threads."""
 
-    def __init__(self, argv: list[str], env: dict | None = None):
-        self.p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    def __init__(self, argv: list[str], env: dict | None = None, cwd: Path | str = REPO):
+        self.p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=env)
         self.out: list[str] = []
         self.err: list[str] = []

@@ -235,3 +235,60 @@ def test_a_key_from_the_config_file_is_redacted_from_logs_too(fake_commands, mon
     assert cli.main(["fake-log", "--config", str(f)]) == 0
     err = capsys.readouterr().err
     assert "connecting with key ***" in err and key not in err
+
+
+# ---------------------------------------------------------------- numbers and symbols (issue 14)
+
+@pytest.mark.parametrize("args, flag", [
+    (["status", "--timeout", "-1"], "--timeout"),   # once a ZMQError traceback
+    (["status", "--timeout", "0"], "--timeout"),
+    (["status", "--timeout", "nan"], "--timeout"),
+    (["status", "--timeout", "1e9"], "--timeout"),
+    (["tap", "AAPL", "--count", "0"], "--count"),
+    (["tap", "AAPL", "--duration", "-5"], "--duration"),
+    (["record", "AAPL", "--out", "x.jsonl", "--timeout", "inf"], "--timeout"),
+    (["sim", "--port", "70000"], "--port"),
+    (["sim", "--port", "-1"], "--port"),
+    (["sim", "--speed", "0"], "--speed"),
+    (["sim", "--seed", "-3"], "--seed"),
+    (["sim", "--drop-after", "-1"], "--drop-after"),
+    (["daemon", "--sim-port", "65536"], "--sim-port"),
+    (["daemon", "--seed", "-1"], "--seed"),
+    (["daemon", "--speed", "inf"], "--speed"),
+    (["desktop", "--speed", "-2"], "--speed"),
+    (["feed", "--max-reconnect-attempts", "-1"], "--max-reconnect-attempts"),
+    (["feed", "--reconnect-delay", "0"], "--reconnect-delay"),
+    (["feed", "--stall-timeout", "0.5"], "--stall-timeout"),
+    (["feed", "--hwm", "0"], "--hwm"),
+    (["feed", "--auth-retry-delay", "-10"], "--auth-retry-delay"),
+])
+def test_a_number_out_of_range_is_one_line_exit_2(args, flag):
+    line = one_line_error(live_monitor(*args))
+    assert f"argument {flag}" in line and ("must be" in line or "not a finite number" in line), line
+    assert line.endswith("(see --help)")
+
+
+def test_every_numeric_flag_has_a_declared_range():
+    """A helper adding an int/float flag must say its range (shared.cli.FLAG_RANGES or the setting's)."""
+    p = build_parser()
+    subs = next(a for a in p._actions if isinstance(a, cli.argparse._SubParsersAction))
+    missing, numeric = [], 0
+    for name, sp in subs.choices.items():
+        for a in sp._actions:
+            assert a.type not in (int, float, cli.positive_int, cli.positive_float), (name, a.dest)
+            if getattr(a.type, "kind", None) is not None:
+                numeric += 1
+                if a.type.range is None:
+                    missing.append(f"{name} {a.option_strings[0]}")
+    assert numeric >= 20 and not missing, missing
+
+
+@pytest.mark.parametrize("value, says", [
+    ("", "no symbol given"),
+    (" , ", "no symbol given"),
+    ("AAPL,$$", "'$$' is not a valid ticker"),
+    ("AAPL,TOOLONGTICKERNAME1", "is not a valid ticker"),
+])
+def test_bad_symbols_are_one_line_exit_2_before_anything_starts(value, says):
+    line = one_line_error(live_monitor("--symbols", value, "--feed", f"tcp://127.0.0.1:{free_port()}"))
+    assert line.startswith("live-monitor: configuration error: bad value for 'symbols'") and says in line

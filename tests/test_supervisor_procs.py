@@ -195,7 +195,7 @@ def test_new_window_requests_open_supervised_windows(driver):
 
 
 def test_a_child_in_a_logging_storm_is_rate_limited_and_never_blocked(driver):
-    import supervisor
+    from supervisor import runner
 
     n = 50_000
     proc, tag = driver([{"name": "ui-S", "role": "ui", "restart": "on_crash",
@@ -203,7 +203,7 @@ def test_a_child_in_a_logging_storm_is_rate_limited_and_never_blocked(driver):
     assert proc.p.wait(30) == 0  # the child got all its lines out and exited: the desktop ended
     wait_until(lambda: proc.has("]: stopped"), 5, what="the end of the log")
     logged = proc.count("ui-S| spam line")
-    assert supervisor.LOG_BURST <= logged < n // 2
+    assert runner.LOG_BURST <= logged < n // 2
     dropped = [ln for ln in proc.err if "output lines not logged: over" in ln]
     assert dropped and sum(int(re.search(r"\((\d+) output lines", ln).group(1)) for ln in dropped) == n - logged
     assert proc.has("ui-S closed (exit 0)")
@@ -278,6 +278,41 @@ def test_reports_children_figures_and_notices_to_the_feed(driver, fake_feed):
     assert notice[0]["message"] == "ui-X crashed 5 times in 60 s (last: exit 3); giving up on it"
     # the desktop's only window was given up: the app ends, non-zero
     assert proc.p.wait(15) == 1
+
+
+def test_windows_report_their_symbol_and_the_report_carries_it(driver, fake_feed):
+    """A window says which symbol it shows (shared.supervisor_client.report_symbol, a
+    notification from its GUI thread); the supervisor's report to the feed carries it,
+    so ``live-monitor status`` lists the window under that symbol."""
+    wtag = uuid.uuid4().hex[:10]
+    proc, tag = driver(windows("ui-A", "ui-B"), feed=fake_feed.address, report_interval=0.2, window_tag=wtag)
+    wait_until(lambda: proc.has("SUPERVISING", "out") and len(tagged(tag)) == 2, 30, what="two windows")
+    endpoint = next(ln.split()[1] for ln in proc.out if ln.startswith("WINDOWS "))
+    a = pid_of(tag, "ui-A")
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 1000)
+    s.connect(endpoint)
+    # what report_symbol sends, on behalf of window A (the supervisor maps the pid to its child)
+    s.send(wire.pack({"v": 1, "type": "command", "cmd": "window_symbol", "symbol": "nvda", "pid": a}))
+    s.send(wire.pack({"v": 1, "type": "command", "cmd": "window_symbol", "symbol": "BAD SYMBOL!", "pid": a}))
+
+    def symbols():
+        for c in reversed(fake_feed.commands):
+            if c.get("cmd") == "supervisor_report":
+                return {x["name"]: x.get("symbol") for x in c["children"] if x["role"] == "ui"}
+        return None
+
+    wait_until(lambda: (sy := symbols()) and sy.get("ui-A") == "NVDA", 15, what="window A's symbol in the report")
+    assert symbols()["ui-B"] is None  # B never said; A's bad report was ignored
+    assert not s.poll(200)  # a notification: never answered
+    s.close(0)
+    ctx.term()
+    from shared.supervisor_client import report_symbol
+
+    assert not report_symbol("AAPL", endpoint="")  # no supervisor: nothing to tell
+    proc.p.send_signal(signal.SIGTERM)
+    assert proc.p.wait(10) == 0
 
 
 # ---------------------------------------------------------------- the real command line

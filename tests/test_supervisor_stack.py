@@ -22,7 +22,17 @@ import pytest
 from shared.feed_probe import request
 from shared.models import wire
 from tests.supervisor_util import Proc, cli_env, latest_state, window_states
-from tests.util import REPO, free_port, stop_process, wait_until
+from tests.util import REPO, free_port, replay_dir, stop_process, wait_until
+
+DECOY = ("import os, sys\n"
+         "open(os.path.join({marker!r}, {name!r} + '.imported'), 'w').close()\n"
+         "sys.exit(3)\n")
+
+
+def live_monitor_cmd() -> list[str]:
+    """The installed console script (as a user runs it); python -P -m supervisor without a venv."""
+    exe = REPO / ".venv" / "bin" / "live-monitor"
+    return [str(exe)] if exe.exists() else [sys.executable, "-P", "-m", "supervisor"]
 
 NO_QT_LAUNCHER = (
     "import atexit, sys\n"
@@ -38,8 +48,8 @@ def procs():
     started: list[Proc] = []
     descendants: list[psutil.Process] = []
 
-    def start(argv: list[str], env: dict) -> Proc:
-        p = Proc(argv, env)
+    def start(argv: list[str], env: dict, cwd=REPO) -> Proc:
+        p = Proc(argv, env, cwd)
         started.append(p)
         return p
 
@@ -310,3 +320,71 @@ def test_two_desktops_on_one_address_share_one_feed_and_one_upstream(procs, tmp_
     d2.p.send_signal(signal.SIGTERM)
     assert d2.p.wait(10) == 0
     wait_until(lambda: gone(d2_kids), 10, what="desktop 2's children gone")
+
+
+def test_children_run_the_installed_code_not_the_cwds_and_a_second_source_is_refused(procs, tmp_path):
+    """``live-monitor daemon`` started in a directory holding decoy ``supervisor.py``, ``shared/``
+    and ``feed_process/`` (each would leave a marker and exit 3 if imported; such a decoy that
+    started a daemon once made the daemon a fork bomb): the daemon serves, no marker appears.
+    Then a launch asking for another source on that address refuses in one line, exit 2."""
+    cwd, markers = tmp_path / "cwd", tmp_path / "markers"
+    cwd.mkdir()
+    markers.mkdir()
+    (cwd / "supervisor.py").write_text(DECOY.format(marker=str(markers), name="supervisor"))
+    for pkg in ("shared", "feed_process"):
+        (cwd / pkg).mkdir()
+        (cwd / pkg / "__init__.py").write_text(DECOY.format(marker=str(markers), name=pkg))
+    feed = f"tcp://127.0.0.1:{free_port()}"
+    env = cli_env(tmp_path)
+    sup = procs([*live_monitor_cmd(), "daemon", "--feed", feed], env, cwd)
+    wait_until(lambda: sup.has("daemon running") or sup.p.poll() is not None, 60, what="the daemon up")
+    assert sup.p.poll() is None, "\n".join(sup.err[-20:])
+    st = wait_until(lambda: status(feed), 10, what="status")
+    assert st["upstream"]["source"] == "simulated"
+    assert list(markers.iterdir()) == []
+    procs.track(sup)
+
+    # another source on the same address: one line naming the running feed's, exit 2, quickly
+    t0 = time.monotonic()
+    r = subprocess.run([*live_monitor_cmd(), "--upstream", "polygon", "--feed", feed], cwd=cwd,
+                       env={**env, "POLYGON_API_KEY": "dummy-key-for-the-test"}, capture_output=True, text=True,
+                       timeout=60)
+    took = time.monotonic() - t0
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    port = int(feed.rsplit(":", 1)[1])
+    assert lines[0].startswith(f"live-monitor desktop: the feed at {feed} (pid {st['pid']}) serves simulated data")
+    assert lines[0].endswith(f"e.g. --feed tcp://127.0.0.1:{port + 1}") and "not --upstream polygon" in lines[0]
+    assert took < 15, f"the refusal took {took:.1f} s"
+    # status: times in ET, named
+    r = subprocess.run([*live_monitor_cmd(), "status", "--feed", feed], cwd=cwd, env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and re.search(r"\(now \d\d:\d\d:\d\d ET\)", r.stdout), r.stdout + r.stderr
+    sup.p.send_signal(signal.SIGTERM)
+    assert sup.p.wait(10) == 0
+    assert list(markers.iterdir()) == []
+
+
+def test_daemon_replay_is_one_command_labelled_replay(procs, tmp_path):
+    d = replay_dir()
+    if d is None:
+        pytest.skip("no replay files (tests/util.replay_dir)")
+    files = sorted(d.glob("AAPL*.jsonl*")) or sorted(d.glob("*.jsonl*"))
+    feed = f"tcp://127.0.0.1:{free_port()}"
+    sup = procs([sys.executable, "-c", NO_QT_LAUNCHER, "daemon", "--feed", feed, "--replay", str(files[0]),
+                 "--loop"], cli_env(tmp_path))
+    wait_until(lambda: sup.has("daemon running") or sup.p.poll() is not None, 60, what="the daemon up")
+    assert sup.p.poll() is None, "\n".join(sup.err[-20:])
+    kids = procs.track(sup)
+    assert sup.has("REPLAY of") and sup.has(f"--replay {files[0]}") and sup.has("--loop")
+    assert sim_status(sup)["source"] == "replay"
+    wait_until(lambda: (status(feed) or {}).get("upstream", {}).get("source") == "replay", 20,
+               what="the feed labelled replay")
+    # a plain launch on that address does not silently show the replay
+    r = subprocess.run([*live_monitor_cmd(), "daemon", "--feed", feed], env=cli_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "serves replay data" in r.stderr, r.stderr
+    sup.p.send_signal(signal.SIGTERM)
+    assert sup.p.wait(10) == 0
+    wait_until(lambda: gone(kids), 10, what="sim and feed gone")

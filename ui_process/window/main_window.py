@@ -21,6 +21,8 @@ from PyQt6.QtCore import QByteArray, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import QDockWidget, QLabel, QMainWindow, QTabWidget, QToolBar, QWidget
 
+from shared.supervisor_client import report_symbol
+
 from . import theme
 from .chart import ChartWidget
 from .error_panel import ErrorPanel
@@ -164,6 +166,7 @@ class MainWindow(QMainWindow):
         self.entries.clear_rows()
         self.exits.clear_rows()
         self.manager.change_symbol(symbol)
+        report_symbol(symbol)  # the supervisor's report (live-monitor status) lists this window under it
         self.symbol_entry.set_current(symbol)
         self.setWindowTitle(f"{symbol} — Live Monitor")
         self.settings.setValue("last_symbol", symbol)

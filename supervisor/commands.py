@@ -1,0 +1,211 @@
+"""``live-monitor`` (desktop) and ``live-monitor daemon``: the plan of each, start to end.
+
+Why it looks like this
+----------------------
+* **Probe first, start second.** A ``hello`` on the feed address
+  (``shared.feed_probe``) tells three cases apart before anything starts: a feed
+  answers (a desktop attaches - if it serves what was asked, see
+  ``shared.feed_probe.upstream_mismatch``; a daemon refuses), something else holds
+  the port (one line, exit 1), or the address is free (start sim + feed).
+* **Never silently another source.** A launch whose upstream / protocol / replay
+  differs from the running feed's refuses with one line naming what runs there
+  and how to run both side by side (``--feed`` with another address), exit 2.
+* **Races between desks are expected**: if our feed cannot bind because another
+  desktop won the address meanwhile, we use that feed (when it matches) and stop
+  what we started; an attached desktop takes the address over when the other
+  desk's feed is gone for good.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Callable
+
+from shared.cli import UserError
+from shared.config import Settings
+from shared.procs import ChildSpec
+
+from .core import Supervisor
+from .plans import (
+    check_settings,
+    desktop_symbols,
+    feed_spec,
+    parse_sim_ready,
+    security_env,
+    sim_feed_spec,
+    sim_spec,
+    ui_spec,
+)
+from .runner import StartFailed, Stopping
+
+if TYPE_CHECKING:
+    from shared.feed_probe import FeedInfo
+
+log = logging.getLogger("supervisor")
+
+
+def probe(settings: Settings) -> FeedInfo | None:
+    """A running feed at the address (attach), None (free), or a UserError."""
+    from shared.feed_probe import NotAFeed, probe_feed
+
+    try:
+        return probe_feed(settings.feed, curve_dir=settings.curve_dir)
+    except NotAFeed as e:
+        raise UserError(f"{e}; choose another address with --feed tcp://127.0.0.1:PORT") from None
+
+
+def refuse_mismatch(info: FeedInfo, settings: Settings) -> None:
+    from shared.feed_probe import upstream_mismatch
+
+    why = upstream_mismatch(info, settings)
+    if why:
+        raise UserError(why, 2)
+
+
+def _probe_quietly(settings: Settings) -> FeedInfo | None:
+    try:
+        return probe(settings)
+    except Exception:
+        return None
+
+
+def _label(settings: Settings) -> str:
+    if settings.upstream != "sim":
+        return settings.upstream
+    return f"REPLAY of {settings.sim_replay}" if settings.sim_replay else "simulator"
+
+
+async def start_backend(sup: Supervisor, settings: Settings, args: argparse.Namespace,
+                        daemon: bool = False) -> bool:
+    """Start the simulator (if upstream is sim) and the feed. Returns False if another
+    feed won the address meanwhile: then we use that one and stop what we started.
+    On a failure everything this call started is stopped again."""
+    before = set(map(id, sup.runners))
+    try:
+        if settings.upstream == "sim":
+            sim = sim_spec(settings, args, settings.sim_port)
+            r = await sup.start(sim)
+            try:
+                port, seed = parse_sim_ready(r.ready_line or "")
+            except ValueError as e:
+                raise StartFailed(str(e)) from None
+            # Pin port and seed: a restarted simulator comes back where the feed looks, with the same tape.
+            sim.argv = sim_spec(settings, args, port, seed).argv
+            feed = sim_feed_spec(settings, args, port)
+            if settings.sim_replay:
+                log.info("REPLAY: the simulator plays %s", settings.sim_replay)
+        else:
+            feed = feed_spec(settings, args, settings.upstream, settings.protocol)
+        if daemon:  # the daemon retries the upstream forever: it serves remote windows for weeks
+            feed.argv += ["--max-reconnect-attempts", "0"]
+        try:
+            await sup.start(feed)
+        except StartFailed:
+            info = await asyncio.to_thread(_probe_quietly, settings)
+            if info is None:
+                raise
+            await sup.discard([r for r in sup.runners if id(r) not in before])
+            refuse_mismatch(info, settings)
+            log.info("another feed (pid %s) took %s meanwhile: using it", info.pid, settings.feed)
+            return False
+    except (StartFailed, UserError):
+        await sup.discard([r for r in sup.runners if id(r) not in before])
+        raise
+    return True
+
+
+async def take_over_when_gone(sup: Supervisor, settings: Settings, args: argparse.Namespace) -> None:
+    """Attached to another desktop's feed: when that feed is gone for good (its desktop
+    was closed), start one on the same address, so this desktop's windows recover."""
+    from shared.feed_probe import NotAFeed, probe_feed
+
+    misses = 0
+    while not await sup.sleep_or_stop(1.0):
+        try:
+            info = await asyncio.to_thread(probe_feed, settings.feed, 1.0, settings.curve_dir)
+        except NotAFeed:
+            info = True  # something holds the address (a feed starting up?): wait
+        misses = misses + 1 if info is None else 0
+        if misses < 2:
+            continue
+        log.warning("the feed at %s is gone: starting one for this desktop's windows", settings.feed)
+        try:
+            if await start_backend(sup, settings, args):
+                return
+        except (StartFailed, Stopping, UserError) as e:
+            if sup.stop_event.is_set():
+                return
+            log.warning("%s; waiting for a feed again", e)
+        misses = 0
+
+
+async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[str | None], attached: bool,
+                   ui_factory: Callable[..., ChildSpec]) -> int:
+    sup = Supervisor(settings.feed, mode="desktop", curve_dir=settings.curve_dir)
+    sup.child_env.update(security_env(settings))
+    sup.install_signal_handlers()
+    opened: list[str | None] = []
+
+    async def open_window(symbol: str | None) -> None:
+        index = opened.count(symbol)  # ui-AAPL, ui-AAPL-2, ...: names stay unique
+        opened.append(symbol)
+        await sup.start(ui_factory(settings, args, symbol, index))
+
+    sup.serve_windows(open_window)
+    try:
+        if not attached:
+            attached = not await start_backend(sup, settings, args)
+        if attached:
+            sup.add_task(take_over_when_gone(sup, settings, args), "take-over")
+        for sym in symbols:
+            await open_window(sym)
+    except Stopping:
+        await sup.shutdown()
+        return 0
+    except (StartFailed, UserError) as e:
+        await sup.shutdown()
+        raise e if isinstance(e, UserError) else UserError(str(e)) from None
+    return await sup.run()
+
+
+async def _daemon(args: argparse.Namespace, settings: Settings) -> int:
+    sup = Supervisor(settings.feed, mode="daemon", curve_dir=settings.curve_dir)
+    sup.child_env.update(security_env(settings))
+    sup.install_signal_handlers()
+    try:
+        if not await start_backend(sup, settings, args, daemon=True):
+            raise UserError(f"a feed already runs at {settings.feed}; not starting a second one")
+    except Stopping:
+        await sup.shutdown()
+        return 0
+    except (StartFailed, UserError) as e:
+        await sup.shutdown()
+        raise e if isinstance(e, UserError) else UserError(str(e)) from None
+    log.info("daemon running: feed %s on %s (SIGTERM or Ctrl-C to stop)", settings.feed, _label(settings))
+    return await sup.run()
+
+
+def run_desktop(args: argparse.Namespace, settings: Settings, *,
+                ui_factory: Callable[..., ChildSpec] = ui_spec) -> int:
+    """``live-monitor``: simulator (when upstream is sim) + feed + one window per symbol.
+    ``ui_factory(settings, args, symbol, index) -> ChildSpec`` makes a window's spec."""
+    check_settings(settings)
+    symbols = desktop_symbols(settings)
+    attach = probe(settings)
+    if attach is not None:
+        refuse_mismatch(attach, settings)
+        log.info("a feed already runs at %s (pid %s, epoch %s): opening %s on it", settings.feed, attach.pid,
+                 attach.epoch, ", ".join(s or "the last symbol" for s in symbols))
+    return asyncio.run(_desktop(args, settings, symbols, attach is not None, ui_factory))
+
+
+def run_daemon(args: argparse.Namespace, settings: Settings) -> int:
+    """``live-monitor daemon``: simulator (when upstream is sim) + feed, no windows, no Qt."""
+    check_settings(settings)
+    info = probe(settings)
+    if info is not None:
+        refuse_mismatch(info, settings)
+        raise UserError(f"a feed already runs at {settings.feed} (pid {info.pid}); not starting a second one")
+    return asyncio.run(_daemon(args, settings))

@@ -1,0 +1,105 @@
+"""The desktop's private control socket: windows ask for a new window and say which
+symbol they show.
+
+Why it looks like this
+----------------------
+* **Private by construction**: a ROUTER bound at ``ipc://<0700 temp dir>/supervisor``
+  (only this user can connect), handed to the children in ``LIVE_MONITOR_SUPERVISOR``
+  (``shared.supervisor_client``). Nothing on the network can ask for windows.
+* **Two messages**, both ``{type: command, cmd: ...}`` in the feed's wire format:
+  ``open_window {symbol}`` is a request (replied ``ok`` at once, the window is
+  started in the background), ``window_symbol {symbol, pid}`` is a notification
+  (no reply: the window's GUI thread sends it without waiting). The server knows
+  nothing about runners: it calls the two functions it was given, so the owner
+  decides what a request means (limits, names) in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from typing import Awaitable, Callable
+
+log = logging.getLogger("supervisor")
+
+MAX_MESSAGE = 1 << 16
+
+
+class WindowServer:
+    """Serve ``open_window`` / ``window_symbol`` until :meth:`close`."""
+
+    def __init__(self, open_window: Callable[[str], str | None], window_symbol: Callable[[int, str], None]):
+        # open_window(symbol) -> None when accepted (the owner starts it), else the refusal text
+        self._open_window = open_window
+        self._window_symbol = window_symbol
+        self._dir: str | None = None
+        self._sock = None
+        self._task: asyncio.Task | None = None
+        self.endpoint = ""
+
+    def start(self) -> str:
+        import zmq
+        import zmq.asyncio
+
+        self._dir = tempfile.mkdtemp(prefix="live-monitor-")  # 0700: only this user can ask
+        self.endpoint = f"ipc://{self._dir}/supervisor"
+        s = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        s.bind(self.endpoint)
+        self._sock = s
+        self._task = asyncio.create_task(self._serve(), name="window-requests")
+        log.info("window requests at %s", self.endpoint)
+        return self.endpoint
+
+    async def _serve(self) -> None:
+        from shared.models import wire
+
+        assert self._sock is not None
+        while True:
+            frames = await self._sock.recv_multipart()
+            if len(frames) != 2:
+                continue
+            ident, raw = frames
+            reply = self._handle(raw)
+            if reply is not None:
+                await self._sock.send_multipart([ident, wire.pack(reply)])
+
+    def _handle(self, raw: bytes) -> dict | None:
+        from shared.models import wire
+        from shared.models.market_data import normalize_symbol
+
+        try:
+            msg = wire.unpack(raw)
+        except wire.WireError as e:
+            return wire.error_reply(None, str(e))
+        rid, cmd = msg.get("id"), msg.get("cmd")
+        if msg.get("type") != "command" or cmd not in ("open_window", "window_symbol"):
+            return wire.error_reply(rid, "the supervisor only opens windows (cmd: open_window)", "unknown")
+        try:
+            sym = normalize_symbol(msg.get("symbol"))
+        except ValueError as e:
+            return None if cmd == "window_symbol" else wire.error_reply(rid, str(e))
+        if cmd == "window_symbol":  # a notification: never answered
+            pid = msg.get("pid")
+            if isinstance(pid, int) and not isinstance(pid, bool):
+                self._window_symbol(pid, sym)
+            return None
+        refused = self._open_window(sym)
+        if refused:
+            return wire.error_reply(rid, refused, "refused")
+        return {"v": wire.PROTOCOL_VERSION, "type": "ok", "id": rid}
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
