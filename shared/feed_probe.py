@@ -105,3 +105,31 @@ def probe_feed(address: str, timeout: float = 1.5, curve_dir: str = "") -> FeedI
     if reply is not None or port_in_use(address, timeout):
         raise NotAFeed(f"{address} is in use by something that is not a Live Monitor feed")
     return None
+
+
+# provisional: sup owns this (shared.feed_probe.upstream_mismatch); a minimal version until it is merged.
+def upstream_mismatch(info: FeedInfo, settings) -> str | None:
+    """``None`` when the feed described by ``info`` serves the upstream ``settings`` asks for, else why not.
+
+    Compares the protocol and the URL (the configured template when the feed reports ``target``,
+    else its public URL with ``{client_id}`` filled in, credentials and query left out).
+    """
+    up = info.upstream or {}
+
+    def public(url: str) -> str:
+        scheme, _, rest = url.partition("//")
+        host, slash, path = rest.partition("/")
+        return f"{scheme}//{host.rsplit('@', 1)[-1]}{slash}{path}".split("?", 1)[0].rstrip("/")
+
+    want_protocol = settings.upstream_protocol
+    if up.get("protocol") and up.get("protocol") != want_protocol:
+        return f"protocol {up.get('protocol')}, not {want_protocol}"
+    target = up.get("target")
+    if isinstance(target, str) and target.startswith(("ws://", "wss://")):
+        if public(target) != public(settings.upstream):
+            return f"upstream {public(target)}, not {public(settings.upstream)}"
+        return None
+    have = up.get("url")
+    if not isinstance(have, str) or public(have) != public(settings.upstream_url):
+        return f"upstream {have}, not {public(settings.upstream_url)}"
+    return None
