@@ -15,12 +15,12 @@ This class is only the seed's facade. The work is done by:
 * :mod:`ui_process.manager_core` - the Qt-free core (link, symbol state,
   indicators and signals, coalescing, diagnosis).
 
-Routing: nothing overridden -> the core's own handlers (fast path); a
-``_process_*`` hook overridden -> the hooks get every event; ``_on_data_received``
-overridden -> every event arrives there in the relay's envelope
+Routing: nothing overridden -> the core's own handlers (fast path). A subclass
+that overrides ``_on_data_received`` or a ``_process_*`` hook gets the seed's
+pipeline: every event goes through ``_on_data_received`` in the relay's envelope
 ``{"type": "market_data", "data": {...}}`` (either field spelling is accepted,
-as the seed's relay sent Polygon's). Overrides are detected at construction and
-at :meth:`connect`.
+as the seed's relay sent Polygon's), which routes to the ``_process_*`` hooks.
+Overrides are detected at construction and at :meth:`connect`.
 
 Two signals beyond the seed's seven (nothing of the seed's changes):
 ``luld_event(dict)`` (LULD price bands / halts, ``event_type`` ``'luld'``) and
@@ -52,7 +52,7 @@ logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 RCVHWM = 1_000  # read at connect(): tests shrink it to make a slow window overflow quickly
 RESOLVE_POLL_MS = 20
 _SEED_KEYS = {"trade": TRADE_KEYS, "quote": QUOTE_KEYS, "aggregate": AGGREGATE_KEYS}
-_HOOKS = ("_process_trade", "_process_quote", "_process_aggregate")
+_HOOKS = ("_on_data_received", "_process_trade", "_process_quote", "_process_aggregate")
 
 
 class PolygonDataManager(QObject):
@@ -276,16 +276,12 @@ class PolygonDataManager(QObject):
         return getattr(type(self), name) is not getattr(PolygonDataManager, name) or name in self.__dict__
 
     def _install_routing(self) -> None:
-        c = self._core
-        if self._overridden("_on_data_received"):
-            c.on_envelope = self._on_data_received
-            return
-        c.on_envelope = None
-        hooked = [self._overridden(h) for h in _HOOKS]
-        p = c.pipe
-        c.on_trade = self._process_trade if hooked[0] else p.trade
-        c.on_quote = self._process_quote if hooked[1] else p.quote
-        c.on_aggregate = self._process_aggregate if hooked[2] else p.aggregate
+        """Fast path unless a subclass (or instance) overrides a hook: then every event goes through
+        ``_on_data_received`` in the relay's envelope, which routes to the ``_process_*`` hooks."""
+        c, p = self._core, self._core.pipe
+        custom = any(self._overridden(h) for h in _HOOKS)
+        c.on_envelope = self._on_data_received if custom else None
+        c.on_trade, c.on_quote, c.on_aggregate = p.trade, p.quote, p.aggregate
 
     def _check_resolved(self) -> None:
         fut = self._pending
