@@ -68,6 +68,8 @@ class PolygonDataManager(QObject):
     luld_event = pyqtSignal(dict)                # not in the seed: LULD bands / halts
     second_aggregate_updated = pyqtSignal(dict)  # not in the seed: second bars (A)
 
+    _transport_class = FeedTransport  # a subclass may time or wrap the transport (bench/ui_ingest.py)
+
     def __init__(self, server_url: Optional[str] = None, *, settings: Settings | None = None,
                  symbol: str | None = None, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time, parent: QObject | None = None):
@@ -298,7 +300,7 @@ class PolygonDataManager(QObject):
 
     def _open(self, address: str) -> None:
         self._core.address = address
-        t = FeedTransport(self._core, address, self.settings.curve_dir, rcvhwm=RCVHWM, parent=self)
+        t = self._transport_class(self._core, address, self.settings.curve_dir, rcvhwm=RCVHWM, parent=self)
         try:
             t.open()
         except zmq.ZMQError as e:
