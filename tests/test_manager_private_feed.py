@@ -157,3 +157,36 @@ def test_a_handler_on_live_monitor_data_receives_the_records(qtbot, sim):
     names = {r.name for r in records}
     assert {"live_monitor.data.polygon_data_manager", "live_monitor.data.websocket_client"} <= names
     assert any("symbol AAPL -> MSFT" in r.getMessage() for r in records)
+
+
+DEFAULT_APP = '''
+import psutil
+from live_monitor.data import PolygonDataManager
+from ui_process.private_feed import REGISTRY
+dm = PolygonDataManager()  # the configured feed; upstream sim (the default): a simulator too
+ticks = []
+dm.market_data_updated.connect(ticks.append)
+dm.connect()
+
+def finish():
+    (owner,) = REGISTRY.feeds
+    kids = [p.pid for p in psutil.Process(owner.pid).children(recursive=True)]
+    report(private_feeds=[owner.pid], children=kids, feed_pid=dm.feed_info()["pid"], source=dm.feed_info()["source"],
+           address=dm.feed_address)
+    app.quit()
+
+wait_for(lambda: dm.feed_info()["connected"] and ticks, finish)
+'''
+
+
+def test_default_manager_starts_the_configured_feed_with_a_simulator_and_stops_them_on_quit(tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    script = "\n".join((APP_PRELUDE, DEFAULT_APP, "sys.exit(app.exec())"))
+    rc, lines, err = run_app(script, app_env(LIVE_MONITOR_FEED=address), tmp_path, timeout=120)
+    assert rc == 0, err[-3000:]
+    (r,) = reports(lines)
+    assert r["address"] == address and r["source"] == "simulated"
+    assert r["feed_pid"] in r["children"] and len(r["children"]) >= 2  # the daemon's simulator and feed
+    everything = r["private_feeds"] + r["children"]
+    wait_until(lambda: not any(pid_alive(p) for p in everything), 15, what="the daemon, its feed and simulator to end")
+    assert probe_feed(address) is None

@@ -192,3 +192,44 @@ def test_client_envelopes_are_polygon_spelled():
     assert (t["ev"], t["sym"], t["p"], t["s"], t["t"], t["c"]) == ("T", "AAPL", 150.25, 100, T0, [14])
     assert (q["ev"], q["bp"], q["ap"], q["bs"], q["as"]) == ("Q", 150.2, 150.3, 3, 5)
     assert (a["ev"], a["o"], a["c"], a["s"]) == ("AM", 1.0, 1.5, T0)
+
+
+def _signals(cls) -> list[str]:
+    from PyQt6.QtCore import QMetaMethod
+
+    mo = cls.staticMetaObject
+    return [bytes(mo.method(i).methodSignature()).decode() for i in range(mo.methodOffset(), mo.methodCount())
+            if mo.method(i).methodType() == QMetaMethod.MethodType.Signal]
+
+
+def test_the_seed_surface_is_complete(qtbot):
+    import inspect
+
+    import live_monitor.data as lmd
+    from live_monitor.data import models
+    from live_monitor.data.polygon_data_manager import PolygonDataManager as P
+    from live_monitor.data.websocket_client import PolygonWebSocketClient as C
+
+    d = "PyQt_PyObject"  # pyqtSignal(dict)
+    assert _signals(P)[:7] == [f"market_data_updated({d})", f"chart_data_updated({d})", f"calculation_updated({d})",
+                               f"entry_signal_generated({d})", f"exit_signal_generated({d})",
+                               "connection_status_changed(bool)", "error_occurred(QString)"]
+    assert _signals(C)[:5] == ["connected()", "disconnected()", f"data_received({d})", "error_occurred(QString)",
+                               "connection_status(bool)"]
+    assert list(inspect.signature(P).parameters)[0] == "server_url"
+    assert inspect.signature(P).parameters["server_url"].default is None
+    for name in ("connect", "disconnect", "change_symbol", "get_accumulated_bars", "check_data_flow",
+                 "test_chart_update", "_on_data_received", "_process_trade", "_process_quote", "_process_aggregate"):
+        assert callable(getattr(P, name)), name
+    for name in ("connect_to_server", "subscribe", "unsubscribe", "change_symbol", "disconnect"):
+        assert callable(getattr(C, name)), name
+    m = P("tcp://127.0.0.1:1", symbol="AAPL")
+    assert m.current_symbol == "AAPL" and m.max_bars == 2000 and m.no_data_threshold == 30
+    assert m.heartbeat_timer.interval() == 5000 and m.accumulated_bars == [] and "AAPL" in m.market_state
+    c = C()
+    assert (c.url, c.reconnect_delay, c.max_reconnect_delay, c.max_reconnect_attempts) == \
+        ("ws://localhost:8200/ws/live_monitor", 1.0, 30.0, 10)
+    for n in ("PolygonDataManager", "PolygonWebSocketClient", "TradeData", "QuoteData", "AggregateData",
+              "TickerCalculationData", "EntrySignal", "ExitSignal"):
+        assert n in lmd.__all__
+    assert models.TradeData is lmd.TradeData and P is lmd.PolygonDataManager
