@@ -233,3 +233,26 @@ def test_the_seed_surface_is_complete(qtbot):
               "TickerCalculationData", "EntrySignal", "ExitSignal"):
         assert n in lmd.__all__
     assert models.TradeData is lmd.TradeData and P is lmd.PolygonDataManager
+
+
+def test_registry_replans_when_its_private_feed_died(monkeypatch):
+    import ui_process.private_feed as pf
+
+    made: list[str] = []
+
+    class Fake(pf.PrivateFeed):
+        def start(self):
+            made.append(self.address)
+
+        def alive(self):
+            return len(made) > 1  # the first one "died"
+
+    calls = iter(["tcp://127.0.0.1:1001", "tcp://127.0.0.1:1002"])
+    monkeypatch.setattr(pf, "PrivateFeed", Fake)
+    monkeypatch.setattr(pf, "plan", lambda url, s: pf.Plan("start", a := next(calls), ("feed", "--feed", a)))
+    reg = pf.Registry()
+    s = Settings()
+    assert reg.resolve(RELAY, s).result(5).address == "tcp://127.0.0.1:1001"
+    assert reg.resolve(RELAY, s).result(5).address == "tcp://127.0.0.1:1002"  # the dead one is replaced
+    assert reg.resolve(RELAY, s).result(5).address == "tcp://127.0.0.1:1002"  # a live one is shared
+    assert made == ["tcp://127.0.0.1:1001", "tcp://127.0.0.1:1002"]

@@ -175,9 +175,15 @@ class Registry:
         key = (server_url, settings.feed, settings.upstream, settings.protocol, settings.client_id)
         with self._lock:
             fut = self._plans.get(key)
-            if fut is None or (fut.done() and fut.result().action == "error"):
+            if fut is None or (fut.done() and not self._usable(fut.result())):
                 fut = self._plans[key] = self._pool.submit(self._make, server_url, settings)
             return fut
+
+    def _usable(self, p: Plan) -> bool:
+        """A cached plan still holds: not an error, and a feed we started is still running."""
+        if p.action == "error":
+            return False
+        return p.action != "start" or any(f.address == p.address and f.alive() for f in self.feeds)
 
     def _make(self, server_url: str | None, settings: Settings) -> Plan:
         try:
