@@ -38,22 +38,23 @@ _UI_CHILD = textwrap.dedent("""
     market_hours.warm()  # as the app's run_ui does before it connects (the calendar would otherwise load mid-stream)
     lat = []
     since = [None]  # steady state: only trades sent 0.5 s after the first snapshot was applied
-    class Probe(PolygonDataManager):
-        # The seed's TradeData has no trade id, so the stamp is read from the wire
-        # array just before the manager turns it into the dict for _process_trade.
-        def _apply_events(self, arrays, start, stop):
-            now = time.time_ns()
-            if since[0] is None:
-                if self.feed_info()["synced"]:
-                    since[0] = now + 500_000_000
-            else:
-                for a in arrays[start:stop]:
-                    if a[0] == "T" and a[6] and int(a[6]) > since[0]:
-                        lat.append((now - int(a[6])) / 1e6)
-            super()._apply_events(arrays, start, stop)
-            if len(lat) >= expected:
-                app.quit()
-    m = Probe(feed)
+    m = PolygonDataManager(feed)
+    apply_events = m._core.apply_events
+    # The seed's TradeData has no trade id, so the stamp is read from the wire
+    # array just before the manager's core turns it into the dict for _process_trade.
+    def probe(arrays, start, stop):
+        now = time.time_ns()
+        if since[0] is None:
+            if m.feed_info()["synced"]:
+                since[0] = now + 500_000_000
+        else:
+            for a in arrays[start:stop]:
+                if a[0] == "T" and a[6] and int(a[6]) > since[0]:
+                    lat.append((now - int(a[6])) / 1e6)
+        apply_events(arrays, start, stop)
+        if len(lat) >= expected:
+            app.quit()
+    m._core.apply_events = probe
     freeze_startup_heap()
     m.connect()
     m.change_symbol("LAT")

@@ -86,6 +86,7 @@ def _child(control: str, target: int, timeout: float) -> dict:
 
     from shared import market_hours
     from ui_process.app import freeze_startup_heap
+    from ui_process.feed_transport import FeedTransport
     from ui_process.polygon_data_manager import PolygonDataManager
 
     app = QCoreApplication([])
@@ -98,12 +99,12 @@ def _child(control: str, target: int, timeout: float) -> dict:
     depth = [0]
     first: list[float] = []
 
-    def timed(name: str):
+    def timed(cls, name: str):
         def run(self, *a):
             depth[0] += 1
             t, c = time.perf_counter(), time.thread_time()
             try:
-                return getattr(PolygonDataManager, name)(self, *a)
+                return getattr(cls, name)(self, *a)
             finally:
                 depth[0] -= 1
                 if depth[0] == 0 and first:  # from the first event on (not the start-up)
@@ -111,8 +112,10 @@ def _child(control: str, target: int, timeout: float) -> dict:
                     cpu_slices.append((time.thread_time() - c) * 1000)
         return run
 
-    Timed = type("Timed", (PolygonDataManager,), {n: timed(n) for n in (
-        "_drain_all", "_drain_data", "_drain_control", "_on_display_tick", "_on_safety_tick", "check_data_flow")})
+    TimedTransport = type("TimedTransport", (FeedTransport,), {n: timed(FeedTransport, n) for n in (
+        "drain_all", "drain_data", "drain_control", "safety_tick")})
+    Timed = type("Timed", (PolygonDataManager,), {n: timed(PolygonDataManager, n) for n in (
+        "_on_display_tick", "check_data_flow")} | {"_transport_class": TimedTransport})
     m = Timed(control, symbol="TSLA")
     emits: list[float] = []
     ticks: list[float] = []

@@ -36,7 +36,7 @@ from typing import Any
 
 from shared.models import wire
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("live_monitor.data.polygon_data_manager")  # the seed's name: the manager's records
 
 FEED_GONE_S = 3.5        # heartbeats are 1 s apart: three missed, plus jitter
 HELLO_RETRY_S = 1.0

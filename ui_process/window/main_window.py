@@ -128,6 +128,8 @@ class MainWindow(QMainWindow):
         m.exit_signal_generated.connect(self.on_exit)
         m.connection_status_changed.connect(self.on_connection)
         m.error_occurred.connect(self.on_error)
+        if hasattr(m, "luld_event") and hasattr(self, "show_luld"):  # LULD bands/halts (seed helper's signal)
+            m.luld_event.connect(self.show_luld)
         self.errors.count_changed.connect(self.status.set_error_count)
         self.symbol_entry.symbol_requested.connect(self.switch_symbol)
         self.symbol_entry.invalid.connect(self.on_invalid_symbol)
