@@ -55,7 +55,9 @@ def test_on_data_received_takes_the_relay_envelope_in_either_spelling(qtbot):
 def test_overrides_are_detected_and_the_stream_goes_through_on_data_received(qtbot):
     plain = PolygonDataManager("tcp://127.0.0.1:1")
     assert plain._core.on_envelope is None  # nothing overridden: the fast path
-    assert Spy("tcp://127.0.0.1:1")._core.on_envelope is not None
+    spy = Spy("tcp://127.0.0.1:1")
+    # an overridden _process_* hook is called straight with the seed dict (no envelope per event)
+    assert spy._core.on_envelope is None and spy._core.on_trade == spy._process_trade
 
     class Raw(PolygonDataManager):
         def __init__(self, *a, **kw):

@@ -15,9 +15,11 @@ This class is only the seed's facade. The work is done by:
 * :mod:`ui_process.manager_core` - the Qt-free core (link, symbol state,
   indicators and signals, coalescing, diagnosis).
 
-Routing: nothing overridden -> the core's own handlers (fast path). A subclass
-that overrides ``_on_data_received`` or a ``_process_*`` hook gets the seed's
-pipeline: every event goes through ``_on_data_received`` in the relay's envelope
+Routing: nothing overridden -> the core's own handlers (fast path). An
+overridden ``_process_*`` hook is called directly with the seed dict (what the
+base ``_on_data_received`` would do). A subclass that overrides
+``_on_data_received`` gets the seed's whole pipeline: every event goes through
+it in the relay's envelope
 ``{"type": "market_data", "data": {...}}`` (either field spelling is accepted,
 as the seed's relay sent Polygon's), which routes to the ``_process_*`` hooks.
 Overrides are detected at construction and at :meth:`connect`.
@@ -52,7 +54,6 @@ logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 RCVHWM = 1_000  # read at connect(): tests shrink it to make a slow window overflow quickly
 RESOLVE_POLL_MS = 20
 _SEED_KEYS = {"trade": TRADE_KEYS, "quote": QUOTE_KEYS, "aggregate": AGGREGATE_KEYS}
-_HOOKS = ("_on_data_received", "_process_trade", "_process_quote", "_process_aggregate")
 
 
 class PolygonDataManager(QObject):
@@ -281,9 +282,14 @@ class PolygonDataManager(QObject):
         """Fast path unless a subclass (or instance) overrides a hook: then every event goes through
         ``_on_data_received`` in the relay's envelope, which routes to the ``_process_*`` hooks."""
         c, p = self._core, self._core.pipe
-        custom = any(self._overridden(h) for h in _HOOKS)
-        c.on_envelope = self._on_data_received if custom else None
-        c.on_trade, c.on_quote, c.on_aggregate = p.trade, p.quote, p.aggregate
+        # Only an overridden _on_data_received needs the envelope. The base one merely routes by
+        # event type, so an overridden _process_* hook is called straight with the seed dict: the
+        # same calls the seed makes, without building an envelope per event (the dashboard's own
+        # TapeDataManager overrides _process_trade/_process_quote and stays on this path).
+        c.on_envelope = self._on_data_received if self._overridden("_on_data_received") else None
+        c.on_trade = self._process_trade if self._overridden("_process_trade") else p.trade
+        c.on_quote = self._process_quote if self._overridden("_process_quote") else p.quote
+        c.on_aggregate = self._process_aggregate if self._overridden("_process_aggregate") else p.aggregate
 
     def _check_resolved(self) -> None:
         fut = self._pending
