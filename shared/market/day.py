@@ -101,11 +101,13 @@ class DayView:
             if first is None and reg_open is not None and b[S] >= reg_open:
                 first = b[O]
             last = b[C]
-        for start, v in self.mb.vol_only:
+        for start, v, x in self.mb.vol_only:
             if start >= lo and h.find(start) is None:
                 vol += v
+                pv += x
                 if start >= after:
                     vol_a += v
+                    pv_a += x
         self._key, self._part = key, (vol, pv, vol_a, pv_a, hi, low, first, last)
         return self._part
 

@@ -54,7 +54,7 @@ class MinuteBars:
         # (kind, bar) for every finished bar that changed, when the owner wants them (window, simulator);
         # None in the feed, whose subscribers get the events themselves.
         self.outbox: list | None = [] if outbox else None
-        self.vol_only: list[list] = []       # [start, volume] of minutes without a bar (newest last)
+        self.vol_only: list[list] = []       # [start, volume, price x volume] of minutes without a bar
         self.av = self.av_t = self.day_vwap = self.op = self.op_t = None  # day marks from AM/A
 
     # ------------------------------------------------------------ hot path
@@ -76,7 +76,7 @@ class MinuteBars:
                 if fs <= t < fe:
                     b = f
                 else:
-                    b = self._elsewhere(t, m, a[3])
+                    b = self._elsewhere(t, m, a)
                     f = self.forming
                     fs = f[S] if f is not None else _NEVER
                     fe = fs + MINUTE
@@ -131,7 +131,7 @@ class MinuteBars:
 
     # ------------------------------------------------------------ minute changes, late prints
 
-    def _elsewhere(self, t: int, m: int, size) -> list | None:
+    def _elsewhere(self, t: int, m: int, a) -> list | None:
         """The bar a print outside the forming minute folds into (None: it touches no bar)."""
         start = t - t % MINUTE
         f = self.forming
@@ -146,8 +146,8 @@ class MinuteBars:
         if m & LAST:  # a late opening print for a minute without a bar: that minute gets one
             b = new_bar(start)
             return b if self.history.put(b) is not None else None
-        if m & VOL and size:
-            self._add_vol_only(start, size)
+        if m & VOL and a[3]:
+            self._add_vol_only(start, a[3], a[2] * a[3])
         return None
 
     def _touched(self, b: list) -> None:
@@ -164,20 +164,21 @@ class MinuteBars:
         self.forming = None
         if f[O] is None:
             if f[V]:
-                self._add_vol_only(f[S], f[V])
+                self._add_vol_only(f[S], f[V], f[PV])
             return
         kind = self.history.put(f)
         if kind is not None and self.outbox is not None:
             self.outbox.append((kind, f))
 
-    def _add_vol_only(self, start: int, v) -> None:
+    def _add_vol_only(self, start: int, v, pv) -> None:
         self.history.version += 1  # day volume changed: cached day views recompute
         vo = self.vol_only
         for e in reversed(vo):
             if e[0] == start:
                 e[1] += v
+                e[2] += pv
                 return
-        vo.append([start, v])
+        vo.append([start, v, pv])
         if len(vo) > self.history.max_bars:
             del vo[: len(vo) - self.history.max_bars]
 
