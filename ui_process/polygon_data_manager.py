@@ -11,7 +11,7 @@ Underneath, this is a thin Qt adapter over Qt-free cores:
 
 * :class:`ui_process.feed_link.FeedLink` - the protocol state machine (hello,
   subscribe -> snapshot -> buffered updates, gaps, epochs, feed death);
-* :class:`ui_process.symbol_state.SymbolState` - ticker, day stats, bars, forming bar;
+* :class:`ui_process.symbol_state.WindowSymbol` - ticker, day stats, bars, forming bar;
 * :class:`ui_process.indicators.IndicatorSet` and
   :class:`ui_process.signal_engine.SignalEngine`.
 
@@ -63,7 +63,7 @@ from shared.zmq_client import apply_curve, data_endpoint
 from .feed_link import FEED_GONE_S, FeedLink
 from .indicators import IndicatorSet
 from .signal_engine import SignalEngine
-from .symbol_state import MINUTE_MS, SymbolState
+from .symbol_state import MINUTE_MS, WindowSymbol
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class PolygonDataManager(QObject):
         self._backlog: deque[list] = deque()  # event arrays accepted by the link, not yet applied
         self._backlog_pos = 0
         self._link = FeedLink(client=f"ui-{os.getpid()}")
-        self._state = SymbolState(self.current_symbol, self.max_bars)
+        self._state = WindowSymbol(self.current_symbol, self.max_bars)
         self._indicators = IndicatorSet(self.current_symbol)
         self.signal_engine = SignalEngine()
         self.signal_engine.reset(self.current_symbol)
@@ -278,6 +278,9 @@ class PolygonDataManager(QObject):
         if self._state.on_trade(trade):  # type: ignore[arg-type]
             self._dirty_forming = True
         self._dirty_ticker = True
+        if self._state.finished:  # the trade finished the previous minute (or a late print changed a bar)
+            for kind, bar in self._state.take_finished():
+                self._on_bar(kind, bar)
 
     def _process_quote(self, quote: dict) -> None:
         if quote["symbol"] != self.current_symbol:
@@ -289,6 +292,12 @@ class PolygonDataManager(QObject):
         if agg["symbol"] != self.current_symbol:
             return
         kind, bar = self._state.on_aggregate(agg)  # type: ignore[arg-type]
+        for k, b in self._state.take_finished():  # a forming minute before this bar, closed by it
+            self._on_bar(k, b)
+        self._on_bar(kind, bar)
+
+    def _on_bar(self, kind: str, bar: dict) -> None:
+        """A finished bar (official, or provisional from trades): chart, indicators, signals."""
         self._dirty_ticker = True
         ind = self._indicators
         prev = ind.values()
@@ -537,7 +546,7 @@ class PolygonDataManager(QObject):
 
     def _reset_symbol_state(self) -> None:
         sym = self.current_symbol
-        self._state = SymbolState(sym, self.max_bars)
+        self._state = WindowSymbol(sym, self.max_bars)
         self._backlog.clear()
         self._backlog_pos = 0
         self._indicators.reset(sym)
@@ -563,8 +572,10 @@ class PolygonDataManager(QObject):
                     self._process_trade(ev)
                 elif code == "Q":
                     self._process_quote(ev)
-                else:
+                elif code == "AM":
                     self._process_aggregate(ev)
+                elif code == "A":  # second aggregates: day stats only, never a minute bar (CONTRACTS)
+                    self._state.on_second_aggregate(ev)
             except Exception:  # a hook (possibly user code) failed: log, keep the feed going
                 self.stats["hook_errors"] += 1
                 if self._ratelog("hook_error", logging.ERROR, f"error processing {a[:2]!r}", now):

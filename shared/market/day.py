@@ -71,20 +71,20 @@ class DayView:
 
     def __init__(self, mb: MinuteBars) -> None:
         self.mb = mb
-        # [first ms after the minutes it covers, volume, high, low, open, vwap, day start] or None
+        # [first ms after the minutes it covers, volume, high, low, open, vwap, day start, last] or None
         self.base: list | None = None
         self._key: tuple | None = None
         self._part: tuple = ()
 
     def _finished(self, lo: int, reg_open: int | None, after: int) -> tuple:
-        """(volume, pv, volume after ``after``, pv after, high, low, first regular open, last close) of the bars."""
+        """(volume, pv, volume after ``after``, pv after, high, low, first regular open, last close, its start)."""
         h = self.mb.history
         key = (h.version, lo, after)
         if key == self._key:
             return self._part
         vol = vol_a = 0
         pv = pv_a = 0.0
-        hi = low = first = last = None
+        hi = low = first = last = last_s = None
         bars = h.bars
         for i in range(h.index_from(lo), len(bars)):
             b = bars[i]
@@ -100,7 +100,7 @@ class DayView:
                 low = b[L]
             if first is None and reg_open is not None and b[S] >= reg_open:
                 first = b[O]
-            last = b[C]
+            last, last_s = b[C], b[S]
         for start, v, x in self.mb.vol_only:
             if start >= lo and h.find(start) is None:
                 vol += v
@@ -108,7 +108,7 @@ class DayView:
                 if start >= after:
                     vol_a += v
                     pv_a += x
-        self._key, self._part = key, (vol, pv, vol_a, pv_a, hi, low, first, last)
+        self._key, self._part = key, (vol, pv, vol_a, pv_a, hi, low, first, last, last_s)
         return self._part
 
     def stats(self, ref_ms: int, prev_close=None) -> dict:
@@ -128,7 +128,7 @@ class DayView:
             after, base_v, base_vw = base[0], base[1], base[5]
         else:
             after, base_v, base_vw = None, None, None
-        vol, pv, vol_a, pv_a, hi, low, first, last = self._finished(lo, reg_open, after if after is not None else lo)
+        vol, pv, vol_a, pv_a, hi, low, first, last, last_s = self._finished(lo, reg_open, after if after is not None else lo)
         f = mb.forming
         if f is not None and f[S] >= lo:
             vol += f[V]
@@ -140,8 +140,10 @@ class DayView:
                 hi = f[H] if hi is None or f[H] > hi else hi
                 low = f[L] if low is None or f[L] < low else low
                 first = f[O] if first is None and reg_open is not None and f[S] >= reg_open else first
-                last = f[C]
+                last, last_s = f[C], f[S]
         if base is not None:
+            if base[7] is not None and (last_s is None or last_s < base[0]):
+                last = base[7]  # no print since the snapshot: its last price
             hi = base[2] if hi is None or (base[2] is not None and base[2] > hi) else hi
             low = base[3] if low is None or (base[3] is not None and base[3] < low) else low
         if mb.op is not None and mb.op_t >= lo:
