@@ -36,7 +36,8 @@ def oracle_bars(trades: list[dict]) -> dict[int, dict]:
     """Independent re-aggregation of trades into minute bars with the condition rules."""
     bars: dict[int, dict] = {}
     for t in trades:
-        hl, last, vol = update_rules(t.get("c"))
+        # Form T prints make extended-hours bars only (Polygon's minute aggregates)
+        hl, last, vol = update_rules(t.get("c"), extended=not S.open <= t["t"] < S.close)
         s = t["t"] - t["t"] % 60_000
         b = bars.setdefault(s, {"o": None, "h": None, "l": None, "c": None, "v": 0, "pv": 0.0, "n": 0})
         p = t["p"]

@@ -25,9 +25,12 @@ from shared.market.history import C, H, L, N, O, PV, S, V
 class BarBuilder:
     """Feed trades in time order; closed minutes come back as AM dicts."""
 
-    def __init__(self, symbol: str, prev_close_cents: int | None = None):
+    def __init__(self, symbol: str, prev_close_cents: int | None = None, session=None):
+        """``session``: a callable returning the tape's current Session (its regular hours decide
+        whether Form T prints make the bar); default: the NYSE calendar."""
         self.symbol = symbol
-        self.market = MinuteBars(max_bars=2, outbox=True)  # the simulator keeps its own bar list
+        ext = None if session is None else (lambda start: not session().open <= start < session().close)
+        self.market = MinuteBars(max_bars=2, outbox=True, extended=ext)  # the simulator keeps its own bars
         self.last_cents = prev_close_cents
         self.new_day()
 

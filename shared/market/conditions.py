@@ -11,10 +11,13 @@ field only if *every* one of its conditions allows it. The feed, the window
 and the simulator all fold trades with :func:`flags`, so they agree.
 
 Checked against Polygon's published rules (2025/2026 listings):
-* 12 Form T: the consolidated rule says volume only, but Polygon's minute
-  aggregates use it for OHLC ("trades in extended-hours markets can update
-  OHLC for minute bars", same article). Measured: TSLA 2025-06-27 pre-market
-  bars match Polygon's in 41/45 opens with Form T counted, 18/45 without.
+* 12 Form T: the consolidated rule says volume only, and so it is during
+  the regular session; outside it Polygon's minute aggregates use it for
+  OHLC ("trades in extended-hours markets can update OHLC for minute bars",
+  same article). Hence two tables: ``FLAGS1`` (regular) and ``FLAGS1_EXT``.
+  Measured on TSLA 2025-06-27: pre-market bars match Polygon's with Form T
+  counted (without: 18/45 opens); the 09:30 bar opens at the first regular
+  print (324.51), not at the Form T prints reported at 09:30:00.000-.047.
 * 38 Corrected Consolidated Close: high/low *and* last, no volume (this table
   had high/low off; Polygon lists updates_high_low true).
 * 15/16 official close/open markers: nothing (they repeat a price already
@@ -45,7 +48,7 @@ CONDITIONS: dict[int, tuple[str, bool, bool, bool]] = {
     9: ("Cross Trade", True, True, True),
     10: ("Derivatively Priced", True, False, True),
     11: ("Distribution", True, True, True),
-    12: ("Form T", True, True, True),  # minute bars: see the module docstring
+    12: ("Form T", False, False, True),  # regular session; extended hours: FLAGS1_EXT
     13: ("Extended Trading Hours (Sold Out of Sequence)", False, False, True),
     14: ("Intermarket Sweep", True, True, True),
     15: ("Market Center Official Close", False, False, False),
@@ -79,28 +82,36 @@ CONDITIONS: dict[int, tuple[str, bool, bool, bool]] = {
 # One condition is the norm: its flags, precomputed (a dict lookup on the hot path).
 FLAGS1: dict[int, int] = {k: (HL if v[1] else 0) | (LAST if v[2] else 0) | (VOL if v[3] else 0)
                           for k, v in CONDITIONS.items()}
-# Combinations seen so far (a few dozen on a real tape), keyed by tuple.
+FLAGS1_EXT = {**FLAGS1, 12: ALL}  # outside the regular session Form T prints make the bars
+# Combinations seen so far (a few dozen on a real tape), keyed by tuple, per table.
 _COMBO: dict[tuple, int] = {}
+_COMBO_EXT: dict[tuple, int] = {}
 
 
-def flags(conditions: Iterable[int] | None) -> int:
-    """The HL|LAST|VOL bits a trade with ``conditions`` may update."""
+def flags(conditions: Iterable[int] | None, extended: bool = False) -> int:
+    """The HL|LAST|VOL bits a trade with ``conditions`` may update (``extended``: outside 09:30-16:00)."""
     if not conditions:
         return ALL
     key = tuple(conditions)
-    m = _COMBO.get(key)
+    cache = _COMBO_EXT if extended else _COMBO
+    m = cache.get(key)
     if m is None:
+        table = FLAGS1_EXT if extended else FLAGS1
         m = ALL
         for c in key:
-            m &= FLAGS1.get(c, ALL)
-        if len(_COMBO) < 4096:  # bounded: garbage condition lists must not grow memory
-            _COMBO[key] = m
+            m &= table.get(c, ALL)
+        if len(cache) < 4096:  # bounded: garbage condition lists must not grow memory
+            cache[key] = m
     return m
 
 
-def update_rules(conditions: Iterable[int] | None) -> tuple[bool, bool, bool]:
+def flags_ext(conditions: Iterable[int] | None) -> int:
+    return flags(conditions, True)
+
+
+def update_rules(conditions: Iterable[int] | None, extended: bool = False) -> tuple[bool, bool, bool]:
     """(updates_high_low, updates_open_close, updates_volume) for a trade."""
-    m = flags(conditions)
+    m = flags(conditions, extended)
     return bool(m & HL), bool(m & LAST), bool(m & VOL)
 
 

@@ -34,17 +34,25 @@ Other codes (Q is remembered, LULD, NOI, ...) never touch bars.
 
 from __future__ import annotations
 
-from .conditions import ALL, FLAGS1, HL, LAST, VOL, flags
+from shared import market_hours
+
+from .conditions import ALL, FLAGS1, FLAGS1_EXT, HL, LAST, VOL, flags, flags_ext
 from .history import CT, LIVE, MINUTE, OT, PROV, PV, BarHistory, C, H, K, L, N, O, S, V, new_bar, upstream_bar
 
 _NEVER = -(1 << 62)
 
 
+def _extended(start: int) -> bool:
+    """Is the minute at ``start`` outside the NYSE regular session (Form T then makes the bar)?"""
+    s = market_hours.session_for(market_hours.ny_date(start))
+    return s is None or not s.open <= start < s.close
+
+
 class MinuteBars:
     __slots__ = ("history", "forming", "last_trade", "last_quote", "last_ms", "events", "outbox", "vol_only",
-                 "av", "av_t", "day_vwap", "op", "op_t")
+                 "av", "av_t", "day_vwap", "op", "op_t", "_ext", "extended")
 
-    def __init__(self, max_bars: int = 2000, outbox: bool = False) -> None:
+    def __init__(self, max_bars: int = 2000, outbox: bool = False, extended=None) -> None:
         self.history = BarHistory(max_bars)
         self.forming: list | None = None    # the current minute's bar (price fields None until opened)
         self.last_trade: list | None = None  # latest T array (any conditions): the snapshot's last trade
@@ -56,6 +64,9 @@ class MinuteBars:
         self.outbox: list | None = [] if outbox else None
         self.vol_only: list[list] = []       # [start, volume, price x volume] of minutes without a bar
         self.av = self.av_t = self.day_vwap = self.op = self.op_t = None  # day marks from AM/A
+        self._ext = True                     # the forming minute is outside the regular session
+        # start ms -> outside the regular session? Default: the NYSE calendar; the simulator passes its own.
+        self.extended = extended or _extended
 
     # ------------------------------------------------------------ hot path
 
@@ -64,22 +75,23 @@ class MinuteBars:
         f = self.forming
         fs = f[S] if f is not None else _NEVER
         fe = fs + MINUTE
-        f1 = FLAGS1
+        f1, fx = (FLAGS1_EXT, flags_ext) if self._ext else (FLAGS1, flags)
         last_trade = last_quote = None
         for a in lst:
             code = a[0]
             if code == "T":
                 last_trade = a
                 c = a[5]
-                m = ALL if not c else (f1.get(c[0], ALL) if len(c) == 1 else flags(c))
                 t = a[1]
                 if fs <= t < fe:
                     b = f
+                    m = ALL if not c else (f1.get(c[0], ALL) if len(c) == 1 else fx(c))
                 else:
-                    b = self._elsewhere(t, m, a)
+                    b, m = self._elsewhere(t, c, a)
                     f = self.forming
                     fs = f[S] if f is not None else _NEVER
                     fe = fs + MINUTE
+                    f1, fx = (FLAGS1_EXT, flags_ext) if self._ext else (FLAGS1, flags)
                     if b is None:
                         continue
                 if not m:
@@ -131,24 +143,27 @@ class MinuteBars:
 
     # ------------------------------------------------------------ minute changes, late prints
 
-    def _elsewhere(self, t: int, m: int, a) -> list | None:
-        """The bar a print outside the forming minute folds into (None: it touches no bar)."""
+    def _elsewhere(self, t: int, c, a) -> tuple[list | None, int]:
+        """(bar, flags) for a print outside the forming minute (bar None: it touches no bar)."""
         start = t - t % MINUTE
+        ext = self.extended(start)  # once per new minute (and late print), never per print in a minute
+        m = flags(c, ext)
         f = self.forming
         if start > (f[S] if f is not None else self.history.last_start()):
             if f is not None:
                 self.close_forming()
             f = self.forming = new_bar(start)
-            return f
+            self._ext = ext
+            return f, m
         b = self.history.find(start)
         if b is not None:
-            return b if b[K] == PROV else None  # a published minute is the upstream's to correct
+            return (b if b[K] == PROV else None), m  # a published minute is the upstream's to correct
         if m & LAST:  # a late opening print for a minute without a bar: that minute gets one
             b = new_bar(start)
-            return b if self.history.put(b) is not None else None
+            return (b if self.history.put(b) is not None else None), m
         if m & VOL and a[3]:
             self._add_vol_only(start, a[3], a[2] * a[3])
-        return None
+        return None, m
 
     def _touched(self, b: list) -> None:
         """A late print changed the finished bar ``b``."""
