@@ -11,7 +11,8 @@ Prices are integer cents inside (the core's sums are then exact), dollars on
 the wire: ``vw = sum(p*s)/sum(s)`` over volume-counting trades, rounded to 4
 places, as Polygon does; ``op`` is the open of the day's first bar (the replay
 files' AM bars do the same); ``z`` is the average trade size (integer), ``n``
-the number of trades that counted in the minute. A minute with only
+the number of trades that counted in the minute. A late print re-sends its
+minute's AM (as Polygon does), ``av`` growing by the change only. A minute with only
 volume-only prints (odd lots) publishes no AM, as Polygon's stream does; its
 volume is in the next AM's ``av``.
 """
@@ -32,6 +33,7 @@ class BarBuilder:
         ext = None if session is None else (lambda start: not session().open <= start < session().close)
         self.market = MinuteBars(max_bars=2, outbox=True, extended=ext)  # the simulator keeps its own bars
         self.last_cents = prev_close_cents
+        self._sent: dict[int, tuple[int, int]] = {}  # start -> (v, pv) already in av: a re-sent bar adds its change
         self.new_day()
 
     def new_day(self) -> None:
@@ -69,11 +71,15 @@ class BarBuilder:
         if self.day_open is None:
             self.day_open = o
         self.last_cents = c
-        self.day_v += v
-        self.day_pv += b[PV]
+        start = b[S]
+        v0, pv0 = self._sent.pop(start, (0, 0))
+        self._sent[start] = (v, b[PV])
+        if len(self._sent) > 4:
+            del self._sent[min(self._sent)]
+        self.day_v += v - v0
+        self.day_pv += b[PV] - pv0
         vw = b[PV] / v / 100 if v else c / 100
         a = self.day_pv / self.day_v / 100 if self.day_v else vw
-        start = b[S]
         out.append({
             "ev": "AM", "sym": self.symbol,
             "v": v, "av": self.day_v,
