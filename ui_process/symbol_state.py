@@ -11,7 +11,7 @@ simulator run, so the window draws exactly the bars the feed serves.
 
 This class adds what only a window needs:
 * ``bars``: the finished bars as seed dicts (what the chart and indicators
-  read), kept in step with the core's history; a bar finished from trades
+  read), built from the core's history when it changed; a bar finished from trades
   (the next minute's first print) is kept as a *provisional* bar, and the
   official AM bar of that minute replaces it (``"replace_last"``).
 * :meth:`take_finished`: the ``(kind, bar)`` of bars the trades finished or
@@ -22,7 +22,6 @@ This class adds what only a window needs:
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any
 
 from shared.market import HIST, MINUTE, PROV, DayView, MinuteBars, bar_dict, prev_close_from_bars
@@ -45,8 +44,8 @@ class WindowSymbol:
         self.max_bars = max_bars
         self.market = MinuteBars(max_bars, outbox=True)
         self.day = DayView(self.market)
-        self.bars: list[dict] = []       # the core's finished bars as seed dicts
-        self._ts: list[int] = []         # their timestamps, for bisect
+        self._bars: list[dict] = []      # the core's finished bars as seed dicts (see ``bars``)
+        self._bars_version = -1
         self.finished: list[tuple[str, dict]] = []
         self.bid: float | None = None
         self.ask: float | None = None
@@ -73,7 +72,7 @@ class WindowSymbol:
             fb[OT] = fb[CT] = fb[S]  # later prints are later in time: they move the close, never the open
             fb[VW] = None
             m.forming = fb
-        self._mirror()
+        m.take()  # the snapshot's bars are a full refresh, not changes
         lt, lq = snap.get("last_trade"), snap.get("last_quote")
         if isinstance(lt, dict) and _f(lt.get("price")) is not None and isinstance(lt.get("timestamp"), int):
             self._seen(lt["timestamp"])
@@ -121,35 +120,20 @@ class WindowSymbol:
 
     # ------------------------------------------------------------ finished bars
 
-    def _mirror(self) -> None:
-        """Rebuild the seed dicts from the core's history (snapshots)."""
-        self.bars = [bar_dict(self.symbol, b) for b in self.market.history.bars]
-        self._ts = [b["timestamp"] for b in self.bars]
-        self.market.take()
+    @property
+    def bars(self) -> list[dict]:
+        """The finished bars as seed dicts, rebuilt only when the core's history changed (about once a minute)."""
+        h = self.market.history
+        if self._bars_version != h.version:
+            self._bars = [bar_dict(self.symbol, b) for b in h.bars]
+            self._bars_version = h.version
+        return self._bars
 
     def _sync(self) -> tuple[str, dict] | None:
-        """Bring ``bars`` in step with the core's changes; queue them for :meth:`take_finished`; return the last."""
+        """Queue the core's bar changes for :meth:`take_finished`; return the last one."""
         last = None
-        for _, b in self.market.take():
-            d = bar_dict(self.symbol, b)
-            ts, bars, keys = d["timestamp"], self.bars, self._ts
-            if not keys or ts > keys[-1]:
-                keys.append(ts)
-                bars.append(d)
-                kind = "append"
-            else:
-                i = bisect_left(keys, ts)
-                if i < len(keys) and keys[i] == ts:
-                    bars[i] = d
-                    kind = "replace_last" if i == len(keys) - 1 else "replace"
-                else:
-                    keys.insert(i, ts)
-                    bars.insert(i, d)
-                    kind = "insert"
-            if len(bars) > self.max_bars:
-                del bars[: len(bars) - self.max_bars]
-                del keys[: len(keys) - self.max_bars]
-            last = (kind, d)
+        for kind, b in self.market.take():
+            last = (kind, bar_dict(self.symbol, b))
             self.finished.append(last)
         return last
 
