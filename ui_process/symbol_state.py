@@ -26,7 +26,7 @@ from typing import Any
 
 from shared.market import HIST, MINUTE, PROV, DayView, MinuteBars, bar_dict, prev_close_from_bars
 from shared.market.day import day_start
-from shared.market.history import CT, OT, PV, VW, C, H, K, L, O, S, V, upstream_bar
+from shared.market.history import CT, OT, PV, VW, C, K, N, O, S, V, upstream_bar
 from shared.market_hours import ny_time_str
 from shared.models import wire
 from shared.models.market_data import AggregateData, QuoteData, TickerCalculationData, TradeData
@@ -148,12 +148,12 @@ class WindowSymbol:
         """Apply a trade; True when the forming bar changed (finished bars: :meth:`take_finished`)."""
         m = self.market
         f0 = m.forming
-        before = (f0[O], f0[C], f0[H], f0[L], f0[V]) if f0 is not None else None
+        n0 = f0[N] if f0 is not None else -1
         m.fold((("T", t["timestamp"], t["price"], t["size"], None, t["conditions"]),))
         if m.outbox:
             self._sync()
-        f = m.forming
-        return f is not None and f[O] is not None and (f is not f0 or (f[O], f[C], f[H], f[L], f[V]) != before)
+        f = m.forming  # a print that counted changed the bar (its transactions at least)
+        return f is not None and f[O] is not None and (f is not f0 or f[N] != n0)
 
     def on_quote(self, q: QuoteData) -> bool:
         self._seen(q["timestamp"])
