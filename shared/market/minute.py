@@ -14,9 +14,10 @@ the OHLCV aggregate bars?"; measured on TSLA 2025-06-27, tests/test_market_*):
 * A trade updates high/low, open/close and volume as its conditions allow
   (:mod:`shared.market.conditions`). Prices may be dollars or integer cents.
 * The first open/close print of a minute opens its bar, by *time*: an odd lot
-  before the opening cross adds volume but never sets the open (the 09:30
-  bar opens at the cross, not at the previous price). The close is the latest
-  open/close print by time; equal times keep arrival order.
+  (or a regular-hours Form T) before it adds volume but never sets the open,
+  and nothing is carried from the previous minute (TSLA's 09:30 bar opens at
+  the first regular print, 324.51). The close is the latest open/close print
+  by time; equal times keep arrival order.
 * A minute with only volume-only prints (odd lots) has no bar, as Polygon
   publishes none without an eligible trade; its volume still counts for the
   day (``vol_only``) - never a flat bar at an invented price.
