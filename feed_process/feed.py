@@ -43,7 +43,7 @@ from shared.models.market_data import valid_symbol
 
 from . import history
 from .protocols import make_core
-from .state import SymbolState
+from .state import FeedSymbol
 from .websocket_client import PolygonWebSocketClient, redact_url
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class Feed:
             stall_timeout=stall_timeout if stall_timeout is not None else settings.no_data_threshold,
             auth_retry_delay=auth_retry_delay, busy_retry_delay=busy_retry_delay,
         )
-        self.states: dict[str, SymbolState] = {}
+        self.states: dict[str, FeedSymbol] = {}
         self._seq_base: dict[str, int] = {}        # seq survives a symbol being dropped and re-added
         self._xpub_topics: set[str] = set()        # symbols with at least one SUB (libzmq's ref-count)
         self._upstream: set[str] = set()           # symbols subscribed upstream
@@ -385,7 +385,7 @@ class Feed:
         add = sorted(want - self._upstream)
         remove = sorted(self._upstream - want)
         for sym in add:
-            st = self.states[sym] = SymbolState(sym, self.settings.max_bars, self._seq_base.get(sym, 0))
+            st = self.states[sym] = FeedSymbol(sym, self.settings.max_bars, self._seq_base.get(sym, 0))
             if self.backfill_enabled:
                 st.backfill = "pending"
                 self._tasks.append(asyncio.get_running_loop().create_task(self._backfill(st)))
@@ -402,7 +402,7 @@ class Feed:
             self.client.subscribe(add)
         self._tasks = [t for t in self._tasks if not t.done()]
 
-    async def _backfill(self, st: SymbolState) -> None:
+    async def _backfill(self, st: FeedSymbol) -> None:
         sym = st.symbol
         base = history.rest_base_url(self.url, self.settings.rest_url)
         # History is asked for the *data* clock's day (a replay of a past session has its own
@@ -495,7 +495,7 @@ class Feed:
             if st is None:
                 # Not (yet) subscribed upstream: an empty snapshot at the current seq; the
                 # subscription that follows starts backfill and a resync asks for a new one.
-                body = SymbolState(sym, self.settings.max_bars, self._seq_base.get(sym, 0)).snapshot()
+                body = FeedSymbol(sym, self.settings.max_bars, self._seq_base.get(sym, 0)).snapshot()
             else:
                 body = st.snapshot()
             return {"type": wire.SNAPSHOT, "id": rid, "epoch": self.epoch, **body,

@@ -7,7 +7,7 @@ import logging
 
 from feed_process.feed import RateLimitedLog, endpoint_host, is_loopback
 from feed_process.history import _bar, rest_base_url
-from feed_process.state import SymbolState
+from feed_process.state import FeedSymbol
 from feed_process.websocket_client import Backoff, redact_url
 from tests.util import free_port
 
@@ -57,7 +57,7 @@ def test_rate_limited_log_says_how_many_were_held_back(caplog):
 
 
 def test_forming_bar_uses_only_qualifying_trades_and_the_official_bar_replaces_it():
-    st = SymbolState("AAPL")
+    st = FeedSymbol("AAPL")
     st.apply_batch([trade(T0 + 1, 100.0), trade(T0 + 2, 101.0, 50),
                     trade(T0 + 3, 150.0, 10, [2]),    # average price: volume only
                     trade(T0 + 4, 99.0, 5, [37]),     # odd lot: volume only
@@ -83,7 +83,7 @@ def test_forming_bar_uses_only_qualifying_trades_and_the_official_bar_replaces_i
 
 
 def test_history_merge_has_no_duplicates_no_holes_and_live_bars_win():
-    st = SymbolState("AAPL", max_bars=50)
+    st = FeedSymbol("AAPL", max_bars=50)
     st.apply_batch([bar(T0 + 10 * M, 10.0, 11.0, 9.0, 10.5, 7)])           # a live official bar
     st.apply_batch([trade(T0 + 11 * M + 5, 10.6), trade(T0 + 12 * M, 10.7)])  # minute 11 provisional, 12 forming
     history = [[T0 + i * M, 1.0, 2.0, 0.5, 1.5, 100, 1.2, 9] for i in range(0, 13)]
@@ -100,13 +100,13 @@ def test_history_merge_has_no_duplicates_no_holes_and_live_bars_win():
 
 
 def test_bars_are_bounded_and_prev_close_comes_from_the_previous_session():
-    st = SymbolState("AAPL", max_bars=10)
+    st = FeedSymbol("AAPL", max_bars=10)
     prev_close_bar = [1750968000000 - M, 5.0, 5.0, 5.0, 4.75, 10, None, None]  # 2025-06-26 15:59 NY
     today = [[T0 + i * M, 6.0, 6.0, 6.0, 6.0, 1, None, None] for i in range(30)]
     st.merge_history([prev_close_bar, *today])
     snap = st.snapshot()
     assert len(snap["bars"]) == 10 and snap["bars"][-1]["timestamp"] == T0 + 29 * M
-    st2 = SymbolState("AAPL")
+    st2 = FeedSymbol("AAPL")
     st2.merge_history([prev_close_bar, *today])
     assert st2.prev_close == 4.75
 

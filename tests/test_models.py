@@ -352,10 +352,10 @@ def test_every_tsla_replay_line_normalises(replay_dir):
     ([14, 41], (True, True, True)),          # intermarket sweep, trade-thru exempt: regular
     ([37], (False, False, True)),            # odd lot: volume only
     ([14, 12, 37, 41], (False, False, True)),  # a real AAPL print: every condition must allow
-    ([12], (True, True, True)),              # Form T moves extended-hours bars
+    ([12], (False, False, True)),            # Form T in the regular session: volume only (extended: see test_market)
     ([22], (True, False, True)),             # prior reference price: not the last price
     ([15], (False, False, False)),           # official close: nothing
-    ([38], (False, True, False)),            # corrected consolidated close: last only
+    ([38], (True, True, False)),             # corrected consolidated close: high/low and last, no volume
     ([999], (True, True, True)),             # an unknown new code must not blank the chart
 ])
 def test_condition_update_rules(conds, rules):

@@ -289,6 +289,7 @@ class ManagerCore:
             self.emit.luld(d)
         else:
             self.stats["second_aggregates"] += 1
+            self.pipe.second_aggregate(d)
             self.emit.second(d)
         return 0
 

@@ -14,7 +14,7 @@ indicator preview) are coalesced: marked dirty per event, emitted by
 :meth:`display_tick` at most ``ui_update_hz`` times a second and only when
 changed. A full refresh (``is_update: False``) is the finished bars, then the
 forming bar. The symbol's market state lives in
-:class:`ui_process.symbol_state.SymbolState` (the core helper's; only its public
+:class:`ui_process.symbol_state.WindowSymbol` (the core helper's; only its public
 API is used here).
 """
 
@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from .indicators import IndicatorSet
 from .signal_engine import SignalEngine
-from .symbol_state import MINUTE_MS, SymbolState
+from .symbol_state import MINUTE_MS, WindowSymbol
 
 logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 
@@ -59,7 +59,7 @@ class SymbolPipeline:
         self.clock, self.wall = clock, wall_clock
         self.emit = emit
         self.stats = stats
-        self.state = SymbolState(symbol, max_bars)
+        self.state = WindowSymbol(symbol, max_bars)
         self.indicators = IndicatorSet(symbol)
         self.signal_engine = SignalEngine()
         self.signal_engine.reset(symbol)
@@ -72,7 +72,7 @@ class SymbolPipeline:
         if symbol is not None:
             self.symbol = symbol
         sym = self.symbol
-        self.state = SymbolState(sym, self.max_bars)
+        self.state = WindowSymbol(sym, self.max_bars)
         self.indicators.reset(sym)
         self.signal_engine.reset(sym)
         self.dirty_ticker = self.dirty_forming = False
@@ -86,6 +86,9 @@ class SymbolPipeline:
         if self.state.on_trade(trade):  # type: ignore[arg-type]
             self.dirty_forming = True
         self.dirty_ticker = True
+        if self.state.finished:  # the trade finished the previous minute (or a late print changed a bar)
+            for kind, bar in self.state.take_finished():
+                self.bar(kind, bar)
 
     def quote(self, quote: dict) -> None:
         if quote["symbol"] != self.symbol:
@@ -97,6 +100,18 @@ class SymbolPipeline:
         if agg["symbol"] != self.symbol:
             return
         kind, bar = self.state.on_aggregate(agg)  # type: ignore[arg-type]
+        for k, b in self.state.take_finished():  # a forming minute before this bar, closed by it
+            self.bar(k, b)
+        self.bar(kind, bar)
+
+    def second_aggregate(self, agg: dict) -> None:
+        """An ``A`` (per-second) bar: day statistics only, never a minute bar."""
+        if agg["symbol"] == self.symbol:
+            self.state.on_second_aggregate(agg)
+            self.dirty_ticker = True
+
+    def bar(self, kind: str, bar: dict) -> None:
+        """A finished bar (official, or provisional from trades): chart, indicators, signals."""
         self.dirty_ticker = True
         ind = self.indicators
         prev = ind.values()

@@ -1,108 +1,93 @@
-"""Minute bars (Polygon ``AM`` events) built from trades, with the condition rules.
+"""The simulator's minute bars (Polygon ``AM`` events), built by the market core from its own trades.
 
-Why a separate builder: the simulator's AM bars must agree *exactly* with its
-own trades (tests re-aggregate the trades and compare), so the bar logic is
-one small sans-I/O class fed trade by trade. Which trade moves high/low, the
-open/close and the volume comes from :mod:`shared.models.conditions` - the
-same table the feed and the UI use for their forming bars.
+Why a thin adapter: the simulator plays the exchange, so its AM bars must be
+exactly what the feed and the window build from the same trades (tests
+re-aggregate the trades and compare). Every bar rule - conditions, what opens
+a minute, volume-only minutes - is :class:`shared.market.MinuteBars`; this
+adds what only an upstream publishes: the AM fields ``av``/``a`` (the day's
+volume and VWAP so far), ``op`` and ``z``.
 
-Prices are integer cents inside (exact sums), dollars on the wire:
-``vw = sum(p*s)/sum(s)`` over volume-counting trades, rounded to 4 places, as
-Polygon does; ``a`` and ``av`` are the day's VWAP and volume; ``op`` is the
-open of the day's first bar (the replay files' AM bars do the same); ``z`` is
-the average trade size (integer), ``n`` the number of trades in the minute.
-A minute with volume but no price-moving trade (e.g. only odd lots) carries
-the previous close as o/h/l/c, so volume is never lost from the day.
+Prices are integer cents inside (the core's sums are then exact), dollars on
+the wire: ``vw = sum(p*s)/sum(s)`` over volume-counting trades, rounded to 4
+places, as Polygon does; ``op`` is the open of the day's first bar (the replay
+files' AM bars do the same); ``z`` is the average trade size (integer), ``n``
+the number of trades that counted in the minute. A late print re-sends its
+minute's AM (as Polygon does), ``av`` growing by the change only. A minute with only
+volume-only prints (odd lots) publishes no AM, as Polygon's stream does; its
+volume is in the next AM's ``av``.
 """
 
 from __future__ import annotations
 
-from shared.models.conditions import update_rules
-
-MINUTE_MS = 60_000
+from shared.market import MINUTE, MinuteBars
+from shared.market.history import C, H, L, N, O, PV, S, V
 
 
 class BarBuilder:
     """Feed trades in time order; closed minutes come back as AM dicts."""
 
-    def __init__(self, symbol: str, prev_close_cents: int | None = None):
+    def __init__(self, symbol: str, prev_close_cents: int | None = None, session=None):
+        """``session``: a callable returning the tape's current Session (its regular hours decide
+        whether Form T prints make the bar); default: the NYSE calendar."""
         self.symbol = symbol
-        self.start: int | None = None  # current minute start (ms)
-        self._reset_bar()
+        ext = None if session is None else (lambda start: not session().open <= start < session().close)
+        self.market = MinuteBars(max_bars=2, outbox=True, extended=ext)  # the simulator keeps its own bars
         self.last_cents = prev_close_cents
-        self.day_v = 0
-        self.day_pv = 0
-        self.day_open: int | None = None
-
-    def _reset_bar(self) -> None:
-        self.o = self.h = self.l = self.c = None
-        self.v = 0
-        self.pv = 0
-        self.n = 0
+        self._sent: dict[int, tuple[int, int]] = {}  # start -> (v, pv) already in av: a re-sent bar adds its change
+        self.new_day()
 
     def new_day(self) -> None:
         self.day_v = 0
         self.day_pv = 0
-        self.day_open = None
+        self.day_open: int | None = None
 
     def add(self, t: int, cents: int, size: int, conds: list[int] | None, out: list[dict]) -> None:
         """Add one trade at ``t`` (ms); a bar that this trade closes is appended to ``out``."""
-        minute = t - t % MINUTE_MS
-        if self.start is not None and minute != self.start:
-            self.close(out)
-        if self.start is None:
-            self.start = minute
-        hl, last, vol = update_rules(conds)
-        self.n += 1
-        if hl:
-            if self.h is None or cents > self.h:
-                self.h = cents
-            if self.l is None or cents < self.l:
-                self.l = cents
-        if last:
-            if self.o is None:
-                self.o = cents
-            self.c = cents
-        if vol:
-            self.v += size
-            self.pv += cents * size
+        self.market.fold((("T", t, cents, size, None, conds),))
+        self._drain(out)
 
     def due(self, t: int) -> bool:
         """True when the open bar ends at or before ``t``."""
-        return self.start is not None and self.start + MINUTE_MS <= t
+        f = self.market.forming
+        return f is not None and f[S] + MINUTE <= t
 
     def close(self, out: list[dict]) -> None:
         """Finish the open minute (if it has anything to show) into ``out``."""
-        if self.start is None:
-            return
-        start = self.start
-        self.start = None
-        if self.v == 0 and self.c is None:
-            self._reset_bar()
-            return
-        o, c = self.o, self.c
-        if c is None:  # only non-price-moving prints: carry the last price
-            o = c = self.last_cents if self.last_cents is not None else (self.h or self.l)
-        if o is None:  # hl-only prints (e.g. prior reference) and no last: use them
-            o = c = self.h
-        h = max(x for x in (self.h, o, c) if x is not None)
-        lo = min(x for x in (self.l, o, c) if x is not None)
+        self.market.close_forming()
+        self._drain(out)
+
+    def _drain(self, out: list[dict]) -> None:
+        m = self.market
+        if m.vol_only:  # volume-only minutes: no bar, but the day's volume has them
+            for _, v, pv in m.vol_only:
+                self.day_v += v
+                self.day_pv += pv
+            m.vol_only.clear()
+        for _, b in m.take():
+            self._emit(b, out)
+
+    def _emit(self, b: list, out: list[dict]) -> None:
+        o, c, v = b[O], b[C], b[V]
         if self.day_open is None:
             self.day_open = o
         self.last_cents = c
-        self.day_v += self.v
-        self.day_pv += self.pv
-        vw = self.pv / self.v / 100 if self.v else c / 100
+        start = b[S]
+        v0, pv0 = self._sent.pop(start, (0, 0))
+        self._sent[start] = (v, b[PV])
+        if len(self._sent) > 4:
+            del self._sent[min(self._sent)]
+        self.day_v += v - v0
+        self.day_pv += b[PV] - pv0
+        vw = b[PV] / v / 100 if v else c / 100
         a = self.day_pv / self.day_v / 100 if self.day_v else vw
         out.append({
             "ev": "AM", "sym": self.symbol,
-            "v": self.v, "av": self.day_v,
+            "v": v, "av": self.day_v,
             "op": self.day_open / 100,
             "vw": round(vw, 4),
-            "o": o / 100, "c": c / 100, "h": h / 100, "l": lo / 100,
+            "o": o / 100, "c": c / 100, "h": b[H] / 100, "l": b[L] / 100,
             "a": round(a, 4),
-            "z": self.v // self.n if self.n else 0,
-            "n": self.n,
-            "s": start, "e": start + MINUTE_MS,
+            "z": v // b[N] if b[N] else 0,
+            "n": b[N],
+            "s": start, "e": start + MINUTE,
         })
-        self._reset_bar()

@@ -75,7 +75,7 @@ class SymbolMarket:
         self.session = session
         self.bars: list[dict] = []  # finished AM bars of the current session (with "n")
         self.prev_bars: list[dict] = []  # the previous session's, so the evening chart still has its day
-        self.builder = BarBuilder(symbol, self.prev_close)
+        self.builder = BarBuilder(symbol, self.prev_close, lambda: self.session)
         self.bid = self.ask = 0
         self.have_quote = False
         self.trade_id = 0
