@@ -80,6 +80,12 @@ class SymbolEntry(QWidget):
         self._model.setStringList(self.recent.items)
         self._rebuild_menu()
 
+    def set_recent(self, items: list[str]) -> None:
+        """Replace the list (the shared one, re-read from disk), most recent first."""
+        self.recent = RecentSymbols(items, self.recent.limit)
+        self._model.setStringList(self.recent.items)
+        self._rebuild_menu()
+
     def focus(self) -> None:
         self.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.edit.selectAll()
