@@ -62,13 +62,13 @@ class Crosshair:
         x = min(max(int(round(pt.x())), self.series.base), self.series.last_x)
         self.x = x
         for line in self.vlines:
-            line.setPos(x)
             line.setVisible(True)
+            line.setPos(x)
         self.vlines[-1].label.setFormat(self.time_text(x))
         for i, h in enumerate(self.hlines):
             if i == hovered:
+                h.setVisible(True)  # first: a hidden line's label ignores value changes
                 h.setPos(pt.y())
-                h.setVisible(True)
             else:
                 h.setVisible(False)
         return x

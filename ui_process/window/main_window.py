@@ -132,6 +132,9 @@ class MainWindow(QMainWindow):
 
         self.status = StatusBar()
         self.setStatusBar(self.status)
+        scr = QApplication.primaryScreen()  # a first start (nothing restored) opens at a readable size
+        g = scr.availableGeometry() if scr is not None else None
+        self.resize(min(1500, int(g.width() * 0.92)) if g else 1500, min(950, int(g.height() * 0.92)) if g else 950)
 
         # ---- wiring: the manager's signals only
         m = manager
