@@ -37,7 +37,7 @@ from .bar_series import BarSeries, to_ms
 from .candles import CandleItem, TickGrid, VolumeItem
 from .crosshair import Crosshair
 from .messages import history_failed
-from .time_axis import MINUTE_STEPS, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
+from .time_axis import MINUTE_STEPS, CompactAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class ChartWidget(QWidget):
         lay.addWidget(self.glw, 1)
 
         self.price = self.glw.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis(self.series)})
-        self.volume = self.glw.addPlot(row=1, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.volume = self.glw.addPlot(row=1, col=0, axisItems={"bottom": TimeAxis(self.series),
+                                                                "right": CompactAxis("right")})
         self.rsi = self.glw.addPlot(row=2, col=0, axisItems={"bottom": TimeAxis(self.series)})
         self.glw.ci.layout.setRowStretchFactor(0, 6)
         self.glw.ci.layout.setRowStretchFactor(1, 2)

@@ -60,3 +60,15 @@ class TimeAxis(pg.AxisItem):
                        else d.strftime("%H:%M"))
             prev_day = d.date()
         return out
+
+
+class CompactAxis(pg.AxisItem):
+    """Volume ticks as 50k / 1.2M: six-digit share counts crowd a 64 px axis."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        out = []
+        for v in values:
+            a = abs(v)
+            out.append(f"{v / 1e6:.1f}M".replace(".0M", "M") if a >= 1e6 else
+                       f"{v / 1e3:.0f}k" if a >= 1e3 else f"{v:.0f}")
+        return out
