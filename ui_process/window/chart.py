@@ -18,7 +18,6 @@ Why it is built this way
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from typing import Any
@@ -26,10 +25,8 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QGraphicsSimpleTextItem, QLabel, QVBoxLayout, QWidget
 
-from shared.market_hours import NY
 from ui_process.indicators import IndicatorSet
 
 from . import theme
@@ -37,6 +34,7 @@ from .bar_series import BarSeries, to_ms
 from .candles import CandleItem, TickGrid, VolumeItem
 from .crosshair import Crosshair
 from .messages import history_failed
+from .readout import ChartMessage, readout_html, readout_values
 from .time_axis import MINUTE_STEPS, CompactAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
 
 log = logging.getLogger(__name__)
@@ -152,13 +150,7 @@ class ChartWidget(QWidget):
         self.price.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
         self.price.getViewBox().sigXRangeChanged.connect(self._on_x_range)
 
-        # overlay message (history loading / failed / waiting)
-        self.message = QLabel("Waiting for data…", self.glw)
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        f = QFont()
-        f.setPointSize(12)
-        self.message.setFont(f)
-        self._message_style(th.text_dim)
+        self.message = ChartMessage(self.glw)  # overlay: waiting / loading / history failed
 
         self.timer = QTimer(self)
         self.timer.setInterval(33)
@@ -219,15 +211,6 @@ class ChartWidget(QWidget):
         if self.series.set_indicators(calc) is not None:
             self._ind_dirty = True
 
-    def set_indicator_history(self, history: dict[str, np.ndarray]) -> None:
-        """Indicator arrays aligned with the current bars (e.g. computed after a full refresh)."""
-        n = len(self.series)
-        for k, arr in history.items():
-            if k in self.series.ind and len(arr) == n:
-                cur = self.series.ind[k]
-                self.series.ind[k] = np.where(np.isnan(cur), np.asarray(arr, dtype=np.float64), cur)
-        self._ind_dirty = self._ind_full = True
-
     def set_last_price(self, price: float | None) -> None:
         if price and price != self._last_price:
             self._last_price = price
@@ -279,24 +262,11 @@ class ChartWidget(QWidget):
             self.set_message("")
 
     def set_message(self, text: str, colour: str | None = None) -> None:
-        self._message_style(colour or theme.current().text_dim)
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
-        self._place_message()
-
-    def _message_style(self, colour: str) -> None:
-        th = theme.current()
-        self.message.setStyleSheet(f"QLabel {{ color: {colour}; background: {th.panel}; border: 1px solid "
-                                   f"{th.border}; border-radius: 4px; padding: 8px 16px; }}")
-
-    def _place_message(self) -> None:
-        self.message.adjustSize()
-        w, h = self.glw.width(), self.glw.height()
-        self.message.move(max(0, (w - self.message.width()) // 2), max(0, int(h * 0.3) - self.message.height() // 2))
+        self.message.say(text, colour)
 
     def resizeEvent(self, ev) -> None:  # noqa: N802
         super().resizeEvent(ev)
-        self._place_message()
+        self.message.place()
 
     # ---------------------------------------------------------------- view
     def fit(self) -> None:
@@ -413,34 +383,7 @@ class ChartWidget(QWidget):
                            (self.series.last_x if len(self.series) else None))
 
     def readout_values(self, x: int | None) -> dict[str, Any] | None:
-        row = self.series.row(x) if x is not None else None
-        if row is None:
-            return None
-        i = x - self.series.base
-        t = self.series.t[i]
-        vals = {"time": dt.datetime.fromtimestamp(t / 1000, NY).strftime("%Y-%m-%d %H:%M"),
-                "open": row[0], "high": row[1], "low": row[2], "close": row[3], "volume": int(row[4])}
-        for k in self.series.ind:
-            vals[k] = float(self.series.ind[k][i])
-        return vals
+        return readout_values(self.series, x)
 
     def _show_readout(self, x: int | None) -> None:
-        th = theme.current()
-        v = self.readout_values(x)
-        if v is None:
-            self.readout.setText(f"<b>{self.symbol}</b>")
-            return
-        col = th.up if v["close"] >= v["open"] else th.down
-
-        def f(val: float) -> str:
-            return "—" if not math.isfinite(val) else f"{val:,.2f}"
-
-        parts = [f"<b>{self.symbol}</b> <span style='color:{th.text_dim}'>1m · {v['time']} ET</span>",
-                 *(f"<span style='color:{th.text_dim}'>{k}</span> <span style='color:{col}'>{f(v[n])}</span>"
-                   for k, n in (("O", "open"), ("H", "high"), ("L", "low"), ("C", "close"))),
-                 f"<span style='color:{th.text_dim}'>V</span> <span style='color:{col}'>{v['volume']:,}</span>",
-                 f"<span style='color:{th.vwap}'>VWAP {f(v['vwap'])}</span>",
-                 f"<span style='color:{th.ema9}'>EMA9 {f(v['ema_9'])}</span>",
-                 f"<span style='color:{th.ema21}'>EMA21 {f(v['ema_21'])}</span>",
-                 f"<span style='color:{th.rsi}'>RSI {f(v['rsi_14'])}</span>"]
-        self.readout.setText("&nbsp;&nbsp;".join(parts))
+        self.readout.setText(readout_html(self.symbol, self.readout_values(x), theme.current()))
