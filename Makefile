@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-quick soak venv clean
+.PHONY: run test bench bench-quick soak venv clean check-qt-libs install-desktop
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,25 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# Qt's xcb platform needs system libraries PyQt6 does not ship: install them (root or
+# passwordless sudo) or stop with the one command to run, before any window starts.
+check-qt-libs: $(STAMP)
+	@$(PY) -m ui_process.window.qt_libs --install
+
+run: check-qt-libs
 	$(VENV)/bin/live-monitor $(ARGS)
+
+# The menu entry and icon for desktop launchers (GNOME, KDE, ...): ~/.local/share/applications.
+APPS_DIR  ?= $(HOME)/.local/share/applications
+ICONS_DIR ?= $(HOME)/.local/share/icons/hicolor/scalable/apps
+install-desktop: $(STAMP)
+	@mkdir -p $(APPS_DIR) $(ICONS_DIR)
+	@cp ui_process/window/assets/live-monitor.svg $(ICONS_DIR)/live-monitor.svg
+	@sed -e 's|@EXEC@|$(abspath $(VENV))/bin/live-monitor|' -e 's|@ICON@|$(ICONS_DIR)/live-monitor.svg|' \
+		ui_process/window/assets/live-monitor.desktop.in > $(APPS_DIR)/live-monitor.desktop
+	@chmod 644 $(APPS_DIR)/live-monitor.desktop
+	@-command -v update-desktop-database >/dev/null && update-desktop-database $(APPS_DIR) 2>/dev/null || true
+	@echo "installed $(APPS_DIR)/live-monitor.desktop"
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)

@@ -146,8 +146,8 @@ def test_killing_the_feed_shows_reconnecting_and_recovers(qtbot, sim, feed_env, 
             stop_process(f1.proc)
             until(qtbot, lambda: w.connected is False)
             until(qtbot, lambda: "reconnecting" in w.status.connection.text().lower(), 5000)
-            assert w.status.source.text() == "SIMULATED"  # the badge stays
-            assert any("Feed process gone" in t for t in w.errors.messages())
+            assert w.status.source.text() == "OFFLINE"  # the badge never claims a source it cannot hear
+            assert any("The feed process stopped answering" in t for t in w.errors.messages())  # plain words
         with run_feed("--upstream", sim.url_polygon, env=feed_env, port=port) as f2:
             until(qtbot, lambda: w.connected is True and w.chart.full_refreshes > refreshes)
             until(qtbot, lambda: "Connected" in w.status.connection.text(), 5000)
@@ -196,7 +196,8 @@ def test_unreachable_feed_is_said_in_the_status_bar(qtbot, tmp_path):
         assert w.status.connection.text() == f"● Connecting to feed at {control}…"
         now[0] += 6
         w.refresh_status()
-        assert w.status.connection.text() == f"● Feed unreachable at {control} — retrying"
-        assert w.status.source.text() == "UNKNOWN" and w.chart.message.text().startswith("Loading AAPL")
+        assert w.status.connection.text() == (f"● Feed unreachable at {control} — retrying"
+                                              " — start it with `live-monitor`, or check --feed")
+        assert w.status.source.text() == "OFFLINE" and w.chart.message.text().startswith("Loading AAPL")
     finally:
         w.close()

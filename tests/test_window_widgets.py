@@ -138,15 +138,17 @@ def test_status_describe_badges_and_states():
                   "epoch": 3, "last_event_age": 2.0, "messages_per_s": 12.0}, True)
     assert d["source"] == "SIMULATED" and d["connection"] == "Connected" and d["level"] == "ok"
     assert d["feed"] == "feed pid 5 · epoch 3" and d["rate"] == "12 msg/s" and d["age"] == "last event 2 s ago"
-    assert describe({"source": "replay"}, True)["source"] == "REPLAY"
-    assert describe({"source": "live"}, True)["source"] == "LIVE"
-    assert describe({"source": "delayed"}, True)["source"] == "DELAYED"
+    up = {"feed_alive": True, "upstream_state": "connected", "last_event_age_s": 1.0}
+    assert describe({**up, "source": "replay"}, True)["source"] == "REPLAY"
+    assert describe({**up, "source": "live"}, True)["source"] == "LIVE"
+    assert describe({**up, "source": "delayed"}, True)["source"] == "DELAYED"
+    assert describe({"source": "replay"}, True)["source"] == "REPLAY · CONNECTING"  # nothing heard yet
     r = describe({"upstream": {"state": "reconnecting", "attempts": 3}}, False)
-    assert r["connection"].startswith("Reconnecting") and r["attempts"] == "reconnects 3"
+    assert r["connection"].startswith("Connection lost — reconnecting") and r["attempts"] == "reconnects 3"
     assert describe({"feed_alive": False}, False, "tcp://127.0.0.1:1", waited_s=1)["connection"] == \
         "Connecting to feed at tcp://127.0.0.1:1…"
     u = describe({"feed_alive": False}, False, "tcp://127.0.0.1:1", waited_s=6)
-    assert u["connection"] == "Feed unreachable at tcp://127.0.0.1:1 — retrying" and u["level"] == "bad"
+    assert u["connection"].startswith("Feed unreachable at tcp://127.0.0.1:1 — retrying") and u["level"] == "bad"
     g = describe({"feed_alive": False, "pid": 77}, False)
     assert "reconnecting" in g["connection"] and g["level"] == "bad"
 
@@ -214,8 +216,8 @@ def test_status_bar_reads_simulated_and_reacts_to_connection(window, qtbot):
     assert window.status.attempts.text() == "reconnects 2"
     m.info = {**m.info, "upstream_state": "reconnecting", "attempts": 3}
     m.connection_status_changed.emit(False)
-    assert "Reconnecting" in window.status.connection.text()
-    assert window.status.source.text() == "SIMULATED"  # the badge stays visible
+    assert "reconnecting" in window.status.connection.text()
+    assert window.status.source.text() == "SIMULATOR · RECONNECTING"  # the source stays named, its state too
 
 
 def test_typing_a_symbol_switches_and_clears_every_panel(window, qtbot):
@@ -339,10 +341,19 @@ def test_history_progress_and_failure_message(window, qtbot):
     m, c = window.manager, window.chart
     m.info = {**m.info, "backfill_state": "pending", "backfill_message": None}
     window.refresh_status()
-    assert c.message.isVisible() and c.message.text().startswith("Loading history for AAPL")
-    m.info = {**m.info, "backfill_state": "failed", "backfill_message": "HTTP 503"}
+    assert c.message.isVisible() and c.message.text().startswith("Loading earlier bars for AAPL")
+    # the seed showed "History unavailable: history: ClientConnectorDNSError — live bars continue" with
+    # no connection: now plain words, no class name, and the second half only when it is true
+    m.info = {**m.info, "backfill_state": "failed", "backfill_message": "history: ClientConnectorDNSError",
+              "upstream_state": "reconnecting"}
     window.refresh_status()
-    assert c.message.text().startswith("History unavailable: HTTP 503") and "live bars continue" in c.message.text()
+    text = c.message.text()
+    assert text == ("Earlier bars could not be loaded: the server's name could not be looked up — check your "
+                    "network connection or the upstream address. Live bars will appear once the feed is connected.")
+    m.info = {**m.info, "backfill_message": "HTTP 503", "upstream_state": "connected", "last_event_age_s": 0.5}
+    window.refresh_status()
+    assert c.message.text().startswith("Earlier bars could not be loaded: the server had an internal error")
+    assert c.message.text().endswith("Live bars continue below.")
     m.chart_data_updated.emit({"bars": [bar(0)], "is_update": True})  # live bars still flow
     c.render()
     assert len(c.series) == 0 or c.series.row(0) is not None
@@ -400,7 +411,9 @@ def test_an_exception_in_a_slot_is_shown_and_the_window_keeps_running(window, mo
         raise ValueError("bad dict from a plug-in")
     except ValueError:
         sys.excepthook(*sys.exc_info())
-    assert window.errors.messages()[0].endswith("internal error: ValueError: bad dict from a plug-in")
+    # plain words for the trader, the exception class only in the log
+    assert window.errors.messages()[0].endswith("Something went wrong inside the window (bad dict from a plug-in)"
+                                                " — details are in the log; the window keeps running")
     window.manager.market_data_updated.emit(ticker())  # still alive and updating
     assert window.ticker.text("last_price") == "101.25"
 

@@ -8,6 +8,13 @@ retrying. ``--screenshot FILE`` renders the real window offscreen once the
 first full chart refresh with bars has been drawn, waits ``--after`` seconds
 more (so live ticks, tape and ticker have arrived), writes the PNG and exits
 0; without data within ``--timeout`` it exits 1 with one line saying why.
+
+Identity: the application is "Live Monitor" (X11 ``WM_CLASS`` instance
+``live-monitor``, class ``Live Monitor``; desktop file ``live-monitor``; the
+package's icon), so a desktop groups its windows and finds the launcher.
+Before Qt is touched on an X11 desktop, :mod:`ui_process.window.qt_libs`
+checks the system libraries of the xcb platform: a missing one ends the
+process with the one install command instead of Qt's opaque abort.
 """
 
 from __future__ import annotations
@@ -92,6 +99,45 @@ def _keep_running_on_errors(window) -> None:
     sys.excepthook = hook
 
 
+APP_ID = "live-monitor"     # WM_CLASS instance, desktop file name, icon name
+APP_NAME = "Live Monitor"   # WM_CLASS class, the name desktops show
+
+
+def icon_path() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent / "window" / "assets" / f"{APP_ID}.png")
+
+
+def _check_system_libs() -> None:
+    from ui_process.window import qt_libs
+
+    if not qt_libs.should_check():
+        return
+    plugin = qt_libs.plugin_path()
+    missing = qt_libs.missing_sonames(qt_libs.run_ldd(plugin)) if plugin is not None else []
+    if missing:
+        is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        p = qt_libs.plan(missing, is_root=is_root, has_apt=True, passwordless_sudo=False)
+        raise UserError(qt_libs.message(p, missing) + "\n(`make run` installs them itself when it may)", 1)
+
+
+def make_app():
+    """The QApplication with the app's identity (WM_CLASS, desktop file, icon)."""
+    from PyQt6.QtGui import QIcon
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        # argv[0]'s basename is the WM_CLASS instance name on X11 (ICCCM 4.1.2.5)
+        app = QApplication([APP_ID])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName("LiveMonitor")
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(QIcon(icon_path()))
+    return app
+
+
 def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     shot = getattr(args, "screenshot", None)
     size = _size(getattr(args, "size", "1600x1000") or "1600x1000")
@@ -101,16 +147,15 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
         if not os.path.isdir(parent):
             raise UserError(f"--screenshot: directory {parent} does not exist", 2)
 
+    else:
+        _check_system_libs()
     from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication
 
     from ui_process.window import qt_log
 
     qt_log.install()
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Live Monitor")
-    app.setOrganizationName("LiveMonitor")
+    app = make_app()
     from ui_process.window import theme
 
     theme.apply(app, theme.LIGHT if getattr(args, "light", False) else theme.DARK)

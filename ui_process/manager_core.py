@@ -395,4 +395,5 @@ class ManagerCore:
             "backfill_message": (link.backfill or {}).get("message"), "resnapshots": link.counters["resnapshots"],
             "gaps": link.counters["gaps"], "bad_messages": self.stats["bad_messages"] + link.counters["bad_messages"],
             "data_flow": self.flow_warning or "ok", "market_state": self.market_state(),
+            "session": up.get("session"), "upstream": dict(up),
         }

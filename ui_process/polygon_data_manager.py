@@ -268,6 +268,10 @@ class PolygonDataManager(QObject):
 
     status = feed_info
 
+    def send_command(self, msg: dict) -> None:
+        """Send a control command to the feed (e.g. ``{"type": "command", "cmd": "reconnect"}``)."""
+        self._core.run([("send", msg)])
+
     @property
     def feed_address(self) -> str | None:
         """The control address of the feed in use (None while it is being found or started)."""

@@ -18,7 +18,6 @@ Why it is built this way
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from typing import Any
@@ -26,63 +25,23 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QFont
-from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGraphicsSimpleTextItem, QLabel, QVBoxLayout, QWidget
 
-from shared.market_hours import NY
 from ui_process.indicators import IndicatorSet
 
 from . import theme
 from .bar_series import BarSeries, to_ms
 from .candles import CandleItem, TickGrid, VolumeItem
+from .crosshair import Crosshair
+from .messages import history_failed
+from .readout import ChartMessage, readout_html, readout_values
+from .time_axis import MINUTE_STEPS, CompactAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VISIBLE = 120  # bars shown when following the live edge
 RIGHT_MARGIN = 3  # empty bars right of the live edge
-
-
-MINUTE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 390, 1440)
-
-
-class TimeAxis(pg.AxisItem):
-    """Bar numbers -> New York wall time, ticks on round minutes (HH:MM, the date at day changes)."""
-
-    def __init__(self, series: BarSeries, **kw: Any):
-        super().__init__(orientation="bottom", **kw)
-        self.series = series
-
-    def bar_ticks(self, x0: float, x1: float, size: float) -> list[float]:
-        """x of the visible bars starting on a round minute, about one per 90 px."""
-        s = self.series
-        i0 = max(0, int(math.ceil(x0)) - s.base)
-        i1 = min(len(s), int(math.floor(x1)) - s.base + 1)
-        if i1 <= i0:
-            return []
-        t = np.asarray(s.t[i0:i1], dtype=np.int64) // 60_000  # epoch minutes (NY offsets are whole hours)
-        want = max(1, int(size / 90))
-        span_min = max(1, int(t[-1] - t[0]))
-        step = next((m for m in MINUTE_STEPS if span_min / m <= want), MINUTE_STEPS[-1])
-        ny_min = t + (dt.datetime.fromtimestamp(int(t[0]) * 60, NY).utcoffset().total_seconds() // 60)
-        xs = np.nonzero(ny_min % step == 0)[0]
-        return [float(s.base + i0 + i) for i in xs[:200]]
-
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph API)
-        return [(1.0, self.bar_ticks(minVal, maxVal, size))]
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 (Qt naming)
-        out = []
-        prev_day = None
-        for v in values:
-            t = self.series.time_at(int(round(v)))
-            if t is None:
-                out.append("")
-                continue
-            d = dt.datetime.fromtimestamp(t / 1000, NY)
-            out.append(d.strftime("%m-%d %H:%M") if prev_day is not None and d.date() != prev_day
-                       else d.strftime("%H:%M"))
-            prev_day = d.date()
-        return out
+MIN_SPAN = 60  # the view is never narrower than this many bars: one first candle must not fill the chart
 
 
 class ChartWidget(QWidget):
@@ -119,7 +78,8 @@ class ChartWidget(QWidget):
         lay.addWidget(self.glw, 1)
 
         self.price = self.glw.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis(self.series)})
-        self.volume = self.glw.addPlot(row=1, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.volume = self.glw.addPlot(row=1, col=0, axisItems={"bottom": TimeAxis(self.series),
+                                                                "right": CompactAxis("right")})
         self.rsi = self.glw.addPlot(row=2, col=0, axisItems={"bottom": TimeAxis(self.series)})
         self.glw.ci.layout.setRowStretchFactor(0, 6)
         self.glw.ci.layout.setRowStretchFactor(1, 2)
@@ -173,27 +133,24 @@ class ChartWidget(QWidget):
         self.price.addItem(self.entry_marks)
         self.price.addItem(self.exit_marks)
 
-        # crosshair: a vertical line on every pane, a horizontal one on the price pane
-        ch_pen = pg.mkPen(th.crosshair, width=1, style=Qt.PenStyle.DashLine)
-        self.vlines = [pg.InfiniteLine(angle=90, movable=False, pen=ch_pen) for _ in range(3)]
-        for plot, line in zip((self.price, self.volume, self.rsi), self.vlines):
-            line.setVisible(False)
-            plot.addItem(line, ignoreBounds=True)
-        self.hline = pg.InfiniteLine(angle=0, movable=False, pen=ch_pen)
-        self.hline.setVisible(False)
-        self.price.addItem(self.hline, ignoreBounds=True)
+        # crosshair: a vertical line on every pane, a horizontal one on the hovered pane, both labelled
+        self.crosshair = Crosshair(self.series, (self.price, self.volume, self.rsi), th)
         self._mouse_proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse)
+        # pane names, fixed in the top-left corner of each pane (children of the view box, not its
+        # content, so they do not pan)
+        self.pane_labels = {}
+        for plot, name in ((self.price, "Price 1m · VWAP · EMA 9 · EMA 21"), (self.volume, "Volume"),
+                           (self.rsi, "RSI 14")):
+            lab = QGraphicsSimpleTextItem(name, plot.getViewBox())
+            lab.setBrush(pg.mkBrush(th.text_dim))
+            lab.setPos(6, 3)
+            lab.setZValue(50)
+            self.pane_labels[name.split(" ")[0]] = lab
 
         self.price.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
         self.price.getViewBox().sigXRangeChanged.connect(self._on_x_range)
 
-        # overlay message (history loading / failed / waiting)
-        self.message = QLabel("Waiting for data…", self.glw)
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        f = QFont()
-        f.setPointSize(12)
-        self.message.setFont(f)
-        self._message_style(th.text_dim)
+        self.message = ChartMessage(self.glw)  # overlay: waiting / loading / history failed
 
         self.timer = QTimer(self)
         self.timer.setInterval(33)
@@ -212,6 +169,9 @@ class ChartWidget(QWidget):
         self.last_line.setVisible(False)
         self.follow = True
         self._dirty = self._ind_dirty = self._marks_dirty = self._ind_full = True
+        self._hover_x = None
+        self.crosshair.hide()
+        self._show_readout(None)  # the header names the new symbol in this frame, not the old one's values
         self.set_message("Waiting for data…" if not symbol else f"Loading {symbol}…")
 
     def on_chart_data(self, data: dict[str, Any]) -> None:
@@ -251,15 +211,6 @@ class ChartWidget(QWidget):
         if self.series.set_indicators(calc) is not None:
             self._ind_dirty = True
 
-    def set_indicator_history(self, history: dict[str, np.ndarray]) -> None:
-        """Indicator arrays aligned with the current bars (e.g. computed after a full refresh)."""
-        n = len(self.series)
-        for k, arr in history.items():
-            if k in self.series.ind and len(arr) == n:
-                cur = self.series.ind[k]
-                self.series.ind[k] = np.where(np.isnan(cur), np.asarray(arr, dtype=np.float64), cur)
-        self._ind_dirty = self._ind_full = True
-
     def set_last_price(self, price: float | None) -> None:
         if price and price != self._last_price:
             self._last_price = price
@@ -293,36 +244,29 @@ class ChartWidget(QWidget):
         x = self.series.x_for_time(ts) if ts is not None else None
         return x if x is not None else (self.series.last_x if len(self.series) else None)
 
-    def set_history_state(self, state: str | None, message: str = "") -> None:
-        """The feed's backfill state for this symbol: pending / failed / done / none."""
+    def set_history_state(self, state: str | None, message: str = "", live_flowing: bool = False) -> None:
+        """The feed's backfill state for this symbol: pending / failed / done / none.
+
+        ``live_flowing``: the upstream is connected and events arrive - only then
+        does the failure message promise that live bars continue.
+        """
         th = theme.current()
         if state == "pending":
-            self.set_message(f"Loading history for {self.symbol}…")
+            self.set_message(f"Loading earlier bars for {self.symbol}…")
         elif state == "failed":
-            self.set_message(f"History unavailable: {message or 'backfill failed'} — live bars continue",
-                             th.warn)
-        elif self.message.text().startswith(("Loading history", "History unavailable")):
+            text = history_failed(message, live_flowing)
+            if self.message.text() != text:
+                log.info("history for %s failed: %s", self.symbol, message)  # the raw cause, for the log
+                self.set_message(text, th.warn)
+        elif self.message.text().startswith(("Loading earlier bars", "Earlier bars could not")):
             self.set_message("")
 
     def set_message(self, text: str, colour: str | None = None) -> None:
-        self._message_style(colour or theme.current().text_dim)
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
-        self._place_message()
-
-    def _message_style(self, colour: str) -> None:
-        th = theme.current()
-        self.message.setStyleSheet(f"QLabel {{ color: {colour}; background: {th.panel}; border: 1px solid "
-                                   f"{th.border}; border-radius: 4px; padding: 8px 16px; }}")
-
-    def _place_message(self) -> None:
-        self.message.adjustSize()
-        w, h = self.glw.width(), self.glw.height()
-        self.message.move(max(0, (w - self.message.width()) // 2), max(0, int(h * 0.3) - self.message.height() // 2))
+        self.message.say(text, colour)
 
     def resizeEvent(self, ev) -> None:  # noqa: N802
         super().resizeEvent(ev)
-        self._place_message()
+        self.message.place()
 
     # ---------------------------------------------------------------- view
     def fit(self) -> None:
@@ -349,7 +293,8 @@ class ChartWidget(QWidget):
             return
         last = self.series.last_x
         x1 = last + RIGHT_MARGIN
-        x0 = max(self.series.base - 1, last - self.visible_bars)
+        # as many bars as asked, never fewer than MIN_SPAN wide (empty room on the left at first)
+        x0 = min(max(self.series.base - 1, last - self.visible_bars), last - MIN_SPAN)
         self._setting_range = True
         try:
             self.price.setXRange(x0, x1, padding=0)
@@ -402,8 +347,7 @@ class ChartWidget(QWidget):
                 self.last_line.setValue(price)
             self._apply_follow()
             self._fit_y(force=changed is not None and changed < s.last_x)
-            if self._hover_x is None:
-                self._show_readout(s.last_x if len(s) else None)
+            self._refresh_readout()
         if self._ind_dirty:
             ind_from = s.take_ind_changes()
             full = self._ind_full or s.last_x != self._curves_last_x or (ind_from is not None and ind_from < s.last_x)
@@ -415,8 +359,7 @@ class ChartWidget(QWidget):
                 self.tails[k].setData(xs[-2:], s.ind[k][-2:], connect="finite") if n >= 2 else self.tails[k].clear()
             self._curves_last_x = s.last_x
             self._ind_full = False
-            if self._hover_x is None and n:
-                self._show_readout(s.last_x)
+            self._refresh_readout()
         if self._marks_dirty:
             th = theme.current()
             self.entry_marks.setData(
@@ -428,60 +371,19 @@ class ChartWidget(QWidget):
         self._dirty = self._ind_dirty = self._marks_dirty = False
 
     # ---------------------------------------------------------------- crosshair
+    def _refresh_readout(self) -> None:
+        """The header, in the same frame as the chart: the hovered bar if it still exists, else the last."""
+        s = self.series
+        x = self._hover_x if self._hover_x is not None and s.row(self._hover_x) is not None else None
+        self._show_readout(x if x is not None else (s.last_x if len(s) else None))
+
     def _on_mouse(self, evt: Any) -> None:
-        pos = evt[0]
-        vb = self.price.getViewBox()
-        inside = any(p.sceneBoundingRect().contains(pos) for p in (self.price, self.volume, self.rsi))
-        if not inside or not len(self.series):
-            self._hover_x = None
-            for line in self.vlines:
-                line.setVisible(False)
-            self.hline.setVisible(False)
-            self._show_readout(self.series.last_x if len(self.series) else None)
-            return
-        pt = vb.mapSceneToView(pos)
-        x = int(round(pt.x()))
-        x = min(max(x, self.series.base), self.series.last_x)
-        self._hover_x = x
-        for line in self.vlines:
-            line.setPos(x)
-            line.setVisible(True)
-        if self.price.sceneBoundingRect().contains(pos):
-            self.hline.setPos(pt.y())
-            self.hline.setVisible(True)
-        else:
-            self.hline.setVisible(False)
-        self._show_readout(x)
+        self._hover_x = self.crosshair.move(evt[0])
+        self._show_readout(self._hover_x if self._hover_x is not None else
+                           (self.series.last_x if len(self.series) else None))
 
     def readout_values(self, x: int | None) -> dict[str, Any] | None:
-        row = self.series.row(x) if x is not None else None
-        if row is None:
-            return None
-        i = x - self.series.base
-        t = self.series.t[i]
-        vals = {"time": dt.datetime.fromtimestamp(t / 1000, NY).strftime("%Y-%m-%d %H:%M"),
-                "open": row[0], "high": row[1], "low": row[2], "close": row[3], "volume": int(row[4])}
-        for k in self.series.ind:
-            vals[k] = float(self.series.ind[k][i])
-        return vals
+        return readout_values(self.series, x)
 
     def _show_readout(self, x: int | None) -> None:
-        th = theme.current()
-        v = self.readout_values(x)
-        if v is None:
-            self.readout.setText(f"<b>{self.symbol}</b>")
-            return
-        col = th.up if v["close"] >= v["open"] else th.down
-
-        def f(val: float) -> str:
-            return "—" if not math.isfinite(val) else f"{val:,.2f}"
-
-        parts = [f"<b>{self.symbol}</b> <span style='color:{th.text_dim}'>1m · {v['time']} ET</span>",
-                 *(f"<span style='color:{th.text_dim}'>{k}</span> <span style='color:{col}'>{f(v[n])}</span>"
-                   for k, n in (("O", "open"), ("H", "high"), ("L", "low"), ("C", "close"))),
-                 f"<span style='color:{th.text_dim}'>V</span> <span style='color:{col}'>{v['volume']:,}</span>",
-                 f"<span style='color:{th.vwap}'>VWAP {f(v['vwap'])}</span>",
-                 f"<span style='color:{th.ema9}'>EMA9 {f(v['ema_9'])}</span>",
-                 f"<span style='color:{th.ema21}'>EMA21 {f(v['ema_21'])}</span>",
-                 f"<span style='color:{th.rsi}'>RSI {f(v['rsi_14'])}</span>"]
-        self.readout.setText("&nbsp;&nbsp;".join(parts))
+        self.readout.setText(readout_html(self.symbol, self.readout_values(x), theme.current()))

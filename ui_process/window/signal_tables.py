@@ -2,7 +2,8 @@
 
 Signals are rare (at most one per condition per bar) and must never be
 dropped, so rows are inserted as they come (newest on top), bounded to
-``max_rows`` so a long session cannot grow memory without limit.
+``max_rows`` so a long session cannot grow memory without limit. Each row's
+tooltip states the rule that fired it (:mod:`.signal_help`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from PyQt6.QtGui import QBrush, QColor
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
 from . import theme
+from .signal_help import explain
 
 ENTRY_COLUMNS = (("time", "Time"), ("signal_type", "Type"), ("price", "Price"), ("signal", "Signal"),
                  ("strength", "Strength"), ("notes", "Notes"))
@@ -45,9 +47,11 @@ class SignalTable(QTableWidget):
     def add(self, sig: dict[str, Any]) -> None:
         self.insertRow(0)
         colour = self.row_colour(sig)
+        tip = explain(sig)  # what triggered it, on every cell of the row
         for c, (key, _) in enumerate(self.columns):
             v = sig.get(key, "")
             item = QTableWidgetItem("" if v is None else str(v))
+            item.setToolTip(tip)
             if colour is not None:
                 item.setForeground(QBrush(colour))
             if key in ("price", "pnl"):

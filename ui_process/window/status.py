@@ -9,17 +9,27 @@ simulated or replayed prices for the market.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from PyQt6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from . import theme
+from .messages import STATES, cause, strip_exception_names
 
 _SOURCE_BADGE = {"live": "LIVE", "delayed": "DELAYED", "simulated": "SIMULATED", "sim": "SIMULATED",
                  "replay": "REPLAY"}
-_STATE_TEXT = {"connected": "Connected", "connecting": "Connecting…", "reconnecting": "Reconnecting…",
-               "auth_failed": "Authentication failed", "max_connections": "Key in use elsewhere",
-               "stalled": "Upstream stalled", "failed": "Upstream failed", "stopped": "Upstream stopped"}
+# The configured upstream ("target" in the feed's upstream dict), named as a trader knows it.
+_TARGET_LABEL = {"sim": "SIMULATOR", "simulated": "SIMULATOR", "polygon": "POLYGON", "massive": "POLYGON",
+                 "delayed": "POLYGON DELAYED", "replay": "REPLAY"}
+_SOURCE_LABEL = {"simulated": "SIMULATOR", "replay": "REPLAY", "live": "POLYGON", "delayed": "POLYGON DELAYED"}
+# Badge words for the states that are not "connected".
+_STATE_BADGE = {"connecting": "CONNECTING", "authenticating": "CONNECTING", "subscribing": "CONNECTING",
+                "reconnecting": "RECONNECTING", "auth_failed": "AUTH FAILED", "max_connections": "KEY IN USE",
+                "subscribe_failed": "SUBSCRIBE FAILED", "stalled": "STALLED", "failed": "GAVE UP",
+                "restarting": "RESTARTING", "stopped": "STOPPED"}
+BADGE_COLOURS = {"ok": None, "warn": "#8d6e00", "bad": "#c62828", "idle": "#455a64"}
+LIVE_FRESH_S = 30.0  # "LIVE" only while the last event is younger than this (no_data_threshold)
 
 
 def _pick(info: Mapping[str, Any], *names: str) -> Any:
@@ -33,7 +43,61 @@ def _pick(info: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
+def source_label(info: Mapping[str, Any]) -> str:
+    """The configured source's name: SIMULATOR, POLYGON, POLYGON DELAYED, REPLAY or the URL's host."""
+    target = _pick(info, "target", "upstream.target", "upstream_target")
+    if isinstance(target, str) and target:
+        t = target.lower()
+        if t in _TARGET_LABEL:
+            return _TARGET_LABEL[t]
+        host = re.sub(r"^[a-z]+://", "", t).split("/")[0].split(":")[0]
+        if "massive" in host or "polygon" in host:
+            return "POLYGON DELAYED" if "delayed" in host else "POLYGON"
+        if host in ("127.0.0.1", "localhost", "::1") and _pick(info, "source", "upstream.source") is None:
+            return "LOCAL FEED"
+    src = _pick(info, "source", "upstream.source")
+    return _SOURCE_LABEL.get(str(src).lower(), "FEED") if src else "FEED"
+
+
+def badge(info: Mapping[str, Any] | None, connected: bool | None = None) -> tuple[str, str]:
+    """The data-source badge: ``(text, background colour)``; never claims more than is so.
+
+    * feed process unreachable -> ``OFFLINE``
+    * upstream not ``connected`` -> ``<SOURCE> · <STATE>`` (``POLYGON · CONNECTING``,
+      ``POLYGON · AUTH FAILED``, ``SIMULATOR · RESTARTING`` ...)
+    * connected: ``SIMULATED`` (``SIMULATED · virtual session`` when the simulator
+      follows its own clock), ``REPLAY``, ``DELAYED``; ``LIVE`` only while events
+      arrive (else ``POLYGON · NO DATA``).
+    """
+    info = info or {}
+    alive = _pick(info, "feed_alive")
+    if alive is False:
+        return "OFFLINE", BADGE_COLOURS["bad"]
+    state = _pick(info, "upstream_state", "upstream.state")
+    src = str(_pick(info, "source", "upstream.source") or "").lower()
+    label = source_label(info)
+    if state is None and alive is None:
+        return f"{label} · CONNECTING", BADGE_COLOURS["warn"]
+    if state not in (None, "connected"):
+        level = STATES.get(str(state), ("", "warn", None))[1]
+        word = _STATE_BADGE.get(str(state), str(state).upper().replace("_", " "))
+        return f"{label} · {word}", BADGE_COLOURS["bad" if level == "bad" else "warn"]
+    if src in ("simulated", "sim"):
+        session = _pick(info, "session", "upstream.session")
+        return ("SIMULATED · virtual session" if session == "virtual" else "SIMULATED"), theme.SOURCE_COLOURS["SIMULATED"]
+    if src == "replay":
+        return "REPLAY", theme.SOURCE_COLOURS["REPLAY"]
+    age = _pick(info, "last_event_age_s", "last_event_age")
+    fresh = isinstance(age, (int, float)) and age < LIVE_FRESH_S
+    if src in ("live", "delayed"):
+        if not fresh:
+            return f"{label} · NO DATA", BADGE_COLOURS["idle"]
+        return ("LIVE", theme.SOURCE_COLOURS["LIVE"]) if src == "live" else ("DELAYED", theme.SOURCE_COLOURS["DELAYED"])
+    return f"{label} · CONNECTED", BADGE_COLOURS["idle"]  # a source nobody announced: say no more
+
+
 def source_badge(info: Mapping[str, Any]) -> str:
+    """The announced source alone (SIMULATED, REPLAY, LIVE, DELAYED, UNKNOWN)."""
     src = _pick(info, "source", "upstream.source")
     return _SOURCE_BADGE.get(str(src).lower(), "UNKNOWN") if src else "UNKNOWN"
 
@@ -43,7 +107,7 @@ UNREACHABLE_AFTER_S = 5.0  # a feed that never answered hello for this long is "
 
 def describe(info: Mapping[str, Any] | None, connected: bool | None, feed: str = "",
              waited_s: float = 0.0) -> dict[str, str]:
-    """``feed_info()`` -> {connection, level, source, age, rate, attempts, feed}.
+    """``feed_info()`` -> {connection, level, source, badge_colour, action, age, rate, attempts, feed}.
 
     ``waited_s`` is how long the window has been trying; a feed that never
     answered is "connecting" at first and "unreachable" after
@@ -57,9 +121,11 @@ def describe(info: Mapping[str, Any] | None, connected: bool | None, feed: str =
     pid = _pick(info, "pid", "feed_pid")
     epoch = _pick(info, "epoch")
     where = feed or _pick(info, "feed") or "its address"
+    action = ""
     if alive is False and pid is None:
         if waited_s >= UNREACHABLE_AFTER_S:
             conn, level = f"Feed unreachable at {where} — retrying", "bad"
+            action = "start it with `live-monitor`, or check --feed"
         else:
             conn, level = f"Connecting to feed at {where}…", "warn"
     elif alive is False:
@@ -67,10 +133,11 @@ def describe(info: Mapping[str, Any] | None, connected: bool | None, feed: str =
     elif connected and state in (None, "connected"):
         conn, level = "Connected", "ok"
     elif state:
-        conn = _STATE_TEXT.get(str(state), str(state))
-        level = "bad" if state in ("auth_failed", "failed", "max_connections") else "warn"
-        if message and state != "connected":
-            conn += f" ({message})"
+        conn, level, act = STATES.get(str(state), (str(state), "warn", None))
+        action = act or ""
+        if message and state not in ("connected", "auth_failed"):
+            why = cause(str(message))
+            conn += f" ({why or strip_exception_names(str(message))})"
     elif connected is False:
         conn, level = "Reconnecting…", "warn"
     else:
@@ -78,10 +145,12 @@ def describe(info: Mapping[str, Any] | None, connected: bool | None, feed: str =
 
     age = _pick(info, "last_event_age_s", "last_event_age")
     rate = _pick(info, "messages_per_s", "msgs_per_s", "events_per_s")
+    text, colour = badge(info, connected)
     return {
-        "connection": conn,
+        "connection": conn + (f" — {action}" if action else ""),
         "level": level,
-        "source": source_badge(info),
+        "source": text,
+        "badge_colour": colour or "#455a64",
         "age": "last event —" if not isinstance(age, (int, float)) else f"last event {_age(age)} ago",
         "rate": "— msg/s" if not isinstance(rate, (int, float)) else f"{rate:,.0f} msg/s",
         "attempts": f"reconnects {attempts}" if isinstance(attempts, int) else "reconnects —",
@@ -106,7 +175,7 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.setSizeGripEnabled(False)
         self.connection = QLabel("Connecting…")
-        self.source = QLabel("UNKNOWN")
+        self.source = QLabel("FEED · CONNECTING")
         self.age = QLabel("last event —")
         self.rate = QLabel("— msg/s")
         self.attempts = QLabel("reconnects —")
@@ -125,6 +194,7 @@ class StatusBar(QStatusBar):
             self.addPermanentWidget(w)
         self.errors.hide()  # shown from the first error on
         self.texts: dict[str, str] = {}
+        self._badge_colour: str | None = None
         self.apply(describe(None, None))
 
     def apply(self, texts: dict[str, str]) -> None:
@@ -135,9 +205,10 @@ class StatusBar(QStatusBar):
         self.connection.setText(f"● {texts['connection']}")
         self.connection.setStyleSheet(f"color: {self.LEVEL_COLOURS.get(texts['level'], th.text_dim)};"
                                       " padding-left: 6px;")
-        if self.source.text() != texts["source"]:
+        if self.source.text() != texts["source"] or self._badge_colour != texts.get("badge_colour"):
             self.source.setText(texts["source"])
-            self.source.setStyleSheet(theme.badge_css(theme.SOURCE_COLOURS.get(texts["source"], "#455a64")))
+            self._badge_colour = texts.get("badge_colour")
+            self.source.setStyleSheet(theme.badge_css(self._badge_colour or "#455a64"))
         for key in ("age", "rate", "attempts", "feed"):
             getattr(self, key).setText(texts[key])
 

@@ -9,7 +9,7 @@ the current symbol alone; the window shows the reason to the user.
 from __future__ import annotations
 
 from PyQt6.QtCore import QStringListModel, Qt, pyqtSignal
-from PyQt6.QtWidgets import QCompleter, QHBoxLayout, QLineEdit, QMenu, QToolButton, QWidget
+from PyQt6.QtWidgets import QCompleter, QHBoxLayout, QLineEdit, QMenu, QSizePolicy, QToolButton, QWidget
 
 from shared.models.market_data import normalize_symbol
 
@@ -62,6 +62,7 @@ class SymbolEntry(QWidget):
         lay.addWidget(self.edit)
         lay.addWidget(self.menu_button)
         self._rebuild_menu()
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # no gap inside the toolbar
 
     def submit(self) -> None:
         text = self.edit.text()
@@ -77,6 +78,12 @@ class SymbolEntry(QWidget):
         """The window switched to ``symbol``: show it and remember it."""
         self.edit.setText(symbol)
         self.recent.push(symbol)
+        self._model.setStringList(self.recent.items)
+        self._rebuild_menu()
+
+    def set_recent(self, items: list[str]) -> None:
+        """Replace the list (the shared one, re-read from disk), most recent first."""
+        self.recent = RecentSymbols(items, self.recent.limit)
         self._model.setStringList(self.recent.items)
         self._rebuild_menu()
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from PyQt6.QtCore import QAbstractTableModel, QModelIndex, QRect, Qt, QTimer
+from PyQt6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSize, Qt, QTimer
 from PyQt6.QtGui import QColor, QFont, QFontMetrics, QPainter
-from PyQt6.QtWidgets import QAbstractScrollArea, QFrame, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QAbstractScrollArea, QFrame, QHBoxLayout, QHeaderView, QLabel, QSpinBox, QVBoxLayout,
+                             QWidget)
 
 from shared.market_hours import NY
 
@@ -115,6 +116,9 @@ class TapeCanvas(QAbstractScrollArea):
     10 pulls a second landed in the same frame as the chart's repaint. This
     widget reads the model's preformatted rows: ~2 ms. Scrolling is by row;
     when the user has scrolled down, new prints do not move what they read.
+    The header is a real ``QHeaderView`` on the same model (it only asks for
+    the four titles), so columns resize by dragging like any table's; the
+    default widths fit the longest value of each column ("NYSE American").
     """
 
     PAD = 6
@@ -128,16 +132,35 @@ class TapeCanvas(QAbstractScrollArea):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         fm = QFontMetrics(self.font())
         self.row_h = fm.height() + 4
-        self.widths = [fm.horizontalAdvance(s) + 2 * self.PAD for s in ("00:00:00.000", "0,000.00", "00,000")]
+        longest = ("00:00:00.000", "0,000.00", "000,000", "NYSE American")
+        self.widths = [max(fm.horizontalAdvance(v), fm.horizontalAdvance(t)) + 2 * self.PAD
+                       for v, t in zip(longest, COLUMNS)]
+        self.header = QHeaderView(Qt.Orientation.Horizontal, self)
+        self.header.setModel(model)
+        self.header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.header.setStretchLastSection(True)
+        self.header.setHighlightSections(False)
+        self.header.setMinimumSectionSize(fm.horizontalAdvance("0000") + 2 * self.PAD)
+        for c, w in enumerate(self.widths[:3]):
+            self.header.resizeSection(c, w)
+        self.header.sectionResized.connect(self._section_resized)
+        self.setViewportMargins(0, self.header.sizeHint().height(), 0, 0)
         th = theme.current()
-        self._bg, self._head_bg = QColor(th.panel), QColor(th.panel_alt)
-        self._head_fg, self._line = QColor(th.text_dim), QColor(th.border)
+        self._bg = QColor(th.panel)
         model.rowsInserted.connect(self._inserted)
         model.rowsRemoved.connect(self._relayout)
         model.modelReset.connect(self._reset)
 
+    def sizeHint(self) -> QSize:  # noqa: N802 - wide enough for every column, tall enough for 12 rows
+        return QSize(sum(self.widths) + self.verticalScrollBar().sizeHint().width(),
+                     self.header.sizeHint().height() + 12 * self.row_h)
+
+    def _section_resized(self, *_: Any) -> None:
+        self.widths = [self.header.sectionSize(c) for c in range(len(COLUMNS))]
+        self.viewport().update()
+
     def _visible_rows(self) -> int:
-        return max(1, (self.viewport().height() - self.row_h) // self.row_h)
+        return max(1, self.viewport().height() // self.row_h)
 
     def _relayout(self, *_: Any) -> None:
         sb = self.verticalScrollBar()
@@ -158,6 +181,8 @@ class TapeCanvas(QAbstractScrollArea):
 
     def resizeEvent(self, ev) -> None:  # noqa: N802
         super().resizeEvent(ev)
+        vp = self.viewport().geometry()
+        self.header.setGeometry(vp.left(), 0, vp.width(), self.header.sizeHint().height())
         self._relayout()
 
     def paintEvent(self, ev) -> None:  # noqa: N802
@@ -165,23 +190,17 @@ class TapeCanvas(QAbstractScrollArea):
         w, h, rh = self.viewport().width(), self.viewport().height(), self.row_h
         p.fillRect(0, 0, w, h, self._bg)
         xs = [0]
-        for cw in self.widths:
+        for cw in self.widths[:3]:
             xs.append(xs[-1] + cw)
         rects = [(xs[0], self.widths[0]), (xs[1], self.widths[1]), (xs[2], self.widths[2]), (xs[3], max(0, w - xs[3]))]
-        p.fillRect(0, 0, w, rh, self._head_bg)
-        p.setPen(self._head_fg)
-        for c, (x, cw) in enumerate(rects):
-            p.drawText(QRect(x + self.PAD, 0, cw - 2 * self.PAD, rh), _ALIGNMENTS[c], COLUMNS[c])
-        p.setPen(self._line)
-        p.drawLine(0, rh - 1, w, rh - 1)
         shown = self.model._shown
         first = self.verticalScrollBar().value()
-        y = rh
+        y = 0
         for i in range(first, min(len(shown), first + self._visible_rows() + 1)):
             texts, colour = shown[i]
             p.setPen(colour)
             for c, (x, cw) in enumerate(rects):
-                p.drawText(QRect(x + self.PAD, y, cw - 2 * self.PAD, rh), _ALIGNMENTS[c], texts[c])
+                p.drawText(QRect(x + self.PAD, y, max(0, cw - 2 * self.PAD), rh), _ALIGNMENTS[c], texts[c])
             y += rh
             if y > h:
                 break

@@ -60,7 +60,7 @@ class TickerPanel(QFrame):
 
     FIELDS = (("bid", "Bid"), ("ask", "Ask"), ("spread", "Spread"), ("mid_price", "Mid"),
               ("day_open", "Open"), ("day_high", "High"), ("day_low", "Low"), ("volume", "Volume"),
-              ("last_update", "Updated (ET)"))
+              ("last_update", "Updated (ET)"), ("luld", "LULD band"))
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -125,13 +125,21 @@ class TickerPanel(QFrame):
         root.addStretch(1)
         self._change_sign = 0
         self._state = "CLOSED"
+        self._band = "—"
 
     def clear(self, symbol: str = "") -> None:
         self.symbol_label.setText(symbol or "—")
         for lab in self.labels.values():
             lab.setText("—")
         self._sizes = (None, None)
+        self._band = "—"
         self._set_sign(0)
+
+    def set_band(self, text: str) -> None:
+        """The latest LULD band ("LULD band 198.11 – 218.96"), shown as its own row."""
+        self._band = text.replace("LULD band ", "") if text else "—"
+        if self.labels["luld"].text() != self._band:
+            self.labels["luld"].setText(self._band)
 
     def set_quote_sizes(self, bid_size: Any, ask_size: Any) -> None:
         """Bid/ask sizes (TickerCalculationData has none; the tape's quotes do)."""
@@ -142,6 +150,7 @@ class TickerPanel(QFrame):
         d.setdefault("bid_size", self._sizes[0])
         d.setdefault("ask_size", self._sizes[1])
         texts = format_ticker(d)
+        texts["luld"] = self._band
         for k, lab in self.labels.items():
             txt = texts.get(k, "—")
             if lab.text() != txt:

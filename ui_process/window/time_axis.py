@@ -1,0 +1,74 @@
+"""The chart's time axis: bar numbers -> New York wall time, ticks on round minutes.
+
+Chart x is the bar number (gapless, absolute), so the axis asks the
+:class:`~.bar_series.BarSeries` for each tick's time; ticks land on round
+minutes (1, 2, 5 ... 1440) about one per 90 px, the date shown where the day
+changes. Its own module so the chart module stays about drawing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+
+from shared.market_hours import NY
+
+from .bar_series import BarSeries
+
+MINUTE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 390, 1440)
+
+
+class TimeAxis(pg.AxisItem):
+    """Bar numbers -> New York wall time, ticks on round minutes (HH:MM, the date at day changes)."""
+
+    def __init__(self, series: BarSeries, **kw: Any):
+        super().__init__(orientation="bottom", **kw)
+        self.series = series
+
+    def bar_ticks(self, x0: float, x1: float, size: float) -> list[float]:
+        """x of the visible bars starting on a round minute, about one per 90 px."""
+        s = self.series
+        i0 = max(0, int(math.ceil(x0)) - s.base)
+        i1 = min(len(s), int(math.floor(x1)) - s.base + 1)
+        if i1 <= i0:
+            return []
+        t = np.asarray(s.t[i0:i1], dtype=np.int64) // 60_000  # epoch minutes (NY offsets are whole hours)
+        want = max(1, int(size / 90))
+        span_min = max(1, int(t[-1] - t[0]))
+        step = next((m for m in MINUTE_STEPS if span_min / m <= want), MINUTE_STEPS[-1])
+        ny_min = t + (dt.datetime.fromtimestamp(int(t[0]) * 60, NY).utcoffset().total_seconds() // 60)
+        xs = np.nonzero(ny_min % step == 0)[0]
+        return [float(s.base + i0 + i) for i in xs[:200]]
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph API)
+        return [(1.0, self.bar_ticks(minVal, maxVal, size))]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (Qt naming)
+        out = []
+        prev_day = None
+        for v in values:
+            t = self.series.time_at(int(round(v)))
+            if t is None:
+                out.append("")
+                continue
+            d = dt.datetime.fromtimestamp(t / 1000, NY)
+            out.append(d.strftime("%m-%d %H:%M") if prev_day is not None and d.date() != prev_day
+                       else d.strftime("%H:%M"))
+            prev_day = d.date()
+        return out
+
+
+class CompactAxis(pg.AxisItem):
+    """Volume ticks as 50k / 1.2M: six-digit share counts crowd a 64 px axis."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        out = []
+        for v in values:
+            a = abs(v)
+            out.append(f"{v / 1e6:.1f}M".replace(".0M", "M") if a >= 1e6 else
+                       f"{v / 1e3:.0f}k" if a >= 1e3 else f"{v:.0f}")
+        return out
