@@ -24,7 +24,8 @@ and :attr:`deadline` is when to call :meth:`tick` next (``None``: only on input)
 **Healthy means acknowledged**: ``connected`` only once the upstream
 authenticated (Polygon ``auth_success``; a relay needs none) *and* every
 subscription sent on this connection was acknowledged (Polygon ``success``
-per topic, relay ``subscribed``). That connection resets the attempt count
+per topic, relay ``subscribed``; the client also counts a symbol's events as
+its ack, for upstreams that stream without acking). That connection resets the attempt count
 (the reconnect budget); the backoff starts again from its first delay once a
 connection stayed connected for ``healthy_after`` seconds. An ``error`` reply
 to a pending subscription -> ``subscribe_failed`` with the upstream's words,
@@ -130,6 +131,7 @@ class UpstreamSession:
         self._last_data_ms = 0
         self._last_data_at = 0.0
         self._stall_check = 0.0      # market closed at the last check: look again then
+        self.rev = 0                 # bumped when a deadline may have moved earlier (the client re-reads it)
 
     # ------------------------------------------------------------ helpers
 
@@ -139,6 +141,7 @@ class UpstreamSession:
         if new == self.state and message == self.message:
             return []
         self.state, self.message, self.since = new, message, now
+        self.rev += 1
         return [("state", new, message)]
 
     def keys(self, symbols: Iterable[str]) -> list[str]:
@@ -272,6 +275,7 @@ class UpstreamSession:
         if self.is_open:
             for k in self.keys(symbols):
                 self.pending.setdefault(k, now)
+            self.rev += 1
 
     def sent_unsubscribe(self, symbols: Iterable[str]) -> None:
         gone = set(symbols)

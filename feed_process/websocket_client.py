@@ -171,13 +171,8 @@ class PolygonWebSocketClient:
     def target(self) -> str:
         return redact_url(self.url_template)
 
-    @property
-    def attempts(self) -> int:
-        return self.session.attempts
-
-    @property
-    def connects(self) -> int:
-        return self.session.connects
+    attempts = property(lambda self: self.session.attempts)
+    connects = property(lambda self: self.session.connects)
 
     @property
     def has_data(self) -> bool:
@@ -339,16 +334,19 @@ class PolygonWebSocketClient:
         recv = ws.recv
         while self._close_req is None and not self._stop.is_set():
             d = s.deadline
+            rev = s.rev
             when = None if d is None else loop.time() + max(0.0, d - self.clock())
             try:
                 async with asyncio.timeout_at(when) as tm:
                     while self._close_req is None:
                         frame = await recv(decode=False)
                         self._frame(frame)
-                        nd = s.deadline
-                        if nd is not None and (d is None or nd < d):
-                            d = nd  # an earlier deadline (a subscription sent): wake for it
-                            tm.reschedule(loop.time() + max(0.0, nd - self.clock()))
+                        if s.rev != rev:  # only then can the deadline have moved earlier
+                            rev = s.rev
+                            nd = s.deadline
+                            if nd is not None and (d is None or nd < d):
+                                d = nd  # an earlier deadline (a subscription sent): wake for it
+                                tm.reschedule(loop.time() + max(0.0, nd - self.clock()))
                         if self.test_hook is not None:
                             self.test_hook()
                         # recv() returns without suspending while frames are buffered: yield once per
@@ -365,7 +363,11 @@ class PolygonWebSocketClient:
         if out is None:  # the boundary refused the frame (counted there)
             self.session.received(now)
             return
-        self.session.received(now, out.last_ms if out.batches else 0)
+        s = self.session
+        s.received(now, out.last_ms if out.batches else 0)
+        if s.pending and out.batches:
+            # Events of a symbol prove its subscription works, whether or not the upstream acks.
+            self._apply(s.acked(list(out.batches), now))
         if out.send or out.state or out.errors or out.source or out.message or not out.batches:
             self._control(frame, out, now)
 
