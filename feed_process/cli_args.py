@@ -41,7 +41,8 @@ def add_feed_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_subscriber_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="symbols to watch (e.g. AAPL BRK.B)")
-    p.add_argument("--channels", default="T,Q,AM", metavar="T,Q,AM", help="event kinds to show (default T,Q,AM)")
+    p.add_argument("--channels", default="T,Q,AM", metavar="CODES",
+                   help="event codes to show: T, Q, AM, A, LULD, NOI (default T,Q,AM)")
     p.add_argument("--count", type=positive_int, metavar="N", default=None, help="stop after N events")
     p.add_argument("--duration", type=positive_float, metavar="S", default=None, help="stop after S seconds")
     p.add_argument("--timeout", type=positive_float, metavar="S", default=3.0,

@@ -5,7 +5,8 @@ Two upstream dialects, one result shape (``[start, o, h, l, c, v, vwap, n]``
 lists, oldest first, plus the previous session's close when known):
 
 * relay / simulator: ``POST {base}/api/v1/bars`` with
-  ``{symbol, timeframe: "1min", start_date, end_date, limit}`` ->
+  ``{symbol, timeframe: "1min", start_date, end_date, limit, validate: false}`` (the relay
+  answers HTTP 500 for fewer than 10 bars - a young session - unless told not to validate) ->
   ``{"data": [{timestamp, open, high, low, close, volume, vwap, transactions}]}``
 * Polygon/Massive: ``GET {base}/v2/aggs/ticker/{sym}/range/1/minute/{from}/{to}``
   (newest first, so ``limit`` keeps the latest bars) and
@@ -93,7 +94,7 @@ async def fetch_relay_bars(session: aiohttp.ClientSession, base: str, symbol: st
                            limit: int) -> tuple[list[list], float | None]:
     start, end = date_range(data_ms)
     body = {"symbol": symbol, "timeframe": "1min", "start_date": start.isoformat(),
-            "end_date": end.isoformat(), "limit": limit}
+            "end_date": end.isoformat(), "limit": limit, "validate": False}
     doc = await _json(session, "POST", f"{base}/api/v1/bars", "history", json=body)
     rows = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
@@ -124,7 +125,7 @@ async def _relay_prev_close(session: aiohttp.ClientSession, base: str, symbol: s
     """
     day = market_hours.ny_date(data_ms)
     body = {"symbol": symbol, "timeframe": "1day", "start_date": (day - dt.timedelta(days=14)).isoformat(),
-            "end_date": day.isoformat(), "limit": 20}
+            "end_date": day.isoformat(), "limit": 20, "validate": False}
     try:
         doc = await _json(session, "POST", f"{base}/api/v1/bars", "daily history", json=body)
     except HistoryError as e:

@@ -1,15 +1,24 @@
 """``live-monitor tap`` / ``record`` / ``status``: small clients of a running feed.
 
-Why plain blocking pyzmq: these are one-shot command-line tools; a poll loop
-with a timeout is the simplest correct thing (no event loop, no edge
-triggering). Every request uses a DEALER with ``LINGER 0`` and a receive
-timeout, so an absent feed is one line and exit 1, never a hang.
-
-``tap`` prints live events as they arrive (``--json``: one seed dict per line,
-the documented format). It does not re-snapshot: it reports a sequence gap
-(a slow terminal, the feed's high-water mark) on stderr and keeps going.
-``--record`` / ``record --out`` write the replay format (one Polygon event per
-line, gzip for ``.gz``) via ``shared.models.market_data.to_polygon``.
+Why it looks like this
+----------------------
+* **Plain blocking pyzmq**: these are one-shot command-line tools; a poll loop
+  with a timeout is the simplest correct thing (no event loop, no edge
+  triggering). Requests go through the project's one request client,
+  ``shared.feed_probe.request`` (DEALER, LINGER 0, timeout): an absent feed is
+  one line and exit 1, never a hang.
+* **tap follows the protocol with the window's own logic.** Each symbol is a
+  ``ui_process.feed_link.FeedLink`` (the Qt-free Clone-pattern core the
+  windows use: hello, snapshot, buffering, gaps, epochs, ``resync``, a feed
+  that dies and comes back on a new data port); this module is only its I/O
+  adapter (one SUB, one DEALER, request ids made unique across the links). So
+  tap re-snapshots after a gap and prints each event once, exactly like a
+  window would see it.
+* ``tap`` prints live events (``--json``: one seed dict per line, the
+  documented format); gaps, upstream states and feed errors go to stderr.
+  ``--channels`` takes the feed's codes T, Q, AM, A, LULD, NOI as they are
+  (``A`` is second aggregates, never minute bars). ``--record`` / ``record --out``
+  write the replay format (one Polygon event per line, gzip for ``.gz``).
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import itertools
 import signal
 import sys
 import time
-from typing import IO, Any
+from typing import IO
 
 import orjson
 import zmq
@@ -31,50 +40,20 @@ from shared.feed_probe import request
 from shared.models import wire
 from shared.models.market_data import normalize_symbol, to_polygon
 from shared.zmq_client import apply_curve, data_endpoint
+from ui_process.feed_link import FeedLink
 
-_ids = itertools.count(1)
-SILENT_FEED_S = 3.0  # no message (heartbeats are 1/s) for this long: say hello again
+CHANNELS = ("T", "Q", "AM", "A", "LULD", "NOI")
 
 
-class FeedConnection:
-    """Control requests to a feed (DEALER, LINGER 0, receive timeout)."""
-
-    def __init__(self, endpoint: str, timeout: float = 3.0, ctx: zmq.Context | None = None, curve_dir: str = ""):
-        self.endpoint = endpoint
-        self.timeout = timeout
-        self.ctx = ctx or zmq.Context.instance()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        apply_curve(self.sock, curve_dir)
-        self.sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
-        self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        try:
-            self.sock.connect(endpoint)
-        except zmq.ZMQError as e:
-            self.sock.close()
-            raise UserError(f"bad feed address {endpoint}: {e.strerror}") from None
-
-    def request(self, msg: dict) -> dict:
-        rid = next(_ids)
-        self.sock.send(wire.pack({**msg, "id": rid}))
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                reply = wire.unpack(self.sock.recv())
-            except zmq.Again:
-                raise UserError(f"no feed answering at {self.endpoint} (start one with "
-                                "`live-monitor daemon` or `live-monitor feed`)") from None
-            except wire.WireError as e:
-                raise UserError(f"the feed at {self.endpoint} sent a bad reply: {e}") from None
-            if reply.get("id") == rid:
-                if reply.get("type") == wire.ERROR:
-                    raise UserError(f"the feed refused {msg.get('type')}: {reply.get('message')}")
-                return reply
-            if time.monotonic() > deadline:  # pragma: no cover - stale replies only
-                raise UserError(f"no reply from the feed at {self.endpoint}")
-
-    def close(self) -> None:
-        self.sock.close(linger=0)
+def ask(settings: Settings, msg: dict, timeout: float, ctx: zmq.Context | None = None) -> dict:
+    """One control request; a missing feed or an error reply is a :class:`UserError`."""
+    reply = request(settings.feed, msg, timeout, ctx, curve_dir=settings.curve_dir)
+    if reply is None:
+        raise UserError(f"no feed answering at {settings.feed} (start one with "
+                        "`live-monitor daemon` or `live-monitor feed`)")
+    if reply.get("type") == wire.ERROR:
+        raise UserError(f"the feed refused {msg.get('type')}: {reply.get('message')}")
+    return reply
 
 
 # ------------------------------------------------------------------ status
@@ -87,11 +66,7 @@ def format_status(st: dict) -> str:
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    conn = FeedConnection(settings.feed, args.timeout, curve_dir=settings.curve_dir)
-    try:
-        st = conn.request(wire.status_request())
-    finally:
-        conn.close()
+    st = ask(settings, wire.status_request(), args.timeout)
     st.pop("v", None)
     st.pop("id", None)
     if args.json:
@@ -107,22 +82,25 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
 def _channels(spec: str) -> set[str]:
     out = set()
     for c in spec.replace(" ", "").split(","):
-        c = c.upper()
-        if c == "A":
-            c = "AM"
-        if c not in ("T", "Q", "AM"):
-            raise UserError(f"unknown channel {c!r} (use T, Q, AM)", 2)
-        out.add(c)
+        if not c:
+            continue
+        code = c.upper()
+        if code not in CHANNELS:  # no aliases: "A" is second aggregates, never "AM"
+            raise UserError(f"unknown channel {c!r} (use {', '.join(CHANNELS)})", 2)
+        out.add(code)
     return out
 
 
 def _human(sym: str, a: list) -> str:
     t = time.strftime("%H:%M:%S", time.gmtime(a[1] / 1000)) + f".{a[1] % 1000:03d}Z"
-    if a[0] == "T":
+    code = a[0]
+    if code == "T":
         return f"{t} {sym:<6} T  {a[2]:>10} x {a[3]:<6} ex={a[4]} c={a[5]}"
-    if a[0] == "Q":
+    if code == "Q":
         return f"{t} {sym:<6} Q  {a[2]:>10} x {a[3]:<5} / {a[4]:>10} x {a[5]}"
-    return f"{t} {sym:<6} AM o={a[2]} h={a[3]} l={a[4]} c={a[5]} v={a[6]} vw={a[7]}"
+    if code in ("AM", "A"):
+        return f"{t} {sym:<6} {code:<2} o={a[2]} h={a[3]} l={a[4]} c={a[5]} v={a[6]} vw={a[7]}"
+    return f"{t} {sym:<6} {code} {a[2:]}"
 
 
 def _open_record(path: str) -> IO[bytes]:
@@ -132,6 +110,132 @@ def _open_record(path: str) -> IO[bytes]:
         raise UserError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _say(text: str) -> None:
+    print(f"# {text}", file=sys.stderr, flush=True)
+
+
+class TapLinks:
+    """The I/O adapter of one :class:`FeedLink` per symbol: one SUB, one DEALER, unique request ids."""
+
+    def __init__(self, settings: Settings, symbols: list[str], ctx: zmq.Context, now: float) -> None:
+        self.settings, self.ctx = settings, ctx
+        self.links = {s: FeedLink(client="tap") for s in symbols}
+        for s, link in self.links.items():
+            link.set_symbol(s, now)
+        self.sub = ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub.setsockopt(zmq.RCVHWM, 100_000)
+        self.sub.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        apply_curve(self.sub, settings.curve_dir)
+        self.dealer: zmq.Socket | None = None
+        self.endpoint: str | None = None
+        self._ids = itertools.count(1)
+        self._route: dict[int, tuple[FeedLink, object]] = {}
+        self._new_dealer()
+
+    def _new_dealer(self) -> None:
+        if self.dealer is not None:
+            self.dealer.close(linger=0)
+        d = self.dealer = self.ctx.socket(zmq.DEALER)
+        d.setsockopt(zmq.LINGER, 0)
+        d.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        apply_curve(d, self.settings.curve_dir)
+        d.connect(self.settings.feed)
+        self._route.clear()  # replies to the old socket never come
+
+    def carry(self, link: FeedLink, outputs: list) -> list:
+        """Do the link's socket actions; return what is for the user (snapshot, events, link, error)."""
+        rest = []
+        for o in outputs:
+            kind = o[0]
+            if kind == "send":
+                msg = dict(o[1])
+                gid = next(self._ids)
+                self._route[gid] = (link, msg.get("id"))
+                msg["id"] = gid
+                try:
+                    self.dealer.send(wire.pack(msg), zmq.NOBLOCK)  # type: ignore[union-attr]
+                except zmq.Again:
+                    pass  # the link's timeout asks again
+            elif kind == "subscribe":
+                self.sub.setsockopt(zmq.SUBSCRIBE, o[1])
+            elif kind == "unsubscribe":
+                self.sub.setsockopt(zmq.UNSUBSCRIBE, o[1])
+            elif kind == "connect_data":
+                ep = data_endpoint(o[1], self.settings.feed)
+                if ep != self.endpoint:
+                    if self.endpoint is not None:
+                        self.sub.disconnect(self.endpoint)
+                    self.sub.connect(ep)
+                    self.endpoint = ep
+            elif kind == "reset_control":
+                self._new_dealer()
+            else:
+                rest.append((link, o))
+        return rest
+
+    def start(self, now: float) -> list:
+        return [x for link in self.links.values() for x in self.carry(link, link.start(now))]
+
+    def poll(self, timeout_ms: int, budget: int = 2000) -> list:
+        """Wait up to ``timeout_ms``, then handle replies, data and timeouts."""
+        poller = zmq.Poller()
+        poller.register(self.sub, zmq.POLLIN)
+        poller.register(self.dealer, zmq.POLLIN)
+        ready = dict(poller.poll(timeout_ms))
+        now = time.monotonic()
+        out: list = []
+        if self.dealer in ready:
+            while True:
+                try:
+                    reply = wire.unpack(self.dealer.recv(zmq.NOBLOCK))  # type: ignore[union-attr]
+                except zmq.Again:
+                    break
+                except wire.WireError:
+                    continue
+                route = self._route.pop(reply.get("id"), None)  # type: ignore[arg-type]
+                if route is not None:
+                    link, rid = route
+                    out += self.carry(link, link.on_reply({**reply, "id": rid}, now))
+        if self.sub in ready:
+            for _ in range(budget):
+                try:
+                    topic, payload = self.sub.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except ValueError:
+                    continue
+                try:
+                    msg = wire.unpack(payload)
+                except wire.WireError as e:
+                    _say(f"bad message from the feed: {e}")
+                    continue
+                if topic == wire.SYS_TOPIC:
+                    for link in self.links.values():
+                        out += self.carry(link, link.on_data(topic, msg, now))
+                else:
+                    link = self.links.get(msg.get("sym"))  # type: ignore[arg-type]
+                    if link is not None:
+                        out += self.carry(link, link.on_data(topic, msg, now))
+        for link in self.links.values():
+            out += self.carry(link, link.tick(now))
+        return out
+
+    def close(self) -> None:
+        self.sub.close(linger=0)
+        if self.dealer is not None:
+            self.dealer.close(linger=0)
+
+
+def _to_dict(sym: str, a: list) -> dict:
+    try:
+        return wire.event_to_dict(sym, a)
+    except wire.WireError:
+        if a and a[0] in ("T", "Q", "AM"):
+            raise
+        return {"event_type": str(a[0]).lower(), "symbol": sym, "array": a}  # a kind this build can't expand
+
+
 def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: bool, record: str | None) -> int:
     try:
         symbols = [normalize_symbol(s) for s in args.symbols]
@@ -139,127 +243,85 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         raise UserError(str(e), 2) from None
     channels = _channels(args.channels)
     ctx = zmq.Context.instance()
-    conn = FeedConnection(settings.feed, args.timeout, ctx, curve_dir=settings.curve_dir)
-    try:
-        hello = conn.request(wire.hello_request(client="tap"))
-    finally:
-        conn.close()
-    def connect_sub(hello: dict) -> zmq.Socket:
-        sock = ctx.socket(zmq.SUB)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, 100_000)
-        sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        apply_curve(sock, settings.curve_dir)
-        sock.connect(data_endpoint(hello["data"], settings.feed))
-        for s_ in symbols:
-            sock.setsockopt(zmq.SUBSCRIBE, wire.topic_for(s_))
-        sock.setsockopt(zmq.SUBSCRIBE, wire.SYS_TOPIC)
-        return sock
-
-    def rehello() -> dict | None:
-        """Say hello again (the feed may have restarted on a new data port); None if nobody answers."""
-        r = request(settings.feed, wire.hello_request(client="tap"), min(args.timeout, 1.0), ctx,
-                    curve_dir=settings.curve_dir)
-        return r if r is not None and r.get("type") == wire.HELLO else None
-
-    sub = connect_sub(hello)
+    hello = ask(settings, wire.hello_request(client="tap"), args.timeout, ctx)  # fail fast: one line, exit 1
     up = hello.get("upstream") or {}
     src = up.get("source")
-    print(f"# tap {' '.join(symbols)} on {settings.feed} (epoch {hello.get('epoch')}, upstream "
-          f"{up.get('state')}, source {src}{' - SIMULATED DATA' if src in ('simulated', 'replay') else ''})",
-          file=sys.stderr, flush=True)
+    _say(f"tap {' '.join(symbols)} on {settings.feed} (epoch {hello.get('epoch')}, upstream {up.get('state')}, "
+         f"source {src}{' - SIMULATED DATA' if src in ('simulated', 'replay') else ''})")
 
-    stopping = []
+    stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     rec = _open_record(record) if record else None
     out = sys.stdout
-    seqs: dict[str, wire.SeqTracker] = {}
-    n = 0
-    last_state = up.get("state")
-    last_msg = time.monotonic()
-    t_end = time.monotonic() + args.duration if args.duration else None
-    epoch = hello.get("epoch")
     want = args.count
-    try:
-        while not stopping and (want is None or n < want):
-            now = time.monotonic()
-            if t_end is not None and now >= t_end:
-                break
-            if not sub.poll(200):
-                if now - last_msg > SILENT_FEED_S:
-                    # Heartbeats come every second: the feed is gone or was restarted (new data port).
-                    again = rehello()
-                    last_msg = now
-                    if again is None:
-                        print(f"# the feed at {settings.feed} is not answering; retrying", file=sys.stderr,
-                              flush=True)
-                    elif again.get("epoch") != epoch or again.get("data") != hello.get("data"):
-                        print(f"# the feed restarted (epoch {again.get('epoch')}); following it", file=sys.stderr,
-                              flush=True)
-                        sub.close(linger=0)
-                        hello, epoch = again, again.get("epoch")
-                        sub = connect_sub(hello)
-                        seqs.clear()
+    n = 0
+    t_end = time.monotonic() + args.duration if args.duration else None
+    state = {"up": up.get("state"), "epoch": hello.get("epoch"), "alive": True}
+    gaps: dict[str, int] = {s: 0 for s in symbols}
+    links = TapLinks(settings, symbols, ctx, time.monotonic())
+
+    def show_events(sym: str, arrays: list) -> None:
+        nonlocal n
+        for a in arrays:
+            if a[0] not in channels:
                 continue
-            while want is None or n < want:
+            if show or rec is not None:
                 try:
-                    topic, payload = sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                except ValueError:
-                    continue
-                last_msg = time.monotonic()
-                try:
-                    msg = wire.unpack(payload)
+                    d = _to_dict(sym, a)
                 except wire.WireError as e:
-                    print(f"# bad message from the feed: {e}", file=sys.stderr)
+                    _say(f"bad event: {e}")
                     continue
-                t = msg["type"]
-                if t == wire.BATCH:
-                    sym = msg["sym"]
-                    tr = seqs.get(sym)
-                    if tr is None:
-                        tr = seqs[sym] = wire.SeqTracker(msg["epoch"], msg["seq"] - 1)
-                    verdict = tr.check(msg["epoch"], msg["seq"], len(msg["ev"]))
-                    if verdict == "gap":
-                        print(f"# {sym}: gap of {msg['seq'] - tr.last - 1} events", file=sys.stderr, flush=True)
-                    elif verdict == "epoch":
-                        print(f"# {sym}: the feed restarted (new epoch)", file=sys.stderr, flush=True)
-                        tr.reset(msg["epoch"], msg["seq"] - 1)
-                    elif verdict == "dup":
-                        continue
-                    tr.advance(msg["seq"], len(msg["ev"]))
-                    for a in msg["ev"]:
-                        if a[0] not in channels:
-                            continue
-                        if show or rec is not None:
-                            try:
-                                d = wire.event_to_dict(sym, a)
-                            except wire.WireError as e:
-                                print(f"# bad event: {e}", file=sys.stderr)
-                                continue
-                            if show:
-                                out.write(orjson.dumps(d).decode() + "\n" if args.json else _human(sym, a) + "\n")
-                            if rec is not None:
-                                rec.write(orjson.dumps(to_polygon(d)) + b"\n")
-                        n += 1
-                        if want is not None and n >= want:
-                            break
-                    out.flush()
-                elif t in (wire.STATUS, wire.HEARTBEAT):
-                    st = (msg.get("upstream") or {}).get("state")
-                    if st != last_state:
-                        m = (msg.get("upstream") or {}).get("message") or ""
-                        print(f"# upstream {st}{': ' + m if m else ''}", file=sys.stderr, flush=True)
-                        last_state = st
-                elif t == wire.ERROR:
-                    print(f"# feed: {msg.get('kind')}: {msg.get('message')}", file=sys.stderr, flush=True)
-                elif t == wire.RESYNC:
-                    print(f"# {msg.get('sym')}: {msg.get('reason')} (history loaded)", file=sys.stderr, flush=True)
+                if show:
+                    out.write(orjson.dumps(d).decode() + "\n" if args.json else _human(sym, a) + "\n")
+                if rec is not None:
+                    try:
+                        rec.write(orjson.dumps(to_polygon(d)) + b"\n")
+                    except (KeyError, TypeError, ValueError):
+                        _say(f"cannot record a {a[0]} event")
+            n += 1
+            if want is not None and n >= want:
+                return
+        out.flush()
+
+    def handle(items: list) -> None:
+        for link, o in items:
+            if want is not None and n >= want:
+                return
+            kind = o[0]
+            if kind == "events":
+                show_events(link.symbol, o[1])
+            elif kind == "snapshot" and link.counters["snapshots"] > 1:
+                _say(f"{link.symbol}: re-snapshot at seq {o[1].get('seq')}")
+            elif kind == "error":
+                _say(o[1])
+            elif kind == "link":
+                if link.epoch != state["epoch"]:
+                    _say(f"the feed restarted (epoch {link.epoch}); following it")
+                    state["epoch"] = link.epoch
+                if link.alive != state["alive"]:
+                    state["alive"] = link.alive
+                    if not link.alive:
+                        _say(f"the feed at {settings.feed} is not answering; retrying")
+                st = link.upstream.get("state")
+                if st != state["up"]:
+                    m = link.upstream.get("message") or ""
+                    _say(f"upstream {st}{': ' + m if m else ''}")
+                    state["up"] = st
+        for sym, link in links.links.items():
+            if link.counters["gaps"] > gaps[sym]:
+                gaps[sym] = link.counters["gaps"]
+                _say(f"{sym}: gap in the stream; re-snapshot")
+
+    try:
+        handle(links.start(time.monotonic()))
+        while not stopping and (want is None or n < want):
+            if t_end is not None and time.monotonic() >= t_end:
+                break
+            handle(links.poll(200))
     except KeyboardInterrupt:
         pass
     finally:
-        sub.close(linger=0)
+        links.close()
         if rec is not None:
             rec.close()
         out.flush()
@@ -275,8 +337,3 @@ def run_tap(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_record(args: argparse.Namespace, settings: Settings) -> int:
     return subscribe_and_print(args, settings, show=False, record=args.out)
-
-
-def tap_lines(text: str) -> list[dict[str, Any]]:
-    """Parse ``tap --json`` output (for tests and scripts)."""
-    return [orjson.loads(line) for line in text.splitlines() if line.strip()]

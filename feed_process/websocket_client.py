@@ -1,25 +1,29 @@
-"""The upstream WebSocket connection: the seed's ``PolygonWebSocketClient``, asyncio-native.
+"""The upstream WebSocket connection: the seed's ``PolygonWebSocketClient``, asyncio-native and thin.
 
-Why it looks like this: all protocol decisions are in a sans-I/O core
-(``protocols.py``); this class only moves frames, keeps the connection alive
-and decides *when* to reconnect. It keeps the seed's operations
-(``connect_to_server``, ``subscribe``, ``unsubscribe``, ``change_symbol``,
-``disconnect``) but reports through callbacks instead of Qt signals, so it
-runs in the feed's event loop with no thread.
+Why it looks like this: protocol decisions live in the sans-I/O core
+(``protocols.py``: frames -> events, messages, statuses) and every decision
+about the connection's life - states, timeouts, backoff, stall, when it is
+healthy - in the sans-I/O session (``upstream_session.py``). What is left
+here is I/O: open a socket, "wait for a frame or the session's deadline",
+hand frames to the feed's frame boundary, carry out the session's actions.
+It keeps the seed's operations (``connect_to_server``, ``subscribe``,
+``unsubscribe``, ``change_symbol``, ``disconnect``) with callbacks instead of
+Qt signals, so it runs in the feed's loop with no thread.
 
-Reconnects: exponential backoff from ``reconnect_delay`` to
-``max_reconnect_delay`` with jitter (half fixed, half random, so a fleet of
-feeds doesn't reconnect in lock-step), reset once a connection stayed healthy
-for ``healthy_after`` seconds. ``max_reconnect_attempts`` consecutive failures
-end in state ``failed`` (0 = forever, the daemon's choice). ``auth_failed``
-and ``max_connections`` wait long (``auth_retry_delay`` / ``busy_retry_delay``)
-instead of hammering the upstream with a bad key.
+**Supervised.** The connection loop runs inside :meth:`_supervise`: an
+exception that escapes it (a bug; frame-level trouble is contained by the
+feed's boundary before it gets here) is logged, counted (``restarts``),
+shown as state ``restarting`` (never ``connected``), and the loop starts
+again after the shared backoff. ``test_hook`` (called once per frame, outside
+the frame boundary) lets a test kill the loop from inside.
 
-Stall watchdog: while symbols are subscribed and the market is active at the
-*data* clock (the last event's time plus the time since it arrived, so a
-replay of a past session is judged by its own clock), ``stall_timeout``
-seconds of silence force a reconnect (state ``stalled``). The clock is
-injected for tests.
+**Relay client ids.** ``{client_id}`` in the URL template becomes
+``<configured id>-<token>-<n>``: the token is new per process, ``n`` per
+connection. A relay keeps the callbacks of every subscribe a client id ever
+made, so a reconnect - or a restarted feed - under the same id would get
+every event once per old connection; a fresh id per connection never
+inherits a dead one's callbacks. URLs are shown redacted (no userinfo, no
+query: where some tools put ``apiKey``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 import time
 from typing import Callable, Iterable
 
@@ -34,50 +39,30 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from shared import market_hours
+from shared.backoff import Backoff
 
-from .protocols import (AUTH_FAILED, CONNECTED, CONNECTING, FAILED, MAX_CONNECTIONS, RECONNECTING, STALLED,
-                        STOPPED, Output, RelayCore, _Core)
+from .protocols import AUTH_FAILED, CONNECTED, MAX_CONNECTIONS, Output, RelayCore, _Core
+from .upstream_replies import control_replies, redact_url
+from .upstream_session import State, UpstreamSession
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024  # a Polygon batch is far below this; bigger is hostile or broken
 
 
-class Backoff:
-    """Exponential delays ``initial * 2**n`` capped at ``cap``, each jittered into ``[d/2, d]``."""
-
-    def __init__(self, initial: float, cap: float, rng: Callable[[], float] = random.random) -> None:
-        self.initial, self.cap, self.rng = initial, cap, rng
-        self.failures = 0
-
-    def next(self) -> float:
-        d = min(self.cap, self.initial * (2 ** min(self.failures, 30)))
-        self.failures += 1
-        return d / 2 + self.rng() * d / 2
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
-def redact_url(url: str) -> str:
-    """The URL without credentials or query (where some tools put ``apiKey``)."""
-    if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
-        scheme, rest = url.split("//", 1)
-        url = scheme + "//" + rest.split("@", 1)[1]
-    return url.split("?", 1)[0]
-
-
 class PolygonWebSocketClient:
-    """One upstream connection with reconnects, keepalive and a stall watchdog."""
+    """One upstream connection, driven by an :class:`UpstreamSession`, supervised."""
 
     def __init__(
         self,
         url: str,
         core: _Core,
         *,
-        on_events: Callable[[dict[str, list[list]]], None],
+        on_events: Callable[[dict[str, list[list]]], None] = lambda b: None,
+        handle_frame: Callable[[bytes], Output | None] | None = None,
         on_state: Callable[[str, str], None] = lambda s, m: None,
         on_errors: Callable[[list[tuple[str, str]]], None] = lambda e: None,
+        client_id: str = "live_monitor",
         reconnect_delay: float = 1.0,
         max_reconnect_delay: float = 30.0,
         max_reconnect_attempts: int = 10,
@@ -86,57 +71,72 @@ class PolygonWebSocketClient:
         auth_retry_delay: float = 300.0,
         busy_retry_delay: float = 60.0,
         ping_interval: float = 20.0,
+        subscribe_timeout: float = 10.0,
         max_size: int = MAX_FRAME_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         market_active: Callable[[int], bool] = market_hours.is_active,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self.url = url
+        self.url_template = url
         self.core = core
         self.on_events, self.on_state, self.on_errors = on_events, on_state, on_errors
-        self.backoff = Backoff(reconnect_delay, max_reconnect_delay, rng)
-        self.max_reconnect_attempts = max_reconnect_attempts
-        self.healthy_after = healthy_after
-        self.stall_timeout = stall_timeout
-        self.auth_retry_delay = auth_retry_delay
-        self.busy_retry_delay = busy_retry_delay
+        self.handle_frame = handle_frame or self._plain_frame
+        self.client_id = client_id
+        self._token = secrets.token_hex(3)
+        self._n = 0
+        self.url = self._fill(0)
+        relay = isinstance(core, RelayCore)
+        self.session = UpstreamSession(
+            core.kind, channels=core.channels, reconnect_delay=reconnect_delay,
+            max_reconnect_delay=max_reconnect_delay, max_attempts=max_reconnect_attempts,
+            healthy_after=healthy_after, stall_timeout=stall_timeout, auth_retry_delay=auth_retry_delay,
+            busy_retry_delay=busy_retry_delay, subscribe_timeout=subscribe_timeout,
+            ping_interval=ping_interval if relay else None, ping_message=core.ping() if relay else "",
+            market_active=market_active, wall_ms=wall_ms, rng=rng)
         self.ping_interval = ping_interval
         self.max_size = max_size
-        self.clock = clock
-        self.market_active = market_active
+        self.clock, self.wall_ms = clock, wall_ms
+        self.restart_backoff = Backoff(reconnect_delay, max_reconnect_delay, rng=rng)
+        self.test_hook: Callable[[], None] | None = None
 
-        self.state = STOPPED
+        self.state = State.STOPPED.value
         self.message = ""
-        self.source: str | None = None  # data-source label announced by the upstream (the sim's)
-        self.attempts = 0               # consecutive failed attempts
-        self.connects = 0               # successful connections so far
-        self.since_ms = int(time.time() * 1000)
+        self.source: str | None = None   # data-source label announced by the upstream (the sim's)
+        self.session_label: str | None = None  # the sim's clock: "virtual" | "wall"
+        self.since_ms = wall_ms()
         self.frames = 0
+        self.restarts = 0                # times the supervised loop died and was restarted
         self._ws: websockets.ClientConnection | None = None
+        self._crashed_ws: websockets.ClientConnection | None = None
         self._task: asyncio.Task | None = None
         self._stop = asyncio.Event()
-        self._last_rx = clock()
-        self._last_data_ms = 0          # data time of the latest event ...
-        self._last_data_at = clock()    # ... and when it arrived
-        self._stalled = False
+        self._connect_now = False
+        self._close_req: tuple[int, str] | None = None
 
     # ------------------------------------------------------------ seed operations
 
     def connect_to_server(self) -> asyncio.Task:
-        """Start (or keep) the connection loop; returns its task."""
+        """Start (or keep) the supervised connection loop; returns its task."""
         if self._task is None or self._task.done():
             self._stop.clear()
             # Say so now, not at the task's first step: a status request answered in between
             # (the feed drains its control socket right after this call) must not read "stopped".
-            self._set_state(CONNECTING if self.connects == 0 else RECONNECTING)
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="upstream")
+            self._apply(self.session.start(self.clock()))
+            self._task = asyncio.get_running_loop().create_task(self._supervise(), name="upstream")
         return self._task
 
     def subscribe(self, symbols: Iterable[str]) -> None:
-        self._send(self.core.subscribe(symbols))
+        new = [s for s in symbols if s not in self.core.wanted]
+        msgs = self.core.subscribe(new)
+        self.session.sent_subscribe(new if msgs else [], self.clock())
+        self.session.wanted |= set(new)
+        self._send(msgs)
 
     def unsubscribe(self, symbols: Iterable[str]) -> None:
+        symbols = list(symbols)
         self._send(self.core.unsubscribe(symbols))
+        self.session.sent_unsubscribe(symbols)
 
     def change_symbol(self, symbol: str) -> None:
         """The seed's single-symbol switch: drop every other symbol, watch ``symbol``."""
@@ -159,22 +159,56 @@ class PolygonWebSocketClient:
                 await asyncio.wait_for(asyncio.shield(self._task), 1.0)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
-        self._set_state(STOPPED, "stopped")
+        self._apply(self.session.stop(self.clock()))
 
-    # ------------------------------------------------------------ internals
+    # ------------------------------------------------------------ views
 
     @property
     def public_url(self) -> str:
         return redact_url(self.url)
 
-    def _set_state(self, state: str, message: str = "") -> None:
-        if state == self.state and message == self.message:
-            return
+    @property
+    def target(self) -> str:
+        return redact_url(self.url_template)
+
+    attempts = property(lambda self: self.session.attempts)
+    connects = property(lambda self: self.session.connects)
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.session._last_data_ms)
+
+    def data_clock_ms(self) -> int:
+        """The upstream's own clock: last event time + time since it arrived (wall time before any)."""
+        ms = self.session.data_clock_ms(self.clock())
+        return ms if ms is not None else self.wall_ms()
+
+    # ------------------------------------------------------------ internals
+
+    def _fill(self, n: int) -> str:
+        return self.url_template.replace("{client_id}", f"{self.client_id}-{self._token}-{n}")
+
+    def _set_state(self, state: str, message: str) -> None:
         self.state, self.message = state, message
-        self.since_ms = int(time.time() * 1000)
-        (log.warning if state in (AUTH_FAILED, MAX_CONNECTIONS, STALLED, FAILED) else log.info)(
-            "upstream %s: %s%s", self.public_url, state, f" ({message})" if message else "")
+        self.since_ms = self.wall_ms()
+        bad = state in ("auth_failed", "max_connections", "stalled", "failed", "subscribe_failed", "restarting")
+        (log.warning if bad else log.info)("upstream %s: %s%s", self.public_url, state,
+                                           f" ({message})" if message else "")
+        if state == State.CONNECTED.value:
+            self.restart_backoff.reset()
         self.on_state(state, message)
+
+    def _apply(self, actions: list) -> None:
+        for a in actions:
+            kind = a[0]
+            if kind == "state":
+                self._set_state(a[1].value, a[2])
+            elif kind == "connect":
+                self._connect_now = True
+            elif kind == "close":
+                self._close_req = (a[1], a[2])
+            elif kind == "send":
+                self._send([a[1]])
 
     def _send(self, messages: list[str]) -> None:
         ws = self._ws
@@ -189,138 +223,173 @@ class PolygonWebSocketClient:
         except ConnectionClosed:
             pass  # the receive loop sees the close and reconnects (re-subscribing the union)
 
-    @property
-    def has_data(self) -> bool:
-        return bool(self._last_data_ms)
+    def _plain_frame(self, frame: bytes) -> Output:
+        """Without a feed boundary (tests of the client alone): decode and hand the events on."""
+        out = self.core.receive(frame)
+        if out.batches:
+            self.on_events(out.batches)
+        return out
 
-    def data_clock_ms(self) -> int:
-        """The upstream's own clock: last event time + time since it arrived (wall time before any)."""
-        if not self._last_data_ms:
-            return int(time.time() * 1000)
-        return self._last_data_ms + int((self.clock() - self._last_data_at) * 1000)
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.restarts += 1
+                log.error("upstream task failed; restarting it", exc_info=True)
+                ws, self._crashed_ws = self._crashed_ws, None
+                if ws is not None:
+                    try:
+                        await asyncio.wait_for(ws.close(1011, "client restarting"), 1.0)
+                    except Exception:  # the connection may be broken in any way: abandon it
+                        pass
+                if self._stop.is_set():
+                    return
+                self._connect_now, self._close_req = False, None
+                self._apply(self.session.crashed(f"{type(e).__name__}: {str(e)[:120]}",
+                                                 self.restart_backoff.next(), self.clock()))
+
+    async def _wait(self, deadline: float | None) -> None:
+        """Until the deadline (None: until stopped) or a stop."""
+        timeout = None if deadline is None else max(0.0, deadline - self.clock())
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
 
     async def _run(self) -> None:
+        s = self.session
+        self._apply(s.start(self.clock()))
         while not self._stop.is_set():
-            self._set_state(CONNECTING if self.connects == 0 else RECONNECTING,
-                            f"attempt {self.attempts + 1}" if self.attempts else "")
-            outcome, reason, healthy = await self._connect_once()
-            if self._stop.is_set():
-                break
-            if outcome == FAILED:
-                self._set_state(FAILED, reason)
+            if self._connect_now:
+                self._connect_now = False
+                await self._connection()
+                continue
+            if s.state is State.FAILED:
                 return
-            if outcome == AUTH_FAILED:
-                delay = self.auth_retry_delay
-                self._set_state(AUTH_FAILED, f"{reason}; next try in {delay:.0f}s")
-            elif outcome == MAX_CONNECTIONS:
-                delay = self.busy_retry_delay
-                self._set_state(MAX_CONNECTIONS, f"{reason}; next try in {delay:.0f}s")
-            else:
-                if healthy:
-                    self.backoff.reset()
-                    self.attempts = 0
-                self.attempts += 1
-                if self.max_reconnect_attempts and self.attempts > self.max_reconnect_attempts:
-                    self._set_state(FAILED, f"gave up after {self.max_reconnect_attempts} attempts: {reason}")
-                    return
-                delay = self.backoff.next()
-                if outcome != STALLED:
-                    self._set_state(RECONNECTING, f"{reason}; retry in {delay:.2f}s")
-            try:
-                await asyncio.wait_for(self._stop.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+            await self._wait(s.deadline)
+            if not self._stop.is_set():
+                self._apply(s.tick(self.clock()))
 
-    async def _connect_once(self) -> tuple[str, str, bool]:
-        """One connection's life: (outcome, reason, stayed healthy)."""
-        opened: float | None = None
-        outcome, reason = RECONNECTING, "connection closed"
-        watchdog: asyncio.Task | None = None
+    async def _connection(self) -> None:
+        """One connection's life: open, frames and deadlines until it ends."""
+        s = self.session
+        self._n += 1
+        self.url = self._fill(self._n)
+        d = s.deadline
         try:
-            async with websockets.connect(self.url, max_size=self.max_size, ping_interval=self.ping_interval,
-                                          ping_timeout=self.ping_interval, open_timeout=10, close_timeout=1,
-                                          max_queue=64) as ws:
-                self._ws = ws
-                opened = self._last_rx = self.clock()
-                for m in self.core.on_open():
-                    await ws.send(m)
-                if isinstance(self.core, RelayCore):
-                    self._connected()
-                watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws))
-                while True:
-                    frame = await ws.recv(decode=False)
-                    self._last_rx = self.clock()
-                    self.frames += 1
-                    out = self.core.receive(frame)
-                    if out.batches:
-                        self._last_data_ms, self._last_data_at = out.last_ms, self._last_rx
-                        self.on_events(out.batches)
-                    if out.send or out.state or out.errors or out.source:
-                        verdict = await self._control(ws, out)
-                        if verdict is not None:
-                            outcome, reason = verdict
-                            await ws.close(1000, "client")
-                            break
-                    # recv() returns without suspending while frames are buffered: yield once per
-                    # frame so snapshots, heartbeats and subscriptions are served under a flood.
-                    await asyncio.sleep(0)
+            ws = await websockets.connect(self.url, max_size=self.max_size, ping_interval=self.ping_interval,
+                                          ping_timeout=self.ping_interval, close_timeout=1, max_queue=64,
+                                          open_timeout=max(0.01, d - self.clock()) if d else 10.0)
+        except InvalidURI:
+            self._apply(s.give_up(f"not a WebSocket URL: {self.public_url}", self.clock()))  # retrying can't help
+            return
+        except InvalidHandshake as e:
+            self._apply(s.closed(f"handshake refused: {str(e)[:120]}", self.clock()))
+            return
+        except (OSError, asyncio.TimeoutError) as e:
+            reason = f"cannot connect: {e.strerror or type(e).__name__}" if isinstance(e, OSError) \
+                else "connect timed out"
+            self._apply(s.closed(reason, self.clock()))
+            return
+        self._ws = ws
+        self._close_req = None
+        reason = "connection closed"
+        try:
+            sent = self.core.on_open()
+            for m in sent:
+                await ws.send(m)
+            self._apply(s.opened(self.clock(), subscribed=sorted(self.core.wanted) if sent else ()))
+            reason = await self._frames(ws)
         except ConnectionClosed as e:
-            if getattr(self, "_stalled", False):
-                outcome, reason = STALLED, f"no data for {self.stall_timeout:.0f}s while the market is active"
-            elif e.rcvd is not None and e.rcvd.code == 1009 or (e.sent is not None and e.sent.code == 1009):
+            if e.rcvd is not None and e.rcvd.code == 1009 or (e.sent is not None and e.sent.code == 1009):
                 self.core.counters["oversized_frame"] += 1
                 self.on_errors([("oversized_frame", f"upstream frame over {self.max_size} bytes; reconnecting")])
                 reason = "oversized frame"
             else:
                 code = e.rcvd.code if e.rcvd is not None else None
                 reason = f"connection closed ({code})" if code else "connection lost"
-        except InvalidURI:
-            outcome, reason = FAILED, f"not a WebSocket URL: {self.public_url}"  # retrying cannot help
-        except InvalidHandshake as e:
-            reason = f"handshake refused: {str(e)[:120]}"
-        except (OSError, asyncio.TimeoutError) as e:
-            reason = f"cannot connect: {e.strerror or type(e).__name__}" if isinstance(e, OSError) \
-                else "connect timed out"
+        except Exception:
+            self._crashed_ws = ws  # the supervisor closes it before restarting
+            raise
         finally:
             self._ws = None
-            self._stalled = False
-            if watchdog is not None:
-                watchdog.cancel()
-        healthy = opened is not None and self.clock() - opened >= self.healthy_after
-        return outcome, reason, healthy
+        if self._close_req is not None:
+            code, why = self._close_req
+            self._close_req = None
+            try:
+                await asyncio.wait_for(ws.close(code, why), 1.0)
+            except Exception as e:  # best effort: the session has decided already
+                log.debug("close: %s", e)
+        if not self._stop.is_set():
+            self._apply(s.closed(reason, self.clock()))
 
-    def _connected(self) -> None:
-        if self.state != CONNECTED:
-            self.connects += 1
-        self._set_state(CONNECTED, "")
+    async def _frames(self, ws) -> str:
+        """Wait for a frame or the session's deadline, until the session asks to close."""
+        loop = asyncio.get_running_loop()
+        s = self.session
+        recv = ws.recv
+        while self._close_req is None and not self._stop.is_set():
+            d = s.deadline
+            rev = s.rev
+            when = None if d is None else loop.time() + max(0.0, d - self.clock())
+            try:
+                async with asyncio.timeout_at(when) as tm:
+                    while self._close_req is None:
+                        frame = await recv(decode=False)
+                        self._frame(frame)
+                        if s.rev != rev:  # only then can the deadline have moved earlier
+                            rev = s.rev
+                            nd = s.deadline
+                            if nd is not None and (d is None or nd < d):
+                                d = nd  # an earlier deadline (a subscription sent): wake for it
+                                tm.reschedule(loop.time() + max(0.0, nd - self.clock()))
+                        if self.test_hook is not None:
+                            self.test_hook()
+                        # recv() returns without suspending while frames are buffered: yield once per
+                        # frame so snapshots, heartbeats and subscriptions are served under a flood.
+                        await asyncio.sleep(0)
+            except TimeoutError:
+                self._apply(s.tick(self.clock()))
+        return "closed by the client"
 
-    async def _control(self, ws, out: Output) -> tuple[str, str] | None:
+    def _frame(self, frame: bytes) -> None:
+        self.frames += 1
+        now = self.clock()
+        out = self.handle_frame(frame)
+        if out is None:  # the boundary refused the frame (counted there)
+            self.session.received(now)
+            return
+        s = self.session
+        s.received(now, out.last_ms if out.batches else 0)
+        if s.pending and out.batches:
+            # Events of a symbol prove its subscription works, whether or not the upstream acks.
+            self._apply(s.acked(list(out.batches), now))
+        if out.send or out.state or out.errors or out.source or out.message or not out.batches:
+            self._control(frame, out, now)
+
+    def _control(self, frame: bytes, out: Output, now: float) -> None:
+        s = self.session
         if out.source:
             self.source = out.source
-        for m in out.send:
-            await ws.send(m)
+        self._send(out.send)
         if out.errors:
             self.on_errors(out.errors)
-        if out.state == CONNECTED:
-            self._connected()
-        elif out.state in (AUTH_FAILED, MAX_CONNECTIONS):
-            return out.state, out.message
-        return None
-
-    async def _watchdog(self, ws) -> None:
-        """Force a reconnect on a silent upstream while the market is active; keep relays pinged."""
-        period = max(0.05, min(1.0, self.stall_timeout / 4))
-        last_ping = self.clock()
-        while True:
-            await asyncio.sleep(period)
-            now = self.clock()
-            if isinstance(self.core, RelayCore) and now - last_ping >= self.ping_interval:
-                last_ping = now
-                self._send([self.core.ping()])
-            silent = now - self._last_rx
-            if (self.core.wanted and self.core.ready and silent >= self.stall_timeout
-                    and self.market_active(self.data_clock_ms())):
-                self._stalled = True
-                self._set_state(STALLED, f"no data for {silent:.0f}s while the market is active; reconnecting")
-                await ws.close(1011, "stalled")
-                return
+        acks, errs, label = control_replies(self.core.kind, frame, out)
+        if label is not None:
+            self.session_label = label
+        if out.state == CONNECTED and self.core.kind == "polygon":
+            self._apply(s.authenticated(now, subscribed=sorted(self.core.wanted) if out.send else ()))
+        elif out.state == AUTH_FAILED:
+            self._apply(s.auth_refused(out.message, now))
+        elif out.state == MAX_CONNECTIONS:
+            self._apply(s.busy(out.message, now))
+        if acks:
+            if "*" in acks:
+                acks = list(s.pending)
+            self._apply(s.acked(acks, now))
+        for m in errs:
+            self._apply(s.sub_error(m, now))

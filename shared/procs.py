@@ -11,7 +11,7 @@ Why it looks like this
   *any* exit (``Restart.ALWAYS``): the desk depends on them. A window restarts
   only when it crashed (``Restart.ON_CRASH``): exit status 0 means the user
   closed it, and a closed window must stay closed.
-* **Backoff** doubles from 0.5 s to 30 s with +-20 % jitter (so restarts of
+* **Backoff** (``shared.backoff``, the project's one) doubles from 0.5 s to 30 s with +-20 % jitter (so restarts of
   several children don't line up), and starts again at 0.5 s once a child has
   run healthy for 60 s. **Crash-loop guard:** the 5th crash inside 60 s gives
   up on that child instead of burning CPU forever; the caller shows the
@@ -34,6 +34,8 @@ import sys
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+
+from .backoff import Backoff
 
 if TYPE_CHECKING:
     import psutil
@@ -117,9 +119,8 @@ class RestartTracker:
     def backoff(self) -> float:
         """The delay before the next restart, from the consecutive failures so far."""
         p = self.policy
-        base = min(p.max_delay, p.initial_delay * p.factor ** max(0, self.failures - 1))
-        spread = base * p.jitter * (2.0 * self._rng() - 1.0)
-        return max(0.0, min(p.max_delay, base + spread))
+        return Backoff(p.initial_delay, p.max_delay, p.factor, center=1.0, spread=p.jitter,
+                       rng=self._rng).delay(self.failures - 1)
 
     def on_exit(self, now: float, returncode: int) -> Decision:
         p = self.policy

@@ -55,7 +55,9 @@ def format_status(st: dict, now_ms: float | None = None) -> str:
         f"address   {st.get('control', '')}  data {st.get('data')}",
         f"upstream  {up.get('state')}  {up.get('protocol')} {up.get('url')}  source={up.get('source')}"
         + ("  REPLAY" if up.get("source") == "replay" else "")
+        + (f" session={up.get('session')}" if up.get("session") else "")
         + f"  connects={up.get('connects')} attempts={up.get('attempts')}"
+        + (f" restarts={up.get('restarts')}" if up.get("restarts") else "")
         + (f"  since {et_time(up['since_ms'], now_ms)}" if up.get("since_ms") else "")
         + (f"  ({up.get('message')})" if up.get("message") else ""),
         f"clients   {st.get('subscribers')} data connection(s)",

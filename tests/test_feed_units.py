@@ -1,14 +1,15 @@
-"""Sans-I/O parts of the feed: backoff, URLs, rate-limited logging, per-symbol state and bar merging."""
+"""Sans-I/O parts of the feed: URLs, rate-limited logging, per-symbol state and bar merging, the client alone."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from feed_process.feed import RateLimitedLog, endpoint_host, is_loopback
 from feed_process.history import _bar, rest_base_url
+from feed_process.sockets import endpoint_host, is_loopback
 from feed_process.state import FeedSymbol
-from feed_process.websocket_client import Backoff, redact_url
+from feed_process.upstream_replies import redact_url
+from shared.ratelimit import RateLimitedLog
 from tests.util import free_port
 
 M = 60_000
@@ -21,15 +22,6 @@ def trade(t, p, s=100, c=None):
 
 def bar(start, o, h, lo, c, v=1000, vw=None):
     return ["AM", start, o, h, lo, c, v, vw, None]
-
-
-def test_backoff_doubles_to_the_cap_with_jitter_and_resets():
-    lo = Backoff(1.0, 30.0, rng=lambda: 0.0)
-    hi = Backoff(1.0, 30.0, rng=lambda: 1.0)
-    assert [lo.next() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
-    assert [hi.next() for _ in range(7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    hi.reset()
-    assert hi.next() == 1.0
 
 
 def test_urls_never_show_credentials_and_rest_base_derives_from_the_ws_url():
@@ -52,8 +44,10 @@ def test_rate_limited_log_says_how_many_were_held_back(caplog):
         assert rl("bad_value", "other kind is not held back") is True
         now[0] = 5.0
         assert rl("malformed_json", "c") is True
+        assert rl("x", "explicit time and level", level=logging.ERROR, now=100.0) is True
     msgs = [r.getMessage() for r in caplog.records]
-    assert msgs[0].endswith(": a") and "x4" in msgs[2] and msgs[2].endswith(": c")
+    assert msgs[0] == "a" and msgs[2] == "c (+3 more since the last report)"
+    assert caplog.records[3].levelno == logging.ERROR
 
 
 def test_forming_bar_uses_only_qualifying_trades_and_the_official_bar_replaces_it():
