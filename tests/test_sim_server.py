@@ -8,6 +8,7 @@ Each test runs a real ``SimServer`` on a free loopback port inside
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 
 import aiohttp
@@ -16,11 +17,17 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from feed_process.sim.server import SimConfig, SimServer, sim_start_ms
+from feed_process.sim.clock import virtual_start_ms
+from feed_process.sim.server import SimConfig, SimServer
+from shared.market_hours import NY
 
 SPEED = 60.0
+# Every test names its clock and injects the wall time (a Sunday, 03:00 New York): the virtual
+# session is then Friday 2025-06-27's, whatever the hour this runs at.
+WALL = dt.datetime(2025, 6, 29, 3, 0, tzinfo=NY).timestamp()
+VIRTUAL = {"clock": "virtual", "wall_time": lambda: WALL}
 # Most tests start the sim clock at 09:00 ET: a short tape to catch up (the default 10:00 is tested below).
-FAST = {"speed": SPEED, "start": "09:00"}
+FAST = {"speed": SPEED, "start": "09:00", **VIRTUAL}
 
 
 def run(coro, timeout: float = 40.0):
@@ -71,7 +78,8 @@ def test_relay_connected_subscribed_market_data_and_errors_keep_serving():
     async def main():
         async with SimServer(SimConfig(port=0, **FAST)) as srv:
             async with websockets.connect(f"{srv.url}/ws/client-7") as ws:
-                assert await recv_json(ws) == {"type": "connected", "client_id": "client-7", "source": "simulated"}
+                assert await recv_json(ws) == {"type": "connected", "client_id": "client-7", "source": "simulated",
+                                               "session": "virtual"}
                 await ws.send('{"action":"subscribe","symbols":["AAPL"],"channels":["T","Q","AM"]}')
                 assert await recv_json(ws) == {"type": "subscribed", "symbols": ["AAPL"], "channels": ["T", "Q", "AM"]}
                 md, _ = await recv_until(ws, lambda m: m.get("type") == "market_data", what="market_data")
@@ -121,9 +129,10 @@ def test_polygon_auth_wildcards_and_batched_frames():
 
 def test_history_endpoints_and_bad_requests():
     async def main():
-        async with SimServer(SimConfig(port=0, speed=SPEED)) as srv, aiohttp.ClientSession() as http:
+        async with SimServer(SimConfig(port=0, speed=SPEED, **VIRTUAL)) as srv, aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{srv.port}"
-            start = sim_start_ms(srv.cfg)
+            start = virtual_start_ms(int(WALL * 1000))
+            assert dt.datetime.fromtimestamp(start / 1000, NY) == dt.datetime(2025, 6, 27, 10, 0, tzinfo=NY)
             async with http.post(f"{base}/api/v1/bars", json={"symbol": "AAPL", "timeframe": "1min",
                                                               "start_date": "2000-01-01", "end_date": "2100-01-01",
                                                               "limit": 2000}) as r:
@@ -176,7 +185,7 @@ def test_history_endpoints_and_bad_requests():
 
 def test_polygon_history_requires_the_key_when_one_is_set():
     async def main():
-        async with SimServer(SimConfig(port=0, key="k1")) as srv, aiohttp.ClientSession() as http:
+        async with SimServer(SimConfig(port=0, key="k1", **VIRTUAL)) as srv, aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{srv.port}/v2/aggs/ticker/AAPL/prev"
             async with http.get(base + "?apiKey=nope") as r:
                 assert r.status == 401
@@ -285,16 +294,16 @@ def test_fault_drop_every_and_flags_config():
 
 def test_taken_port_raises_oserror():
     async def main():
-        async with SimServer(SimConfig(port=0)) as srv:
+        async with SimServer(SimConfig(port=0, **VIRTUAL)) as srv:
             with pytest.raises(OSError):
-                async with SimServer(SimConfig(port=srv.port)):
+                async with SimServer(SimConfig(port=srv.port, **VIRTUAL)):
                     pass
     run(main())
 
 
 def test_rate_sets_events_per_second_of_the_tape():
     async def main():
-        async with SimServer(SimConfig(port=0, start="04:05", rate=3000)) as srv:
+        async with SimServer(SimConfig(port=0, start="04:05", rate=3000, **VIRTUAL)) as srv:
             ws, _ = await polygon_client(srv, "T.IBM,Q.IBM")
             evs: list[dict] = []
             while len(evs) < 2500:
@@ -324,7 +333,7 @@ def test_bad_requests_are_counted():
 
 def test_many_clients_are_served_and_counted_and_a_slow_one_is_cut_off():
     async def main():
-        cfg = SimConfig(port=0, start="04:05", rate=20_000, max_backlog=20)
+        cfg = SimConfig(port=0, start="04:05", rate=20_000, max_backlog=20, **VIRTUAL)
         async with SimServer(cfg) as srv:
             fast = [await polygon_client(srv, "T.IBM,Q.IBM") for _ in range(5)]
             relay = await websockets.connect(f"{srv.url}/ws/r")
