@@ -355,3 +355,122 @@ def test_many_clients_are_served_and_counted_and_a_slow_one_is_cut_off():
                 await ws.close()
             relay.transport.abort()  # it never read: no close handshake behind its unread backlog
     run(main(), timeout=60)
+
+
+# ---- clock, seed, A bars, scripted events -------------------------------------
+FRIDAY_11 = dt.datetime(2025, 6, 27, 11, 0, tzinfo=NY).timestamp()  # the market is open
+
+
+@pytest.mark.parametrize("wall, clock, session", [
+    (FRIDAY_11, "auto", "wall"), (WALL, "auto", "virtual"), (FRIDAY_11, "virtual", "virtual"),
+    (WALL, "wall", "wall"),
+])
+def test_session_flag_follows_the_injected_wall_clock(wall, clock, session):
+    async def main():
+        cfg = SimConfig(port=0, clock=clock, wall_time=lambda: wall, start=None)
+        async with SimServer(cfg) as srv:
+            st = srv.status()
+            assert st["session"] == session
+            if session == "wall":
+                assert abs(st["clock_ms"] - wall * 1000) < 5_000 and st["speed"] == 1.0
+            else:
+                assert st["clock_ms"] == pytest.approx(dt.datetime(2025, 6, 27, 10, 0, tzinfo=NY).timestamp() * 1000,
+                                                       abs=5_000)
+            async with websockets.connect(f"{srv.url}/ws/c") as ws:
+                hello = await recv_json(ws)
+                assert (hello["source"], hello["session"]) == ("simulated", session)
+            ws, _ = await polygon_client(srv)
+            await ws.close()
+            async with websockets.connect(f"{srv.url}/stocks") as ws:
+                first = (await recv_json(ws))[0]
+                assert (first["status"], first["source"], first["session"]) == ("connected", "simulated", session)
+    run(main())
+
+
+async def first_events(srv: SimServer, n: int = 40) -> list[dict]:
+    ws, _ = await polygon_client(srv, "T.AAPL,Q.AAPL")
+    evs: list[dict] = []
+    while len(evs) < n:
+        frame = await recv_json(ws)
+        evs.extend(e for e in frame if e["ev"] in ("T", "Q"))
+    await ws.close()
+    return evs[:n]
+
+
+def test_seed_makes_the_tape_reproducible_and_a_fresh_seed_is_drawn_without_it():
+    async def main():
+        seeded = []
+        for _ in range(2):
+            async with SimServer(SimConfig(port=0, seed=42, **FAST)) as srv:
+                assert srv.status()["seed"] == 42
+                seeded.append(await first_events(srv))
+        # the same seed plays the same day: the same quotes and trades (the join point may differ by a tick)
+        a, b = seeded
+        first = next(i for i, e in enumerate(b) if e == a[5])
+        assert a[5:25] == b[first:first + 20]
+        seeds = []
+        prices = []
+        for _ in range(2):
+            async with SimServer(SimConfig(port=0, **FAST)) as srv:
+                seeds.append(srv.status()["seed"])
+                prices.append([e.get("bp") for e in await first_events(srv, 10)])
+        assert all(isinstance(s, int) for s in seeds) and seeds[0] != seeds[1]
+        assert prices[0] != prices[1]
+    run(main(), timeout=90)
+
+
+def test_second_aggregates_reach_only_their_subscribers():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv:
+            ws, _ = await polygon_client(srv, "A.AAPL")
+            other, _ = await polygon_client(srv, "T.AAPL")
+            got: list[dict] = []
+            while len(got) < 5:
+                got.extend(e for e in await recv_json(ws) if e.get("ev") != "status")
+            assert {e["ev"] for e in got} == {"A"} and all(e["e"] - e["s"] == 1000 for e in got)
+            assert all(e["av"] >= e["v"] > 0 and e["l"] <= e["o"] <= e["h"] and e["op"] > 0 for e in got)
+            assert [e["s"] for e in got] == sorted(e["s"] for e in got)
+            frame = await recv_json(other)
+            assert {e["ev"] for e in frame} == {"T"}
+            relay = await websockets.connect(f"{srv.url}/ws/r")
+            await recv_json(relay)
+            await relay.send('{"action":"subscribe","symbols":["MSFT"],"channels":["A"]}')
+            await recv_json(relay)
+            md, _ = await recv_until(relay, lambda m: m.get("type") == "market_data", what="relay A bar")
+            assert md["data"]["ev"] == "A" and md["data"]["sym"] == "MSFT"
+            for w in (ws, other, relay):
+                await w.close()
+    run(main())
+
+
+def test_inject_sends_luld_bands_and_raw_events_to_their_subscribers_only():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv, aiohttp.ClientSession() as http:
+            luld, _ = await polygon_client(srv, "LULD.AAPL,NOI.*")
+            trades, _ = await polygon_client(srv, "T.AAPL")
+            relay = await websockets.connect(f"{srv.url}/ws/r")
+            await recv_json(relay)
+            await relay.send('{"action":"subscribe","symbols":["AAPL"],"channels":["LULD"]}')
+            await recv_json(relay)
+            inject = f"http://127.0.0.1:{srv.port}/sim/inject"
+            async with http.post(inject, json={"luld": {"sym": "AAPL", "pct": 5, "i": [21]}}) as r:
+                assert r.status == 200
+                [sent] = (await r.json())["events"]
+            frame = await recv_json(luld)
+            assert frame == [sent] and sent["ev"] == "LULD" and sent["T"] == "AAPL" and sent["i"] == [21]
+            assert 200 < sent["l"] < sent["h"] < 350 and sent["h"] / sent["l"] == pytest.approx(1.05 / 0.95, rel=1e-3)
+            md = await recv_json(relay)
+            assert md == {"type": "market_data", "data": sent}
+            noi = {"ev": "NOI", "T": "MSFT", "t": 1, "at": 1600, "a": "C", "i": 5, "x": 4, "o": 100, "p": 320.5}
+            async with http.post(inject, json={"events": [noi]}) as r:
+                assert r.status == 200
+            assert await recv_json(luld) == [noi]  # NOI.* wildcard
+            async with http.post(inject, json={"luld": {"sym": "!!"}}) as r:
+                assert r.status == 400 and (await r.json())["error"]
+            # the trade subscriber never saw either
+            for _ in range(3):
+                assert all(e["ev"] == "T" for e in await recv_json(trades))
+            assert srv.status()["injected"] == 2
+            for w in (luld, trades, relay):
+                await w.close()
+    run(main())
