@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import time
 
 import aiohttp
@@ -336,7 +337,15 @@ def test_many_clients_are_served_and_counted_and_a_slow_one_is_cut_off():
         cfg = SimConfig(port=0, start="04:05", rate=20_000, max_backlog=20, **VIRTUAL)
         async with SimServer(cfg) as srv:
             fast = [await polygon_client(srv, "T.IBM,Q.IBM") for _ in range(5)]
-            relay = await websockets.connect(f"{srv.url}/ws/r")
+            # The relay client never reads. A tiny receive buffer and receive queue make its TCP
+            # window close after a few KB, so the server's queue backs up within a second even when
+            # a loaded machine generates far fewer than 20k events/s (with default buffers, megabytes
+            # of loopback buffering took longer than the deadline to fill under load).
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", srv.port))
+            relay = await websockets.connect(f"{srv.url}/ws/r", sock=sock, max_queue=1)
             await recv_json(relay)
             await relay.send('{"action":"subscribe","symbols":["IBM"]}')
             await recv_json(relay)
@@ -344,16 +353,24 @@ def test_many_clients_are_served_and_counted_and_a_slow_one_is_cut_off():
             assert st["connections"] == {"relay": 1, "polygon": 5}
             assert st["subscriptions"]["polygon"] == {"Q.IBM": 5, "T.IBM": 5}
             # the relay client never reads: its queue passes the backlog bound and it is closed;
-            # the polygon clients keep reading and keep their connections
-            deadline = time.monotonic() + 30
+            # the polygon clients keep reading (each in its own task, as fast as this process can)
+            # and keep their connections
+            got = [0] * len(fast)
+
+            async def drain(i, ws):
+                async for _ in ws:
+                    got[i] += 1
+            readers = [asyncio.create_task(drain(i, ws)) for i, (ws, _) in enumerate(fast)]
+            deadline = time.monotonic() + 40
             while srv.status()["slow_consumers"] < 1:
                 assert time.monotonic() < deadline, "slow client was never cut off"
-                for ws, _ in fast:
-                    await recv_json(ws)
-            assert srv.status()["connections"]["polygon"] == 5
-            for ws, _ in fast:
-                await ws.close()
-            relay.transport.abort()  # it never read: no close handshake behind its unread backlog
+                await asyncio.sleep(0.05)
+            assert srv.status()["connections"]["polygon"] == 5 and all(got)
+            for t in readers:
+                t.cancel()
+            for ws, _ in fast:  # no close handshakes behind unread data: the test is over
+                ws.transport.abort()
+            relay.transport.abort()
     run(main(), timeout=60)
 
 

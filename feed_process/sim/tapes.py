@@ -10,7 +10,8 @@ shared by every connection).
   nobody streamed yet is first caught up to the clock silently in a worker
   thread (hours of tape; generating them on the loop would freeze every
   client), so its subscriber's data starts at "now", with no burst of older
-  events.
+  events. Each tick generates within a CPU budget (``TICK_BUDGET_S``): a
+  machine that cannot keep up lets the tape lag the clock, never the loop.
 * :class:`ReplayPacer` - a replay on one shared clock (a client joins
   "live"); with ``loop`` the file repeats, each pass re-stamped one file-span
   later (minute aligned).
@@ -19,6 +20,7 @@ shared by every connection).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Callable
 
 import orjson
@@ -27,6 +29,8 @@ from .market import SyntheticMarket, session_on_or_before
 from .replay import ReplayData, shift_event
 
 Batch = tuple[list[tuple[str, str]], list[bytes]]
+SLICE_MS = 100  # sim time generated between two looks at the budget
+TICK_BUDGET_S = 0.05  # generation per pump tick; beyond it the tape lags the clock
 
 
 def _tape_time(e: dict) -> int:
@@ -39,6 +43,7 @@ class SyntheticTape:
         self.market = SyntheticMarket(seed, session_on_or_before, rate_fn)
         self.live: set[str] = set()  # symbols the pump keeps current
         self._catchups: dict[str, asyncio.Future] = {}
+        self.tape_ms: int | None = None  # how far the live tapes are generated (lags ``now`` under overload)
 
     def catch_up(self, sym: str, now: int) -> asyncio.Future:
         """Bring ``sym`` up to ``now`` silently in a worker thread (one writer per tape at a time)."""
@@ -67,7 +72,18 @@ class SyntheticTape:
         for sym in live:
             self.market.get(sym, now).emit_seconds = sym in seconds
         events: list[dict] = []
-        self.market.advance(sorted(live), now, events)
+        # Generate in slices within a CPU budget per tick: when the machine cannot keep up with the
+        # clock (a --rate beyond it, a loaded machine) the tape falls behind and catches up later,
+        # instead of one tick taking ever longer and freezing every connection (a death spiral).
+        t = now if self.tape_ms is None or not live else self.tape_ms
+        order = sorted(live)
+        deadline = time.perf_counter() + TICK_BUDGET_S
+        while t < now:
+            t = min(now, t + SLICE_MS)
+            self.market.advance(order, t, events)
+            if time.perf_counter() > deadline:
+                break
+        self.tape_ms = max(t, self.tape_ms or t)
         if len(live) > 1:
             events.sort(key=_tape_time)
         dumps = orjson.dumps
