@@ -1,15 +1,29 @@
+"""Shared fixtures. Replay data: the AAPL tape is in the repository (data/), so a fresh clone
+runs every default test; the big TSLA tapes come from ../shared/data/replay (or
+$LIVE_MONITOR_REPLAY_DIR) when present - tests that want "a big real tape" take ``big_replay``
+(TSLA there, else the AAPL sample), and only soak runs that need a TSLA file skip without it."""
+
 import os
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from tests.util import replay_dir as _replay_dir  # noqa: E402
+from tests.util import ReplayFacts, ReplayFiles, shared_replay_dir  # noqa: E402
+
+
+class _Files(ReplayFiles):
+    def missing(self, name: str):
+        pytest.skip(f"{name} is not in data/ and ../shared/data/replay is not beside the repo (soak data)")
 
 
 @pytest.fixture(scope="session")
-def replay_dir():
-    d = _replay_dir()
-    if d is None:
-        pytest.skip("replay data ../shared/data/replay not found beside the repo")
-    return d
+def replay_dir() -> ReplayFiles:
+    """``replay_dir / NAME``: data/ first, then the shared replay directory."""
+    return _Files(shared_replay_dir())
+
+
+@pytest.fixture(scope="session")
+def big_replay(replay_dir) -> ReplayFacts:
+    """The biggest real tape at hand: (path, symbol, events, am_bars)."""
+    return replay_dir.big()

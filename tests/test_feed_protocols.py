@@ -116,15 +116,15 @@ def test_relay_accepts_both_spellings_and_its_control_messages():
     assert out.errors[0][0] == "unknown_message"
 
 
-def test_real_tsla_frames_parse_without_errors(replay_dir):
-    core = polygon_ready("TSLA")
-    with gzip.open(replay_dir / "TSLA-2025-07-01.jsonl.gz", "rb") as fh:
+def test_real_tsla_frames_parse_without_errors(big_replay):
+    core = polygon_ready(big_replay.symbol)  # TSLA when ../shared is beside the repo, else the AAPL sample
+    with gzip.open(big_replay.path, "rb") as fh:
         lines = [next(fh) for _ in range(20_000)]
     raw = [orjson.loads(x) for x in lines]
     out = core.receive(b"[" + b",".join(x.strip() for x in lines) + b"]")
     assert out.errors == [] and len(out.events) == len(raw)
     for (sym, arr), r in zip(out.events, raw):
-        assert sym == "TSLA" and arr[0] == ("AM" if r["ev"] == "AM" else r["ev"]) and arr[1] == (r.get("t") or r["s"])
+        assert sym == big_replay.symbol and arr[0] == ("AM" if r["ev"] == "AM" else r["ev"]) and arr[1] == (r.get("t") or r["s"])
 
 
 def test_typed_fast_path_and_thorough_path_agree_on_real_frames(replay_dir):

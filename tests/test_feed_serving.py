@@ -58,14 +58,15 @@ def _key(d: dict) -> tuple:
 
 
 @pytest.mark.parametrize("name,path,n", [
-    ("TSLA-2025-07-01.jsonl.gz", "polygon", 6_000),
+    ("big", "polygon", 6_000),  # TSLA-2025-07-01 when ../shared is beside the repo, else the AAPL sample
     ("AAPL-2025-06-27-open.jsonl.gz", "relay", 4_000),
     pytest.param("TSLA-2025-07-01.jsonl.gz", "relay", 40_000, marks=pytest.mark.soak),
     pytest.param("TSLA-2025-07-01.jsonl.gz", "polygon", 40_000, marks=pytest.mark.soak),
 ])
-def test_tap_receives_the_replay_exactly_in_order_with_nothing_lost(replay_dir, name, path, n):
+def test_tap_receives_the_replay_exactly_in_order_with_nothing_lost(replay_dir, big_replay, name, path, n):
     """A contiguous run of the real file: same kinds, prices, sizes, order; timestamps shifted by one constant."""
-    f = replay_dir / name
+    f = big_replay.path if name == "big" else replay_dir / name
+    name = f.name
     events = _file_events(f, 120_000)
     speed = "10" if name.startswith("TSLA") else "300"  # TSLA x10 ~ 3k events/s; the quieter AAPL file x300 ~ 1k
     with run_sim("--replay", str(f), "--keep-time", "--speed", speed, timeout=60) as sim:

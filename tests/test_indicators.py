@@ -73,9 +73,9 @@ def check_against_talib(bars: list[dict]) -> None:
     assert_matches(ours["atr_14"], talib.ATR(h, lo, c, 14))
 
 
-def test_tsla_replay_bars_match_talib(replay_dir):
-    bars = replay_bars(replay_dir / "TSLA-2025-07-01.jsonl.gz")
-    assert len(bars) == 20
+def test_tsla_replay_bars_match_talib(big_replay):
+    bars = replay_bars(big_replay.path)  # TSLA when ../shared is beside the repo, else the AAPL sample
+    assert len(bars) == big_replay.am_bars
     check_against_talib(bars)
     ours = incremental(bars)
     assert ours["rsi_14"][-1] is not None and ours["atr_14"][-1] is not None and ours["ema_9"][-1] is not None
@@ -87,9 +87,9 @@ def test_aapl_replay_bars_match_talib(replay_dir):
     check_against_talib(bars)
 
 
-def test_replay_bars_stretched_match_talib(replay_dir):
+def test_replay_bars_stretched_match_talib(big_replay):
     """The real TSLA bars repeated into a 2000-bar series (the window's maximum)."""
-    real = replay_bars(replay_dir / "TSLA-2025-07-01.jsonl.gz")
+    real = replay_bars(big_replay.path)
     bars = [{**real[i % len(real)], "timestamp": T0 + i * 60_000} for i in range(2000)]
     check_against_talib(bars)
 

@@ -8,22 +8,36 @@ import subprocess
 import sys
 
 from tests.sim_process import run_sim
-from tests.util import REPO, stop_process
+from tests.util import REPO, stop_process, wait_until
 
 
 def test_listening_line_status_and_sigterm_exits_zero():
-    with run_sim("--seed", "3") as sim:
+    with run_sim("--seed", "3", "--clock", "virtual") as sim:
         assert sim.source == "simulated"
         st = sim.status()
         assert st["source"] == "simulated" and st["connections"] == {"relay": 0, "polygon": 0}
+        assert st["seed"] == 3 and st["session"] == "virtual"
         sim.proc.send_signal(signal.SIGTERM)
         assert sim.proc.wait(10) == 0
+
+
+def test_without_seed_each_launch_draws_one_and_logs_how_to_reproduce_it():
+    seeds = []
+    for _ in range(2):
+        with run_sim("--clock", "wall") as sim:
+            st = sim.status()
+            assert st["session"] == "wall" and isinstance(st["seed"], int)
+            seeds.append(st["seed"])
+            wait_until(lambda: any(f"--seed {st['seed']}" in line for line in sim.stderr_lines), timeout=10,
+                       what="the seed in the log")
+    assert seeds[0] != seeds[1]
 
 
 def test_replay_source_is_announced(replay_dir):
     with run_sim("--replay", str(replay_dir / "AAPL-2025-06-27-open.jsonl.gz"), "--max") as sim:
         assert sim.source == "replay"
-        assert sim.status()["source"] == "replay"
+        st = sim.status()
+        assert (st["source"], st["session"], st["seed"]) == ("replay", "virtual", None)
 
 
 def test_taken_port_is_one_line_on_stderr_and_nonzero_exit():

@@ -234,3 +234,110 @@ def test_synthetic_market_rate_override_scales_activity():
     fast.advance(["ZZZ"], S.open + 10_000, out)  # 10 s at 2000 events/s
     n = sum(1 for e in out if e["ev"] != "AM")
     assert 0.9 * 20_000 < n < 1.1 * 20_000
+
+
+# ---- believable levels and volume -------------------------------------------
+from feed_process.sim.reference import ADV_RANGE, PRICE_RANGE, known_symbols, reference  # noqa: E402
+
+COMMON = ["AAPL", "MSFT", "NVDA", "TSLA", "SPY", "QQQ", "AMZN", "META", "GOOGL", "AMD"]
+
+
+def test_common_tickers_trade_near_their_reference_level_whatever_the_seed():
+    assert set(COMMON) <= set(known_symbols())
+    for sym in COMMON:
+        ref = reference(sym)
+        for seed in (1, 2, 3):
+            m = SymbolMarket(sym, seed, S)
+            assert 0.8 * ref.price <= m.prev_close / 100 <= 1.25 * ref.price, (sym, seed, m.prev_close)
+            assert 0.8 * ref.adv <= m.adv <= 1.2 * ref.adv
+    # the levels themselves are the real ones' order of magnitude (not AAPL at $96)
+    assert 150 < reference("AAPL").price < 400 and 300 < reference("MSFT").price < 700
+    assert 250 < reference("TSLA").price < 600 and 500 < reference("SPY").price < 900
+    assert reference("NVDA").adv > reference("AAPL").adv > reference("META").adv > 5_000_000
+
+
+def test_other_tickers_get_a_stable_level_from_their_name_in_a_plausible_range():
+    names = ["ZZZZ", "ABCD", "QWER", "XY", "BRK.B", "LMNOP"]
+    for sym in names:
+        ref = reference(sym)
+        assert ref == reference(sym)  # stable: from the name, not a random draw
+        assert PRICE_RANGE[0] <= ref.price <= PRICE_RANGE[1] and ADV_RANGE[0] <= ref.adv <= ADV_RANGE[1]
+    assert len({reference(s).price for s in names}) == len(names)
+
+
+def minute_volumes(sym: str, seed: int, until: int) -> dict[int, int]:
+    m = SymbolMarket(sym, seed, S)
+    m.advance(until)
+    return {b["s"]: b["v"] for b in m.minute_bars()}
+
+
+@pytest.fixture(scope="module")
+def aapl_day():
+    """AAPL's regular session volume per minute for two seeds (the tape up to 16:00)."""
+    return [minute_volumes("AAPL", seed, S.close) for seed in (1, 2)]
+
+
+def test_volume_is_u_shaped_at_a_realistic_scale(aapl_day):
+    ref = reference("AAPL")
+    for vols in aapl_day:
+        regular = {s: v for s, v in vols.items() if S.open <= s < S.close}
+        day = sum(regular.values())
+        assert 0.6 * ref.adv < day < 1.5 * ref.adv  # the day's volume is the ticker's average daily volume
+        first5 = sum(regular.get(S.open + i * 60_000, 0) for i in range(5)) / 5
+        midday = sorted(regular.get(S.open + i * 60_000, 0) for i in range(150, 210))  # 12:00-13:00
+        mid = midday[len(midday) // 2]
+        last5 = sum(regular.get(S.close - i * 60_000, 0) for i in range(1, 6)) / 5
+        assert first5 > 4 * mid and last5 > 2 * mid, (first5, mid, last5)
+        # a real AAPL opening minute trades hundreds of thousands of shares, a midday minute tens of thousands
+        assert regular[S.open] > 250_000 and 20_000 < mid < 300_000
+        pre = sum(v for s, v in vols.items() if s < S.open)
+        assert 0 < pre < 0.15 * day  # pre-market is thin
+
+
+def test_liquidity_scales_the_tape_not_only_the_price():
+    until = S.open + 10 * 60_000
+    nvda, ibm = minute_volumes("NVDA", 1, until), minute_volumes("IBM", 1, until)
+    assert sum(nvda.values()) > 10 * sum(ibm.values())
+
+
+# ---- second aggregates ------------------------------------------------------
+def test_second_aggregates_agree_with_the_trades_and_never_change_the_tape():
+    start, end = S.open + 60_000, S.open + 3 * 60_000
+    plain = SymbolMarket("MSFT", 5, S)
+    plain.advance(start)
+    with_a = SymbolMarket("MSFT", 5, S)
+    with_a.advance(start)
+    with_a.emit_seconds = True
+    a_out: list[dict] = []
+    p_out: list[dict] = []
+    with_a.advance(end, a_out)
+    plain.advance(end, p_out)
+    assert [e for e in a_out if e["ev"] != "A"] == p_out  # subscribing A changes nothing else
+    secs = [e for e in a_out if e["ev"] == "A"]
+    assert len(secs) > 60
+    by_sec: dict[int, list[dict]] = defaultdict(list)
+    for e in p_out:
+        if e["ev"] == "T":
+            by_sec[e["t"] - e["t"] % 1000].append(e)
+    for a in secs:
+        assert a["e"] == a["s"] + 1000 and a["s"] % 1000 == 0 and a["sym"] == "MSFT"
+        ts = by_sec[a["s"]]
+        vol = [t for t in ts if update_rules(t.get("c"))[2]]
+        px = [t for t in ts if update_rules(t.get("c"))[1]]
+        assert a["v"] == sum(t["s"] for t in vol)
+        if px:
+            assert (a["o"], a["c"]) == (px[0]["p"], px[-1]["p"])
+            assert a["h"] == max(t["p"] for t in px) and a["l"] == min(t["p"] for t in px)
+    assert {a["s"] for a in secs} == {s for s, ts in by_sec.items() if any(update_rules(t.get("c"))[2] for t in ts)}
+    # day totals run over the whole day (the trades before anyone asked for A included)
+    ams = [e for e in p_out if e["ev"] == "AM"]
+    last_a_of = {a["s"] - a["s"] % 60_000: a for a in secs}
+    for am in ams:
+        a = last_a_of.get(am["s"])
+        if a is not None and a["e"] == am["e"]:
+            assert a["av"] == am["av"] and a["a"] == pytest.approx(am["a"], abs=2e-4)
+    assert all(a["op"] == ams[0]["op"] for a in secs)
+    # and each A comes after its second's trades
+    pos = {id(e): i for i, e in enumerate(a_out)}
+    last_t = {e["t"] - e["t"] % 1000: pos[id(e)] for e in a_out if e["ev"] == "T"}
+    assert all(pos[id(a)] > last_t[a["s"]] for a in secs if a["s"] in last_t)

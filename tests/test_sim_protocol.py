@@ -1,4 +1,5 @@
-"""Sans-I/O parts of the simulator: protocol sessions, fault rules, history parsing, replay loading."""
+"""Sans-I/O parts of the simulator: protocol sessions and their framing, fault rules, history parsing,
+replay loading, the clock decision, scripted events."""
 
 from __future__ import annotations
 
@@ -9,71 +10,124 @@ import orjson
 import pytest
 
 from feed_process.sim import faults as F
-from feed_process.sim import history as H
-from feed_process.sim.protocol import PolygonSession, RelaySession
+from feed_process.sim import rest as H
+from feed_process.sim.clock import SimClock, plan_clock, virtual_start_ms
+from feed_process.sim.inject import InjectError, event_key, parse_inject
+from feed_process.sim.polygon import PolygonSession
+from feed_process.sim.relay import RelaySession
 from feed_process.sim.replay import day_shift_ms, load_replay
+from feed_process.sim.sessions import FRAME_EVENTS
 from shared.market_hours import NY
+
+
+class Poly(PolygonSession):
+    """The session with its replies decoded (one Polygon frame = one JSON array of statuses)."""
+
+    def ask(self, text):
+        reply = self.handle(text)
+        assert len(reply.messages) == 1
+        return orjson.loads(reply.messages[0])
+
+
+class Relay(RelaySession):
+    def ask(self, text):
+        return [orjson.loads(m) for m in self.handle(text).messages]
+
+
+def ny_ms(*args) -> int:
+    return int(dt.datetime(*args, tzinfo=NY).timestamp() * 1000)
 
 
 # ---- Polygon ------------------------------------------------------------
 def test_polygon_greeting_auth_and_one_status_per_topic():
-    s = PolygonSession("simulated")
-    assert s.greeting() == [{"ev": "status", "status": "connected", "message": "Connected Successfully",
-                             "source": "simulated"}]
-    r = s.handle('{"action":"subscribe","params":"T.AAPL"}')
-    assert r[0]["status"] == "error" and "auth" in r[0]["message"] and not s.subs
-    assert s.handle('{"action":"auth","params":"anything"}')[0]["status"] == "auth_success"
-    r = s.handle(b'{"action":"subscribe","params":"T.AAPL,Q.AAPL, AM.aapl,T.*"}')
+    s = Poly("simulated", "virtual")
+    assert [orjson.loads(m) for m in s.greeting()] == [[{"ev": "status", "status": "connected",
+                                                         "message": "Connected Successfully",
+                                                         "source": "simulated", "session": "virtual"}]]
+    reply = s.handle('{"action":"subscribe","params":"T.AAPL"}')
+    r = orjson.loads(reply.messages[0])
+    assert r[0]["status"] == "error" and "auth" in r[0]["message"] and not s.subs and reply.error
+    assert s.ask('{"action":"auth","params":"anything"}')[0]["status"] == "auth_success"
+    r = s.ask(b'{"action":"subscribe","params":"T.AAPL,Q.AAPL, AM.aapl,T.*,A.AAPL,LULD.*"}')
     assert [m["message"] for m in r] == ["subscribed to: T.AAPL", "subscribed to: Q.AAPL",
-                                         "subscribed to: AM.AAPL", "subscribed to: T.*"]
+                                         "subscribed to: AM.AAPL", "subscribed to: T.*", "subscribed to: A.AAPL",
+                                         "subscribed to: LULD.*"]
     assert all(m["status"] == "success" for m in r)
     assert s.subs.wants("Q", "AAPL") and s.subs.wants("T", "MSFT") and not s.subs.wants("Q", "MSFT")
-    r = s.handle('{"action":"unsubscribe","params":"T.*,Q.AAPL"}')
-    assert [m["message"] for m in r] == ["unsubscribed to: T.*", "unsubscribed to: Q.AAPL"]
+    assert s.subs.wants("A", "AAPL") and s.subs.wants("LULD", "TSLA")
+    r = s.ask('{"action":"unsubscribe","params":"T.*,Q.AAPL,A.AAPL,LULD.*"}')
+    assert [m["message"] for m in r] == ["unsubscribed to: T.*", "unsubscribed to: Q.AAPL", "unsubscribed to: A.AAPL",
+                                         "unsubscribed to: LULD.*"]
     assert s.subs.topics() == ["AM.AAPL", "T.AAPL"]
+
+
+def test_polygon_frames_hold_at_most_1000_events_and_the_bytes_unchanged():
+    s = PolygonSession("simulated")
+    evs = [orjson.dumps({"ev": "T", "sym": "AAPL", "p": 1.5, "s": i, "t": i}) for i in range(2500)]
+    frames = s.frame(evs)
+    assert [n for _, n in frames] == [FRAME_EVENTS, FRAME_EVENTS, 500]
+    decoded = [e for payload, _ in frames for e in orjson.loads(payload)]
+    assert decoded == [orjson.loads(e) for e in evs]
+    assert orjson.loads(s.slow_consumer()[0])[0]["status"] == "slow_consumer"
+
+
+def test_relay_frames_one_market_data_message_per_event():
+    s = RelaySession("c", "simulated")
+    evs = [orjson.dumps({"ev": "Q", "sym": "MSFT", "bp": 1.0, "t": i}) for i in range(3)]
+    [(payload, n)] = s.frame(evs)
+    assert n == 3 and [orjson.loads(m) for m in payload] == [{"type": "market_data", "data": orjson.loads(e)}
+                                                             for e in evs]
+    busy = s.refuse_busy()
+    assert orjson.loads(busy.messages[0])["type"] == "error" and busy.close == (1008, "max_connections")
 
 
 def test_polygon_wrong_key_fails_and_asks_to_close():
     s = PolygonSession("simulated", key="right")
-    r = s.handle('{"action":"auth","params":"wrong"}')
-    assert r == [{"ev": "status", "status": "auth_failed", "message": "authentication failed"}]
-    assert s.closing and s.closing[0] == 1008 and not s.authed
-    s2 = PolygonSession("replay", key="right")
-    assert s2.handle('{"action":"auth","params":"right"}')[0]["status"] == "auth_success"
+    reply = s.handle('{"action":"auth","params":"wrong"}')
+    assert orjson.loads(reply.messages[0]) == [{"ev": "status", "status": "auth_failed",
+                                                "message": "authentication failed"}]
+    assert reply.close and reply.close[0] == 1008 and not s.authed
+    s2 = Poly("replay", key="right")
+    assert s2.ask('{"action":"auth","params":"right"}')[0]["status"] == "auth_success"
 
 
 def test_polygon_over_the_limit_answers_auth_with_max_connections():
     s = PolygonSession("simulated", over_limit=True)
-    assert s.greeting()[0]["status"] == "connected"
-    assert s.handle('{"action":"auth","params":"k"}')[0]["status"] == "max_connections"
-    assert s.closing == (1008, "max_connections") and not s.authed
+    assert orjson.loads(s.greeting()[0])[0]["status"] == "connected"
+    reply = s.handle('{"action":"auth","params":"k"}')
+    assert orjson.loads(reply.messages[0])[0]["status"] == "max_connections"
+    assert reply.close == (1008, "max_connections") and not s.authed
 
 
 @pytest.mark.parametrize("msg", ["not json", "[1,2]", '{"action":"dance"}', '{"action":"subscribe","params":5}',
                                  '{"action":"subscribe","params":"X.AAPL"}', '{"action":"subscribe","params":"T.a b"}'])
 def test_polygon_bad_messages_get_error_statuses(msg):
-    s = PolygonSession("simulated")
+    s = Poly("simulated")
     s.handle('{"action":"auth","params":"k"}')
-    r = s.handle(msg)
+    r = s.ask(msg)
     assert r and all(m["ev"] == "status" and m["status"] == "error" and m["message"] for m in r)
     assert not s.subs
 
 
 # ---- relay --------------------------------------------------------------
 def test_relay_subscribe_ping_unsubscribe_and_errors():
-    s = RelaySession("c1", "replay")
-    assert s.greeting() == {"type": "connected", "client_id": "c1", "source": "replay"}
-    assert s.handle('{"action":"subscribe","symbols":["aapl","MSFT"],"channels":["T","AM"]}') == [
+    s = Relay("c1", "replay", "virtual")
+    assert [orjson.loads(m) for m in s.greeting()] == [{"type": "connected", "client_id": "c1", "source": "replay",
+                                                        "session": "virtual"}]
+    assert s.ask('{"action":"subscribe","symbols":["aapl","MSFT"],"channels":["T","AM"]}') == [
         {"type": "subscribed", "symbols": ["AAPL", "MSFT"], "channels": ["T", "AM"]}]
     assert s.subs.wants("AM", "MSFT") and not s.subs.wants("Q", "AAPL")
-    assert s.handle('{"action":"subscribe","symbols":["TSLA"]}')[0]["channels"] == ["T", "Q", "AM"]
-    assert s.handle('{"action":"ping"}') == [{"type": "pong"}]
-    assert s.handle('{"action":"unsubscribe","symbols":["AAPL"],"channels":["T","AM"]}')[0]["type"] == "unsubscribed"
+    assert s.ask('{"action":"subscribe","symbols":["TSLA"]}')[0]["channels"] == ["T", "Q", "AM"]
+    assert s.ask('{"action":"ping"}') == [{"type": "pong"}]
+    assert s.handle('{"action":"ping"}').error is None
+    assert s.ask('{"action":"subscribe","symbols":["NVDA"],"channels":["A","LULD"]}')[0]["type"] == "subscribed"
+    assert s.subs.wants("A", "NVDA") and s.subs.wants("LULD", "NVDA")
+    assert s.ask('{"action":"unsubscribe","symbols":["AAPL"],"channels":["T","AM"]}')[0]["type"] == "unsubscribed"
     assert not s.subs.wants("T", "AAPL") and s.subs.wants("T", "MSFT")
     for bad in ("{oops", '"str"', '{"action":"fly"}', '{"action":"subscribe"}',
                 '{"action":"subscribe","symbols":["$$$"]}', '{"action":"subscribe","symbols":["A"],"channels":["Z"]}'):
-        r = s.handle(bad)
-        assert r[0]["type"] == "error" and r[0]["message"]
+        r = s.ask(bad)
+        assert r[0]["type"] == "error" and r[0]["message"] and s.handle(bad).error
 
 
 # ---- faults -------------------------------------------------------------
@@ -185,16 +239,59 @@ def test_replay_shift_keeps_new_york_time_of_day_across_dst(tmp_path):
         load_replay(tmp_path / "empty.jsonl")
 
 
-# ---- clock --------------------------------------------------------------
-def test_sim_clock_starts_at_10_new_york_on_the_latest_session_and_runs_at_speed():
-    from feed_process.sim.server import SimClock, SimConfig, sim_start_ms
-
-    sunday_3am = int(dt.datetime(2025, 6, 29, 3, 0, tzinfo=NY).timestamp() * 1000)
-    start = sim_start_ms(SimConfig(), wall_ms=sunday_3am)
-    assert dt.datetime.fromtimestamp(start / 1000, NY) == dt.datetime(2025, 6, 27, 10, 0, tzinfo=NY)  # Friday
-    assert sim_start_ms(SimConfig(start="09:31"), wall_ms=sunday_3am) == start - 29 * 60_000
-    assert sim_start_ms(SimConfig(clock="real"), wall_ms=sunday_3am) == sunday_3am
+# ---- clock ------------------------------------------------------------
+def test_virtual_session_starts_at_10_new_york_on_the_latest_session_and_runs_at_speed():
+    sunday_3am = ny_ms(2025, 6, 29, 3, 0)
+    plan = plan_clock("auto", sunday_3am)
+    assert plan.session == "virtual" and plan.start_ms == ny_ms(2025, 6, 27, 10, 0)  # Friday
+    assert virtual_start_ms(sunday_3am, "09:31") == plan.start_ms - 29 * 60_000
+    forced = plan_clock("wall", sunday_3am)
+    assert forced == (("wall", sunday_3am, 1.0)) == plan_clock("real", sunday_3am)  # the older name
     t = [100.0]
-    clock = SimClock(start, speed=60.0, mono=lambda: t[0])
+    clock = SimClock(plan.start_ms, speed=60.0, mono=lambda: t[0])
     t[0] += 1.5
-    assert clock.now_ms() == start + 90_000
+    assert clock.now_ms() == plan.start_ms + 90_000
+
+
+@pytest.mark.parametrize("when, session", [
+    ((2025, 6, 27, 10, 0), "wall"),  # a Friday session, regular hours
+    ((2025, 6, 27, 9, 29), "virtual"),  # pre-market: not open yet
+    ((2025, 6, 27, 16, 0), "virtual"),  # the close
+    ((2025, 7, 4, 11, 0), "virtual"),  # Independence Day: no session
+    ((2025, 7, 3, 12, 59), "wall"),  # early close day, before 13:00
+    ((2025, 7, 3, 13, 30), "virtual"),  # ... after it
+    ((2025, 6, 28, 11, 0), "virtual"),  # Saturday
+])
+def test_auto_clock_follows_the_wall_only_while_the_nyse_is_open(when, session):
+    wall = ny_ms(*when)
+    plan = plan_clock("auto", wall)
+    assert plan.session == session
+    if session == "wall":
+        assert plan.start_ms == wall and plan.speed == 1.0
+    # a speed or a start time asks for a virtual session, whatever the hour
+    assert plan_clock("auto", wall, speed=5.0).session == "virtual"
+    assert plan_clock("auto", wall, start="09:45").start_ms == virtual_start_ms(wall, "09:45")
+    assert plan_clock("virtual", wall).session == "virtual" and plan_clock("sim", wall).session == "virtual"
+    with pytest.raises(ValueError):
+        plan_clock("sundial", wall)
+
+
+# ---- scripted events ------------------------------------------------------
+def test_inject_luld_band_from_the_price_and_raw_events():
+    [ev] = parse_inject({"luld": {"sym": "AAPL", "pct": 10, "i": [21]}}, 1_000, lambda s: 200.0)
+    assert ev["ev"] == "LULD" and ev["T"] == "AAPL" and (ev["h"], ev["l"]) == (220.0, 180.0)
+    assert ev["i"] == [21] and ev["t"] == 1_000 and isinstance(ev["q"], int) and event_key(ev) == ("LULD", "AAPL")
+    [given] = parse_inject({"luld": {"sym": "MSFT", "h": 2.5, "l": 2.0}}, 5, lambda s: None)
+    assert (given["h"], given["l"]) == (2.5, 2.0)
+    raw = parse_inject({"events": [{"ev": "NOI", "T": "TSLA", "at": 930, "a": "M", "i": 44},
+                                   {"ev": "T", "sym": "AAPL", "p": 1.0, "s": 5, "t": 7}]}, 99, lambda s: None)
+    assert raw[0]["t"] == 99 and raw[1]["t"] == 7 and [event_key(e) for e in raw] == [("NOI", "TSLA"), ("T", "AAPL")]
+
+
+@pytest.mark.parametrize("body", [None, [], {}, {"luld": "AAPL"}, {"luld": {"sym": "$$"}},
+                                  {"luld": {"sym": "AAPL", "pct": 0}}, {"luld": {"sym": "ZZZ"}},
+                                  {"luld": {"sym": "AAPL", "h": 1, "l": 2}}, {"luld": {"sym": "AAPL", "i": "x"}},
+                                  {"events": "x"}, {"events": [{"sym": "AAPL"}]}, {"events": [{"ev": "T"}]}])
+def test_inject_rejects_bad_bodies(body):
+    with pytest.raises(InjectError):
+        parse_inject(body, 0, lambda s: 100.0 if s == "AAPL" else None)

@@ -8,6 +8,8 @@ Each test runs a real ``SimServer`` on a free loopback port inside
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import socket
 import time
 
 import aiohttp
@@ -16,11 +18,17 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from feed_process.sim.server import SimConfig, SimServer, sim_start_ms
+from feed_process.sim.clock import virtual_start_ms
+from feed_process.sim.server import SimConfig, SimServer
+from shared.market_hours import NY
 
 SPEED = 60.0
+# Every test names its clock and injects the wall time (a Sunday, 03:00 New York): the virtual
+# session is then Friday 2025-06-27's, whatever the hour this runs at.
+WALL = dt.datetime(2025, 6, 29, 3, 0, tzinfo=NY).timestamp()
+VIRTUAL = {"clock": "virtual", "wall_time": lambda: WALL}
 # Most tests start the sim clock at 09:00 ET: a short tape to catch up (the default 10:00 is tested below).
-FAST = {"speed": SPEED, "start": "09:00"}
+FAST = {"speed": SPEED, "start": "09:00", **VIRTUAL}
 
 
 def run(coro, timeout: float = 40.0):
@@ -71,7 +79,8 @@ def test_relay_connected_subscribed_market_data_and_errors_keep_serving():
     async def main():
         async with SimServer(SimConfig(port=0, **FAST)) as srv:
             async with websockets.connect(f"{srv.url}/ws/client-7") as ws:
-                assert await recv_json(ws) == {"type": "connected", "client_id": "client-7", "source": "simulated"}
+                assert await recv_json(ws) == {"type": "connected", "client_id": "client-7", "source": "simulated",
+                                               "session": "virtual"}
                 await ws.send('{"action":"subscribe","symbols":["AAPL"],"channels":["T","Q","AM"]}')
                 assert await recv_json(ws) == {"type": "subscribed", "symbols": ["AAPL"], "channels": ["T", "Q", "AM"]}
                 md, _ = await recv_until(ws, lambda m: m.get("type") == "market_data", what="market_data")
@@ -121,9 +130,10 @@ def test_polygon_auth_wildcards_and_batched_frames():
 
 def test_history_endpoints_and_bad_requests():
     async def main():
-        async with SimServer(SimConfig(port=0, speed=SPEED)) as srv, aiohttp.ClientSession() as http:
+        async with SimServer(SimConfig(port=0, speed=SPEED, **VIRTUAL)) as srv, aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{srv.port}"
-            start = sim_start_ms(srv.cfg)
+            start = virtual_start_ms(int(WALL * 1000))
+            assert dt.datetime.fromtimestamp(start / 1000, NY) == dt.datetime(2025, 6, 27, 10, 0, tzinfo=NY)
             async with http.post(f"{base}/api/v1/bars", json={"symbol": "AAPL", "timeframe": "1min",
                                                               "start_date": "2000-01-01", "end_date": "2100-01-01",
                                                               "limit": 2000}) as r:
@@ -176,7 +186,7 @@ def test_history_endpoints_and_bad_requests():
 
 def test_polygon_history_requires_the_key_when_one_is_set():
     async def main():
-        async with SimServer(SimConfig(port=0, key="k1")) as srv, aiohttp.ClientSession() as http:
+        async with SimServer(SimConfig(port=0, key="k1", **VIRTUAL)) as srv, aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{srv.port}/v2/aggs/ticker/AAPL/prev"
             async with http.get(base + "?apiKey=nope") as r:
                 assert r.status == 401
@@ -285,16 +295,16 @@ def test_fault_drop_every_and_flags_config():
 
 def test_taken_port_raises_oserror():
     async def main():
-        async with SimServer(SimConfig(port=0)) as srv:
+        async with SimServer(SimConfig(port=0, **VIRTUAL)) as srv:
             with pytest.raises(OSError):
-                async with SimServer(SimConfig(port=srv.port)):
+                async with SimServer(SimConfig(port=srv.port, **VIRTUAL)):
                     pass
     run(main())
 
 
 def test_rate_sets_events_per_second_of_the_tape():
     async def main():
-        async with SimServer(SimConfig(port=0, start="04:05", rate=3000)) as srv:
+        async with SimServer(SimConfig(port=0, start="04:05", rate=3000, **VIRTUAL)) as srv:
             ws, _ = await polygon_client(srv, "T.IBM,Q.IBM")
             evs: list[dict] = []
             while len(evs) < 2500:
@@ -324,10 +334,18 @@ def test_bad_requests_are_counted():
 
 def test_many_clients_are_served_and_counted_and_a_slow_one_is_cut_off():
     async def main():
-        cfg = SimConfig(port=0, start="04:05", rate=20_000, max_backlog=20)
+        cfg = SimConfig(port=0, start="04:05", rate=20_000, max_backlog=20, **VIRTUAL)
         async with SimServer(cfg) as srv:
             fast = [await polygon_client(srv, "T.IBM,Q.IBM") for _ in range(5)]
-            relay = await websockets.connect(f"{srv.url}/ws/r")
+            # The relay client never reads. A tiny receive buffer and receive queue make its TCP
+            # window close after a few KB, so the server's queue backs up within a second even when
+            # a loaded machine generates far fewer than 20k events/s (with default buffers, megabytes
+            # of loopback buffering took longer than the deadline to fill under load).
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", srv.port))
+            relay = await websockets.connect(f"{srv.url}/ws/r", sock=sock, max_queue=1)
             await recv_json(relay)
             await relay.send('{"action":"subscribe","symbols":["IBM"]}')
             await recv_json(relay)
@@ -335,14 +353,141 @@ def test_many_clients_are_served_and_counted_and_a_slow_one_is_cut_off():
             assert st["connections"] == {"relay": 1, "polygon": 5}
             assert st["subscriptions"]["polygon"] == {"Q.IBM": 5, "T.IBM": 5}
             # the relay client never reads: its queue passes the backlog bound and it is closed;
-            # the polygon clients keep reading and keep their connections
-            deadline = time.monotonic() + 30
+            # the polygon clients keep reading (each in its own task, as fast as this process can)
+            # and keep their connections
+            got = [0] * len(fast)
+
+            async def drain(i, ws):
+                async for _ in ws:
+                    got[i] += 1
+            readers = [asyncio.create_task(drain(i, ws)) for i, (ws, _) in enumerate(fast)]
+            deadline = time.monotonic() + 40
             while srv.status()["slow_consumers"] < 1:
                 assert time.monotonic() < deadline, "slow client was never cut off"
-                for ws, _ in fast:
-                    await recv_json(ws)
-            assert srv.status()["connections"]["polygon"] == 5
-            for ws, _ in fast:
-                await ws.close()
-            relay.transport.abort()  # it never read: no close handshake behind its unread backlog
+                await asyncio.sleep(0.05)
+            assert srv.status()["connections"]["polygon"] == 5 and all(got)
+            for t in readers:
+                t.cancel()
+            for ws, _ in fast:  # no close handshakes behind unread data: the test is over
+                ws.transport.abort()
+            relay.transport.abort()
     run(main(), timeout=60)
+
+
+# ---- clock, seed, A bars, scripted events -------------------------------------
+FRIDAY_11 = dt.datetime(2025, 6, 27, 11, 0, tzinfo=NY).timestamp()  # the market is open
+
+
+@pytest.mark.parametrize("wall, clock, session", [
+    (FRIDAY_11, "auto", "wall"), (WALL, "auto", "virtual"), (FRIDAY_11, "virtual", "virtual"),
+    (WALL, "wall", "wall"),
+])
+def test_session_flag_follows_the_injected_wall_clock(wall, clock, session):
+    async def main():
+        cfg = SimConfig(port=0, clock=clock, wall_time=lambda: wall, start=None)
+        async with SimServer(cfg) as srv:
+            st = srv.status()
+            assert st["session"] == session
+            if session == "wall":
+                assert abs(st["clock_ms"] - wall * 1000) < 5_000 and st["speed"] == 1.0
+            else:
+                assert st["clock_ms"] == pytest.approx(dt.datetime(2025, 6, 27, 10, 0, tzinfo=NY).timestamp() * 1000,
+                                                       abs=5_000)
+            async with websockets.connect(f"{srv.url}/ws/c") as ws:
+                hello = await recv_json(ws)
+                assert (hello["source"], hello["session"]) == ("simulated", session)
+            ws, _ = await polygon_client(srv)
+            await ws.close()
+            async with websockets.connect(f"{srv.url}/stocks") as ws:
+                first = (await recv_json(ws))[0]
+                assert (first["status"], first["source"], first["session"]) == ("connected", "simulated", session)
+    run(main())
+
+
+async def first_events(srv: SimServer, n: int = 40) -> list[dict]:
+    ws, _ = await polygon_client(srv, "T.AAPL,Q.AAPL")
+    evs: list[dict] = []
+    while len(evs) < n:
+        frame = await recv_json(ws)
+        evs.extend(e for e in frame if e["ev"] in ("T", "Q"))
+    await ws.close()
+    return evs[:n]
+
+
+def test_seed_makes_the_tape_reproducible_and_a_fresh_seed_is_drawn_without_it():
+    async def main():
+        seeded = []
+        for _ in range(2):
+            async with SimServer(SimConfig(port=0, seed=42, **FAST)) as srv:
+                assert srv.status()["seed"] == 42
+                seeded.append(await first_events(srv))
+        # the same seed plays the same day: the same quotes and trades (the join point may differ by a tick)
+        a, b = seeded
+        first = next(i for i, e in enumerate(b) if e == a[5])
+        assert a[5:25] == b[first:first + 20]
+        seeds = []
+        prices = []
+        for _ in range(2):
+            async with SimServer(SimConfig(port=0, **FAST)) as srv:
+                seeds.append(srv.status()["seed"])
+                prices.append([e.get("bp") for e in await first_events(srv, 10)])
+        assert all(isinstance(s, int) for s in seeds) and seeds[0] != seeds[1]
+        assert prices[0] != prices[1]
+    run(main(), timeout=90)
+
+
+def test_second_aggregates_reach_only_their_subscribers():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv:
+            ws, _ = await polygon_client(srv, "A.AAPL")
+            other, _ = await polygon_client(srv, "T.AAPL")
+            got: list[dict] = []
+            while len(got) < 5:
+                got.extend(e for e in await recv_json(ws) if e.get("ev") != "status")
+            assert {e["ev"] for e in got} == {"A"} and all(e["e"] - e["s"] == 1000 for e in got)
+            assert all(e["av"] >= e["v"] > 0 and e["l"] <= e["o"] <= e["h"] and e["op"] > 0 for e in got)
+            assert [e["s"] for e in got] == sorted(e["s"] for e in got)
+            frame = await recv_json(other)
+            assert {e["ev"] for e in frame} == {"T"}
+            relay = await websockets.connect(f"{srv.url}/ws/r")
+            await recv_json(relay)
+            await relay.send('{"action":"subscribe","symbols":["MSFT"],"channels":["A"]}')
+            await recv_json(relay)
+            md, _ = await recv_until(relay, lambda m: m.get("type") == "market_data", what="relay A bar")
+            assert md["data"]["ev"] == "A" and md["data"]["sym"] == "MSFT"
+            for w in (ws, other, relay):
+                await w.close()
+    run(main())
+
+
+def test_inject_sends_luld_bands_and_raw_events_to_their_subscribers_only():
+    async def main():
+        async with SimServer(SimConfig(port=0, **FAST)) as srv, aiohttp.ClientSession() as http:
+            luld, _ = await polygon_client(srv, "LULD.AAPL,NOI.*")
+            trades, _ = await polygon_client(srv, "T.AAPL")
+            relay = await websockets.connect(f"{srv.url}/ws/r")
+            await recv_json(relay)
+            await relay.send('{"action":"subscribe","symbols":["AAPL"],"channels":["LULD"]}')
+            await recv_json(relay)
+            inject = f"http://127.0.0.1:{srv.port}/sim/inject"
+            async with http.post(inject, json={"luld": {"sym": "AAPL", "pct": 5, "i": [21]}}) as r:
+                assert r.status == 200
+                [sent] = (await r.json())["events"]
+            frame = await recv_json(luld)
+            assert frame == [sent] and sent["ev"] == "LULD" and sent["T"] == "AAPL" and sent["i"] == [21]
+            assert 200 < sent["l"] < sent["h"] < 350 and sent["h"] / sent["l"] == pytest.approx(1.05 / 0.95, rel=1e-3)
+            md = await recv_json(relay)
+            assert md == {"type": "market_data", "data": sent}
+            noi = {"ev": "NOI", "T": "MSFT", "t": 1, "at": 1600, "a": "C", "i": 5, "x": 4, "o": 100, "p": 320.5}
+            async with http.post(inject, json={"events": [noi]}) as r:
+                assert r.status == 200
+            assert await recv_json(luld) == [noi]  # NOI.* wildcard
+            async with http.post(inject, json={"luld": {"sym": "!!"}}) as r:
+                assert r.status == 400 and (await r.json())["error"]
+            # the trade subscriber never saw either
+            for _ in range(3):
+                assert all(e["ev"] == "T" for e in await recv_json(trades))
+            assert srv.status()["injected"] == 2
+            for w in (luld, trades, relay):
+                await w.close()
+    run(main())

@@ -11,18 +11,66 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data"  # real data kept in the repository (data/README.md)
+SAMPLE = "AAPL-2025-06-27-open.jsonl.gz"  # the real tape every fresh clone has
+BIG = "TSLA-2025-07-01.jsonl.gz"  # the big real tape, when the shared set is beside the repo
 
 
-def replay_dir() -> Path | None:
-    """../shared/data/replay beside the repo (CI clones next to shared/), or $LIVE_MONITOR_REPLAY_DIR."""
+class ReplayFacts(NamedTuple):
+    path: Path
+    symbol: str
+    events: int
+    am_bars: int
+
+
+# What the known files hold (data/README.md; the shared set's README for the TSLA files).
+_FACTS = {SAMPLE: ("AAPL", 50_772, 30), BIG: ("TSLA", 355_944, 20), "TSLA-2025-06-27.jsonl.gz": ("TSLA", 245_003, 45)}
+
+
+def shared_replay_dir() -> Path | None:
+    """The big files' directory: $LIVE_MONITOR_REPLAY_DIR when set (only it: point it at an empty
+    directory to see what a fresh clone sees), else ../shared/data/replay beside the repo."""
     env = os.environ.get("LIVE_MONITOR_REPLAY_DIR")
-    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "replay"]:
-        if p.is_dir():
-            return p
-    return None
+    p = Path(env) if env else REPO.parent / "shared" / "data" / "replay"
+    return p if p.is_dir() else None
+
+
+class ReplayFiles:
+    """``files / NAME``: a replay file by name - from data/ when the repository has it, else from the
+    shared directory; a file found nowhere calls :meth:`missing` (raises; the pytest fixture skips)."""
+
+    def __init__(self, shared: Path | None):
+        self.shared = shared
+
+    def find(self, name: str) -> Path | None:
+        for d in (DATA, self.shared):
+            if d is not None and (d / name).is_file():
+                return d / name
+        return None
+
+    def __truediv__(self, name: str) -> Path:
+        p = self.find(name)
+        return p if p is not None else self.missing(name)
+
+    def missing(self, name: str) -> Path:
+        raise FileNotFoundError(f"replay file {name} is not in data/ and no shared replay directory has it "
+                                "(../shared/data/replay beside the repo, or $LIVE_MONITOR_REPLAY_DIR)")
+
+    def big(self) -> ReplayFacts:
+        """The big real tape (TSLA, 356k events) when available, else the repository's AAPL sample."""
+        name = BIG if self.find(BIG) is not None else SAMPLE
+        return ReplayFacts(self / name, *_FACTS[name])
+
+    def facts(self, name: str) -> ReplayFacts:
+        return ReplayFacts(self / name, *_FACTS[name])
+
+
+def replay_dir() -> ReplayFiles:
+    """Replay files by name (``replay_dir() / NAME``): data/ first, then the shared directory."""
+    return ReplayFiles(shared_replay_dir())
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -18,19 +18,25 @@ def add_sim_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("simulator")
     g.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
     g.add_argument("--port", type=int, default=8200, help="port; 0 = any free port (default 8200)")
-    g.add_argument("--seed", type=int, default=1, help="synthetic market seed (same seed, same tape)")
+    g.add_argument("--seed", type=int, default=None,
+                   help="synthetic market seed (same seed, same tape; default: a fresh one each launch, "
+                        "logged and shown in /sim/status)")
     g.add_argument("--replay", metavar="FILE", help="replay a recorded file (one Polygon event per line, gzip or plain)")
     sp = g.add_mutually_exclusive_group()
-    sp.add_argument("--speed", type=positive_float, default=1.0, help="clock speed multiplier (default 1)")
+    sp.add_argument("--speed", type=positive_float, default=1.0,
+                    help="clock speed multiplier (default 1; another speed implies a virtual session)")
     sp.add_argument("--max", action="store_true", help="replay as fast as the client reads")
     g.add_argument("--loop", action="store_true", help="replay: start over at the end")
     g.add_argument("--keep-time", action="store_true",
                    help="replay: keep original timestamps (default: shift to the latest session day)")
     g.add_argument("--key", metavar="K", default=None,
                    help="require this Polygon API key (default: any key is accepted)")
-    g.add_argument("--clock", choices=["sim", "real"], default="sim",
-                   help="sim: start at --start on the latest session day (lively at any hour); real: wall clock")
-    g.add_argument("--start", type=_hhmm, default="10:00", help="sim clock start, New York time (default 10:00)")
+    g.add_argument("--clock", choices=["auto", "wall", "virtual", "real", "sim"], default="auto",
+                   help="auto (default): the wall clock while the NYSE is open, else a virtual session "
+                        "(--start on the latest session day, at --speed); wall / virtual force one "
+                        "(real / sim: older names)")
+    g.add_argument("--start", type=_hhmm, default=None,
+                   help="virtual session start, New York time (default 10:00; implies a virtual session)")
     g.add_argument("--rate", type=positive_float, default=None, metavar="N",
                    help="load test: target N events/s across subscribed symbols")
     g.add_argument("--symbols-hint", nargs="*", default=[], metavar="SYM",

@@ -18,6 +18,16 @@ bars it produced on that same path, so history and live agree.
 Each symbol's tape starts at 04:00 ET of the session it is created for. The
 previous session's daily bar (its close is the open's reference) and older
 daily bars are drawn from a second generator, walking back in time.
+
+Scale: the price level, daily volume and volatility come from
+:mod:`.reference` (real-looking levels for common tickers). Events per second
+follow the U-shaped session profile scaled by liquidity; trade *sizes* are
+scaled so that the regular session's expected volume is the ticker's average
+daily volume (a pure-Python generator cannot print AAPL's half a million
+trades a day, so its prints are larger than the real ones, the volume per
+minute is not). Extended hours print smaller. Second aggregates (``A``) are
+built from every trade and emitted only while someone wants them
+(``emit_seconds``), so subscribing ``A`` never changes the tape.
 """
 
 from __future__ import annotations
@@ -31,11 +41,32 @@ from typing import Callable
 from shared.market_hours import NY, Session, ny_date, previous_session, session_for
 
 from .bars import BarBuilder
+from .reference import activity_for, reference
+from .seconds import SecondBuilder
 
 # Exchanges that print most US equity volume (ids as in shared.models.market_data).
 _QUOTE_EXCHANGES = (4, 7, 8, 10, 11, 12, 15, 17, 19, 21)
 _TRADE_EXCHANGES = (4, 4, 4, 8, 10, 11, 12, 12, 15, 19, 21)
 _TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
+_TRADE_SHARE = 0.4  # after the first quote an event is a trade with this probability (see _event)
+_SIZE_SIGMA = 1.25  # lognormal trade sizes: mean = exp(mu + sigma^2 / 2)
+_EXTENDED_SIZE = 0.7  # log-size lower in extended hours (prints about half as large)
+_BURST_GAIN = 1 + (1 / 600) * 20 * 2.5  # bursts: one per 600 s, ~20 s long, ~3.5x: ~8% more events
+
+
+def _regular_profile(t: int, open_ms: int, close_ms: int) -> float:
+    """Events per sim-second in the regular session at activity 1: a U, heavy first and last half hour
+    (a real first minute trades ~5-10x a midday minute; the close ~3-5x)."""
+    return 4.0 + 26.0 * math.exp(-(t - open_ms) / 720_000) + 12.0 * math.exp(-(close_ms - t) / 900_000)
+
+
+def _regular_events_per_day() -> float:
+    """Expected events of a standard 6.5 h session at activity 1 (integrated once, per second)."""
+    close = int(6.5 * 3_600_000)
+    return sum(_regular_profile(s * 1000, 0, close) for s in range(close // 1000)) * _BURST_GAIN
+
+
+_REGULAR_EVENTS = _regular_events_per_day()
 
 
 def _rng(seed: int, symbol: str, salt: str) -> random.Random:
@@ -64,10 +95,17 @@ class SymbolMarket:
         self.seed = seed
         self.rate_fn = rate_fn
         meta = _rng(seed, symbol, "meta")
-        # Price level, volatility and activity differ per symbol but are fixed by it.
-        self.prev_close = int(round(math.exp(meta.uniform(math.log(8), math.log(600))) * 100))
-        self.sigma = meta.uniform(0.18, 0.55)  # annualised
-        self.activity = meta.uniform(0.6, 1.8)
+        # The level comes from the reference table; the seed moves it a little (a different "day").
+        ref = reference(symbol)
+        self.reference = ref
+        self.prev_close = max(1, int(round(ref.price * math.exp(meta.gauss(0.0, 0.03)) * 100)))
+        self.sigma = ref.sigma * meta.uniform(0.9, 1.1)  # annualised
+        self.activity = activity_for(ref.adv) * meta.uniform(0.9, 1.1)
+        self.adv = int(ref.adv * meta.uniform(0.85, 1.15))
+        # Trade sizes: the regular session's expected trades carry the day's volume.
+        trades = _REGULAR_EVENTS * self.activity * _TRADE_SHARE
+        self.mean_size = max(20.0, self.adv / trades)
+        self.size_mu = math.log(self.mean_size) - _SIZE_SIGMA ** 2 / 2
         self.tape = meta.choice((1, 2, 3))
         gap = meta.gauss(0.0, 0.008)
         self.mid = max(1.0, self.prev_close * (1.0 + gap))
@@ -76,6 +114,8 @@ class SymbolMarket:
         self.bars: list[dict] = []  # finished AM bars of the current session (with "n")
         self.prev_bars: list[dict] = []  # the previous session's, so the evening chart still has its day
         self.builder = BarBuilder(symbol, self.prev_close, lambda: self.session)
+        self.seconds = SecondBuilder(symbol, self.prev_close)
+        self.emit_seconds = False  # A events go out only while someone subscribes A
         self.bid = self.ask = 0
         self.have_quote = False
         self.trade_id = 0
@@ -102,8 +142,7 @@ class SymbolMarket:
             x = (t - s.pre_start) / max(1, s.open - s.pre_start)
             base = 0.25 + 2.0 * x ** 3
         elif t < s.close:
-            # regular session: U-shape, heavy first and last half hour
-            base = 5.0 + 20.0 * math.exp(-(t - s.open) / 900_000) + 10.0 * math.exp(-(s.close - t) / 1_200_000)
+            base = _regular_profile(t, s.open, s.close)
         else:
             x = (t - s.close) / max(1, s.post_end - s.close)
             base = 0.3 + 1.5 * (1 - x) ** 3
@@ -138,11 +177,14 @@ class SymbolMarket:
         self.prev_bars = self.bars
         self.bars = []
         self.builder.new_day()
+        self.seconds.new_day()
         self._daily_cache = None
         self.t = self.last_event_t = nxt.pre_start
         self.next_t = nxt.pre_start + self._gap(nxt.pre_start)
 
     def _flush_bar(self, out: list[dict] | None) -> None:
+        if self.seconds.start is not None:  # the last second of the minute ends with it
+            self.seconds.close(out if self.emit_seconds else None)
         closed: list[dict] = []
         self.builder.close(closed)
         self._keep_bars(closed, out)
@@ -171,11 +213,15 @@ class SymbolMarket:
             if ft >= until:
                 break
             t = int(ft)
+            if self.seconds.due(t):
+                self.seconds.close(out if self.emit_seconds else None)
             if self.builder.due(t):
                 self._flush_bar(out)
             self._event(t, rng, out)
             self.last_event_t = t
             self.next_t = ft + self._gap(ft)
+        if self.seconds.due(until):
+            self.seconds.close(out if self.emit_seconds else None)
         if self.builder.due(until):
             self._flush_bar(out)
         self.t = max(self.t, until)
@@ -227,7 +273,8 @@ class SymbolMarket:
             cents = ask
         else:
             cents = rng.randint(bid + 1, ask - 1)
-        size = int(math.exp(rng.gauss(4.0 if regular else 3.3, 1.25))) + 1
+        size = int(math.exp(rng.gauss(self.size_mu if regular else self.size_mu - _EXTENDED_SIZE,
+                                      _SIZE_SIGMA))) + 1
         if size >= 80 and rng.random() < 0.55:
             size = max(100, int(round(size / 100.0)) * 100)
         conds: list[int] = []
@@ -246,6 +293,7 @@ class SymbolMarket:
         self.trade_id += 1
         closed: list[dict] = []
         self.builder.add(t, cents, size, conds, closed)
+        self.seconds.add(t, cents, size, conds, out if self.emit_seconds else None)
         if closed:  # defensive: due() normally closes first
             self._keep_bars(closed, out)
         if out is not None:
@@ -280,11 +328,11 @@ class SymbolMarket:
             o = max(1, int(close * (1 + rng.gauss(0, 0.012))))
             hi = max(o, close) + int(abs(rng.gauss(0, 0.006)) * close) + 1
             lo = max(1, min(o, close) - int(abs(rng.gauss(0, 0.006)) * close) - 1)
-            vol = int(self.activity * rng.uniform(0.6, 1.4) * 3_000_000)
+            vol = int(self.adv * rng.uniform(0.7, 1.3))
             vw = (hi + lo + close) / 3 / 100
             open_ms = int(dt.datetime.combine(day, dt.time(0, 0), NY).timestamp() * 1000)
             out.append({"t": open_ms, "o": o / 100, "h": hi / 100, "l": lo / 100, "c": close / 100,
-                        "v": vol, "vw": round(vw, 4), "n": vol // 120})
+                        "v": vol, "vw": round(vw, 4), "n": int(vol / self.mean_size)})
             close = o  # the day before closed near this day's open
         out.reverse()
         if self.prev_bars and out:  # a day this tape generated itself: its real bar

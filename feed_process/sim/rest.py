@@ -1,9 +1,11 @@
-"""History endpoints: parse the request, shape the answer - no HTTP here.
+"""The simulator's REST history: parse the request, shape the answer - no HTTP here.
 
-Why separate: both history dialects (the relay's ``POST /api/v1/bars`` and
-Polygon's ``GET /v2/aggs/...``) reduce to "bars of SYMBOL between two times";
-the parsing rules and the response shapes are unit-tested here and the server
-only wires them to aiohttp. Bad parameters raise :class:`HistoryError`
+Why separate (and why not ``history``: :mod:`feed_process.history` is the
+feed's backfill *client*; this is the server side): both history dialects
+(the relay's ``POST /api/v1/bars`` and Polygon's ``GET /v2/aggs/...``) reduce
+to "bars of SYMBOL between two times"; the parsing rules and the response
+shapes are unit-tested here and the server only fetches the bars and wires
+these functions to aiohttp. Bad parameters raise :class:`HistoryError`
 (-> HTTP 400 with a JSON error), never a 500.
 
 Dates: ``YYYY-MM-DD`` (a New York day; as an end date it includes the whole
@@ -16,7 +18,8 @@ import datetime as dt
 from typing import Any
 
 from shared.market_hours import NY
-from shared.models.market_data import valid_symbol
+
+from .sessions import ticker
 
 MAX_LIMIT = 50_000
 
@@ -50,9 +53,9 @@ def parse_time(v: Any, name: str, end: bool = False) -> int:
     return int(t.timestamp() * 1000)
 
 
-def _symbol(v: Any) -> str:
-    s = v.strip().upper() if isinstance(v, str) else None
-    if not s or not valid_symbol(s):
+def symbol(v: Any) -> str:
+    s = ticker(v)
+    if s is None:
         raise HistoryError(f"invalid symbol: {v!r}")
     return s
 
@@ -73,7 +76,7 @@ def parse_relay_request(body: Any) -> tuple[str, str, int, int, int]:
     """(symbol, timeframe '1min'|'1day', start_ms, end_ms, limit) from the relay's JSON body."""
     if not isinstance(body, dict):
         raise HistoryError("expected a JSON object {symbol, timeframe, start_date, end_date, limit}")
-    sym = _symbol(body.get("symbol"))
+    sym = symbol(body.get("symbol"))
     tf = body.get("timeframe", "1min")
     if tf not in ("1min", "1day"):
         raise HistoryError(f"unsupported timeframe {tf!r} (1min or 1day)")
@@ -87,7 +90,7 @@ def parse_relay_request(body: Any) -> tuple[str, str, int, int, int]:
 def parse_polygon_range(sym: str, multiplier: str, timespan: str, frm: str, to: str,
                         query: dict) -> tuple[str, str, int, int, int, bool]:
     """(symbol, '1min'|'1day', from_ms, to_ms, limit, descending) for ``/v2/aggs/.../range/...``."""
-    sym = _symbol(sym)
+    sym = symbol(sym)
     if multiplier != "1" or timespan not in ("minute", "day"):
         raise HistoryError(f"unsupported range {multiplier}/{timespan} (this server serves 1/minute and 1/day)")
     start = parse_time(frm, "from")
@@ -125,3 +128,42 @@ def daily_to_relay(b: dict) -> dict:
 def polygon_response(sym: str, results: list[dict], request_id: str = "sim") -> dict:
     return {"ticker": sym, "queryCount": len(results), "resultsCount": len(results), "adjusted": True,
             "results": results, "status": "OK", "request_id": request_id, "count": len(results)}
+
+
+# ---- answers (the server passes the bars it holds) -------------------------
+def relay_answer(sym: str, tf: str, start: int, end: int, limit: int, bars: list[dict], source: str) -> dict:
+    """``POST /api/v1/bars``: minute bars (``s`` keyed) or daily bars (``t`` keyed), the latest ``limit``."""
+    if tf == "1min":
+        data = [am_to_relay(b) for b in select(bars, start, end, limit)]
+    else:
+        data = [daily_to_relay(b) for b in select(bars, start, end, limit, key="t")]
+    return {"data": data, "symbol": sym, "timeframe": tf, "source": source}
+
+
+def polygon_range_answer(sym: str, tf: str, start: int, end: int, limit: int, desc: bool,
+                         bars: list[dict]) -> dict:
+    """``/v2/aggs/.../range``: ``sort=asc`` + limit = the earliest bars; ``sort=desc`` = the latest, newest first."""
+    if tf == "1min":
+        res = [am_to_polygon(b) for b in select(bars, start, end, limit, latest=desc)]
+    else:
+        res = select(bars, start, end, limit, key="t", latest=desc)
+    if desc:
+        res.reverse()
+    return polygon_response(sym, res)
+
+
+def prev_answer(sym: str, days: list[dict]) -> dict:
+    """``/v2/aggs/ticker/{sym}/prev``: the previous session's daily bar (none in a replay)."""
+    return polygon_response(sym, [dict(days[-1], T=sym)] if days else [])
+
+
+def key_ok(expected: str | None, query: dict, headers: dict) -> bool:
+    """Polygon REST auth: ``apiKey`` in the query or a Bearer token; anything goes without ``--key``."""
+    if expected is None:
+        return True
+    got = query.get("apiKey") or headers.get("Authorization", "").removeprefix("Bearer ")
+    return got == expected
+
+
+def error_body(message: str) -> dict:
+    return {"status": "ERROR", "error": message}
