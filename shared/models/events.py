@@ -1,0 +1,382 @@
+"""Upstream market events: the ONE set of validation rules, and the one way to wire arrays.
+
+Why it looks like this
+----------------------
+* **One declaration.** Every number that enters from an upstream is checked
+  by the msgspec structs below (the spec's schemas ``StockTradeEvent``,
+  ``StockQuoteEvent``, ``Stock{Second,Minute}AggregateEvent``,
+  ``StockLULDEvent``, ``StockImbalanceEvent``), through their annotated
+  types: prices finite, > 0 (quote sides and LULD bands >= 0: a one-sided
+  book) and below :data:`MAX_PRICE`; sizes, volumes, ids, codes integers in
+  ``0..2**63-1``; strings bounded. Nothing is coerced: a float where the spec
+  says integer (``"s": 100.0`` as much as ``1e30``) is refused - the spec says
+  integer, and msgspec refuses it in C, so the clean path and the fallback
+  cannot disagree. msgpack can therefore encode everything that gets through
+  (the 1e30 / 2**64 trade used to kill the feed with OverflowError).
+* **Three entries, same rules.** Clean Polygon frames are decoded whole in C
+  (``FRAME``); a frame that fails is re-read element by element with the same
+  decoder (``EVENT``), so its good events are kept and each bad one is
+  diagnosed (:func:`diagnose`); dicts (the relay's envelope, either spelling)
+  go through ``msgspec.convert`` with the same structs; the relay's standard
+  spelling (``event_type, symbol, price ...``) is renamed to the Polygon one
+  first (:func:`from_standard`).
+* **One builder.** :func:`build` turns decoded structs into wire arrays
+  (layouts: ``shared/models/wire.py``) for the feed's cores and for
+  :func:`normalize`: unit of timestamps, OHLC consistency, trade de-dup, the
+  wanted-symbol filter. Rejections are ``(kind, reason)`` pairs the caller counts.
+
+Timestamps: integers; epoch ms in [1990, 2200). The same instant in s, µs or
+ns (decided by magnitude, the windows do not overlap) is brought to ms - the
+spec's own LULD and NOI examples are in µs and ns although it says "Unix MS".
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Annotated, Any, Union
+
+import msgspec
+from msgspec import Meta, Struct, field
+
+from .market_data import InvalidEvent, exchange_id, valid_symbol
+
+MAX_PRICE = 1e9               # no stock trades near this; bigger is garbage (and breaks averages)
+MAX_INT = 2**63 - 1           # msgpack's signed range: every int that passes can be packed
+MIN_MS = 631_152_000_000      # 1990-01-01 UTC
+MAX_MS = 7_258_118_400_000    # 2200-01-01 UTC (datetime and the day calendars go no further)
+DEDUP_WINDOW = 2048           # trade ids remembered per symbol: the last 2048 to 4096
+
+Price = Annotated[float, Meta(gt=0, lt=MAX_PRICE)]
+Level = Annotated[float, Meta(ge=0, lt=MAX_PRICE)]      # 0 = that side / band is absent
+Count = Annotated[int, Meta(ge=0, le=MAX_INT)]          # sizes, volumes, ids, codes, sequences
+Signed = Annotated[int, Meta(ge=-MAX_INT, le=MAX_INT)]  # NOI imbalance quantity (its sign may be the side)
+Stamp = Annotated[int, Meta(ge=MIN_MS // 1000, le=MAX_MS * 1_000_000)]  # any unit; to_ms() decides
+Codes = Annotated[list[Count], Meta(max_length=64)]
+Text = Annotated[str, Meta(max_length=64)]
+
+
+class Trade(Struct, tag_field="ev", tag="T", kw_only=True, gc=False):
+    sym: str
+    p: Price
+    s: Count
+    t: Stamp
+    x: Count | None = None
+    c: Codes | None = None
+    i: Text | Count | None = None   # the spec says string; an int id becomes its decimal string
+    z: Count | None = None          # tape
+    q: Count | None = None          # sequence number
+    trfi: Count | None = None
+    trft: Stamp | None = None
+
+
+class Quote(Struct, tag_field="ev", tag="Q", kw_only=True, gc=False):
+    sym: str
+    bp: Level
+    ap: Level
+    t: Stamp
+    bs: Count = 0
+    as_: Count = field(default=0, name="as")
+    bx: Count | None = None
+    ax: Count | None = None
+    c: Count | None = None
+    i: Codes | None = None
+    z: Count | None = None
+    q: Count | None = None
+
+
+class Minute(Struct, tag_field="ev", tag="AM", kw_only=True, gc=False):
+    sym: str
+    o: Price
+    h: Price
+    l: Price  # noqa: E741 - the spec's name
+    c: Price
+    v: Count
+    s: Stamp
+    vw: Price | None = None
+    n: Count | None = None          # not in the spec (``z`` is an average size, not a count)
+    av: Count | None = None
+    op: Level | None = None
+    a: Level | None = None
+    z: Count | None = None
+    e: Stamp | None = None
+    otc: bool | None = None
+
+
+class Second(Minute, tag="A"):
+    pass
+
+
+class Luld(Struct, tag_field="ev", tag="LULD", kw_only=True, gc=False):
+    sym: str = field(name="T")
+    h: Level
+    l: Level  # noqa: E741
+    t: Stamp
+    i: Codes | None = None
+    z: Count | None = None
+    q: Count | None = None
+
+
+class Imbalance(Struct, tag_field="ev", tag="NOI", kw_only=True, gc=False):
+    sym: str = field(name="T")
+    t: Stamp
+    at: Count | None = None         # auction time, hhmm Eastern
+    a: Annotated[str, Meta(max_length=8)] | None = None  # auction type O M H C P R
+    i: Count | None = None          # symbol sequence
+    x: Count | None = None
+    o: Signed | None = None         # imbalance quantity
+    p: Count | None = None          # paired quantity
+    b: Level | None = None          # book clearing price
+
+
+class Status(Struct, tag_field="ev", tag="status", kw_only=True, gc=False):
+    status: str
+    message: str = ""
+    source: str | None = None
+    session: str | None = None
+
+
+MARKET = (Trade, Quote, Minute, Second, Luld, Imbalance)
+Event = Union[Trade, Quote, Minute, Second, Luld, Imbalance, Status]
+FRAME = msgspec.json.Decoder(list[Event])
+EVENT = msgspec.json.Decoder(Event)
+RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+ANY = msgspec.json.Decoder()
+CODES = {"T", "Q", "AM", "A", "LULD", "NOI"}
+_STAMPS = {"T": ("t", "trft"), "Q": ("t",), "AM": ("s", "e"), "A": ("s", "e"), "LULD": ("t",), "NOI": ("t",)}
+
+
+def to_ms(v: int) -> int:
+    """An epoch integer in s, ms, µs or ns (by magnitude) -> ms; InvalidEvent outside [1990, 2200)."""
+    if MIN_MS <= v < MAX_MS:
+        return v
+    for scale in (1_000, 1_000_000):
+        if MIN_MS * scale <= v < MAX_MS * scale:
+            return v // scale
+    if MIN_MS // 1000 <= v < MAX_MS // 1000:
+        return v * 1000
+    raise InvalidEvent("bad_timestamp", f"timestamp {v} is not an epoch between 1990 and 2200")
+
+
+def short(v: Any, n: int = 60) -> str:
+    s = repr(v)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _unwanted(sym: Any, wanted: set | None) -> tuple[str, str]:
+    if sym == "" or sym is None:
+        return "missing_symbol", "event without a symbol"
+    if type(sym) is not str:
+        return "wrong_type", f"symbol {short(sym, 24)} is not text"
+    if not valid_symbol(sym):
+        return "bad_symbol", f"bad symbol {short(sym, 24)}"
+    return "unknown_symbol", f"event for {short(sym, 24)} which nobody subscribed"
+
+
+def _bar(e: Minute, code: str) -> list:
+    o, h, lo, c = e.o, e.h, e.l, e.c
+    if not (lo <= o <= h and lo <= c <= h):
+        raise InvalidEvent("inconsistent_bar", f"{code} {e.sym} OHLC inconsistent (o={o} h={h} l={lo} c={c})")
+    end = e.e
+    return [code, to_ms(e.s), o, h, lo, c, e.v, e.vw, e.n, e.av, e.op, e.a,
+            None if end is None else to_ms(end), e.z, e.otc]
+
+
+def _rare(e: Any) -> list:
+    """Arrays of the rare kinds (bars, LULD, NOI): a function call per event is fine here."""
+    cls = type(e)
+    if cls is Minute:
+        return _bar(e, "AM")
+    if cls is Second:
+        return _bar(e, "A")
+    if cls is Luld:
+        return ["LULD", to_ms(e.t), e.h, e.l, e.i if e.i is not None else [], e.z, e.q]
+    return ["NOI", to_ms(e.t), e.a, e.o, e.x, e.p, e.b, e.at, e.i]
+
+
+def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: dict | None,
+          errors: list[tuple[str, str]]) -> tuple[int, list[Status]]:
+    """Decoded events -> wire arrays appended to ``batches[sym]`` (arrival order per symbol).
+
+    ``wanted``: symbols to keep (None: any valid ticker). ``seen``: the de-dup memory
+    ``{sym: {trade id: exchange id}}`` in arrival order (None: no de-dup). Returns (events added, status
+    messages in the frame); every event not added left one ``(kind, reason)`` in ``errors``.
+    """
+    n = 0
+    statuses: list[Status] = []
+    for e in evs:
+        cls = type(e)
+        if cls is Status:
+            statuses.append(e)
+            continue
+        sym = e.sym
+        lst = batches.get(sym)
+        if lst is None:
+            if (sym not in wanted) if wanted is not None else not valid_symbol(sym):
+                errors.append(_unwanted(sym, wanted))
+                continue
+            lst = batches[sym] = []
+        try:
+            if cls is Trade:
+                t = e.t
+                if not MIN_MS <= t < MAX_MS:
+                    t = to_ms(t)
+                i = e.i
+                if i is not None:
+                    if type(i) is not str:
+                        i = str(i)
+                    if seen is not None:
+                        # Polygon trade ids are unique per (ticker, exchange, day): a bounded window
+                        # catches a relay's double sends and the per-topic echoes of some servers.
+                        # One probe per trade: id -> exchange (an id seen on two exchanges keeps the
+                        # later one; a tuple key cost twice as much on every trade).
+                        d = seen.get(sym)
+                        if d is None:
+                            d = seen[sym] = {}
+                        if i in d and d[i] == e.x:
+                            errors.append(("duplicate", f"trade {sym} x={e.x} id {short(i, 24)} seen already"))
+                            continue
+                        d[i] = e.x
+                        if len(d) >= 2 * DEDUP_WINDOW:
+                            seen[sym] = dict(islice(d.items(), DEDUP_WINDOW, None))
+                c, trft = e.c, e.trft
+                if trft is not None and not MIN_MS <= trft < MAX_MS:
+                    trft = to_ms(trft)
+                lst.append(["T", t, e.p, e.s, e.x, c if c is not None else [], i, e.z, e.q, e.trfi, trft])
+            elif cls is Quote:
+                t = e.t
+                if not MIN_MS <= t < MAX_MS:
+                    t = to_ms(t)
+                ind = e.i
+                lst.append(["Q", t, e.bp, e.bs, e.ap, e.as_, e.bx, e.ax, e.c, ind if ind is not None else [],
+                            e.z, e.q])
+            else:
+                lst.append(_rare(e))
+        except InvalidEvent as x:
+            msg = str(x)
+            errors.append((x.kind, msg if sym in msg else f"{sym}: {msg}"))
+            continue
+        n += 1
+    return n, statuses
+
+
+# ---------------------------------------------------------------- diagnosis of a refused event
+
+
+def _field(msg: str) -> str:
+    """The top-level field a msgspec error names: "... - at `$.c[1]`" -> "c"."""
+    at = msg.rfind("`$.")
+    if at < 0:
+        k = msg.find("field `")
+        return msg[k + 7: msg.find("`", k + 7)] if k >= 0 else ""
+    name = msg[at + 3:].rstrip("`")
+    for sep in "[.":
+        name = name.split(sep, 1)[0]
+    return name
+
+
+def diagnose(obj: Any, err: Exception, wanted: set | None) -> tuple[str, str] | None:
+    """Why the structs refused ``obj`` (generic JSON value): ``(kind, reason)``, or None for a
+    status message the caller handles itself. Symbol problems come first: the event of a
+    symbol nobody wants is ``unknown_symbol`` whatever else is wrong with it."""
+    if type(obj) is not dict:
+        return "wrong_type", f"event is not an object: {short(obj, 40)}"
+    ev = obj.get("ev")
+    if ev == "status":
+        return None
+    if type(ev) is not str or ev not in CODES:
+        return "unknown_event", f"unknown event type {short(ev, 24)}"
+    sym = obj.get("T" if ev in ("LULD", "NOI") else "sym")
+    if type(sym) is not str or not valid_symbol(sym) or (wanted is not None and sym not in wanted):
+        return _unwanted(sym, wanted)
+    msg = str(err)
+    name = _field(msg)
+    if msg.startswith("Object missing required field"):
+        kind = "missing_field"
+    elif name in _STAMPS[ev]:
+        kind = "bad_timestamp"
+    elif "got `" in msg:
+        kind = "wrong_type"
+    else:
+        kind = "bad_value"
+    val = f"={short(obj[name], 40)}" if name in obj else ""
+    return kind, f"{ev} {sym} {name}{val}: {msg}"[:200]
+
+
+def decode_dict(d: Any, wanted: set | None) -> tuple[Any, tuple[str, str] | None]:
+    """A parsed event (either spelling) -> (struct, None) or (None, (kind, reason))."""
+    if type(d) is dict:
+        if "ev" not in d and "event_type" in d:
+            d = from_standard(d)
+            if type(d) is tuple:
+                return None, d
+        elif d.get("ev") == "status":
+            return None, ("unknown_event", "a status message where a market event belongs")
+    try:
+        return msgspec.convert(d, Event), None
+    except msgspec.ValidationError as err:
+        why = diagnose(d, err, wanted)
+        return None, why or ("wrong_type", f"malformed status message: {short(d, 60)}")
+
+
+# ---------------------------------------------------------------- the relay's standard spelling
+
+_STD_CODE = {"trade": "T", "quote": "Q", "aggregate": "AM", "second_aggregate": "A", "luld": "LULD",
+             "imbalance": "NOI"}
+_BAR = {"open": "o", "high": "h", "low": "l", "close": "c", "volume": "v", "vwap": "vw", "transactions": "n",
+        "timestamp": "s", "accumulated_volume": "av", "official_open": "op", "day_vwap": "a",
+        "end_timestamp": "e", "average_size": "z", "otc": "otc", "symbol": "sym"}
+STANDARD = {  # seed-dict key -> Polygon key, per event code (wire.event_to_dict is the inverse)
+    "T": {"symbol": "sym", "timestamp": "t", "price": "p", "size": "s", "conditions": "c", "exchange": "x",
+          "id": "i", "tape": "z", "sequence": "q", "trf_id": "trfi", "trf_timestamp": "trft"},
+    "Q": {"symbol": "sym", "timestamp": "t", "bid_price": "bp", "bid_size": "bs", "ask_price": "ap",
+          "ask_size": "as", "exchange": "bx", "ask_exchange": "ax", "conditions": "c", "indicators": "i",
+          "tape": "z", "sequence": "q"},
+    "AM": _BAR,
+    "A": _BAR,
+    "LULD": {"symbol": "T", "timestamp": "t", "limit_up": "h", "limit_down": "l", "indicators": "i",
+             "tape": "z", "sequence": "q"},
+    "NOI": {"symbol": "T", "timestamp": "t", "auction_type": "a", "imbalance_quantity": "o", "exchange": "x",
+            "paired_quantity": "p", "book_clearing_price": "b", "auction_time": "at", "sequence": "i"},
+}
+_EXCHANGE_KEYS = {"x", "bx", "ax"}
+
+
+def from_standard(d: dict) -> dict | tuple[str, str]:
+    """``{event_type, symbol, price ...}`` -> the Polygon spelling (then the same structs), or an error.
+
+    Exchange names become ids (``NASDAQ`` -> 12, ``EX99`` -> 99; an unknown name -> None: the
+    exchange is display information). A quote's ``conditions`` list holds its one condition."""
+    et = d.get("event_type")
+    code = _STD_CODE.get(et) if type(et) is str else None
+    if code is None:
+        return "unknown_event", f"unknown event_type {short(et, 24)}"
+    names = STANDARD[code]
+    out: dict[str, Any] = {"ev": code}
+    for k, v in d.items():
+        pk = names.get(k)
+        if pk is None or v is None:
+            continue
+        if pk in _EXCHANGE_KEYS and type(v) is str:
+            v = exchange_id(v)
+        elif code == "Q" and pk == "c" and type(v) is list and len(v) <= 1:
+            v = v[0] if v else None
+        out[pk] = v
+    return out
+
+
+def normalize(raw: Any) -> dict:
+    """One event dict (either spelling) -> its seed dict (``wire.event_to_dict``), or InvalidEvent."""
+    from .wire import event_to_dict
+
+    ev, why = decode_dict(raw, None)
+    if why is not None:
+        raise InvalidEvent(*why)
+    batches: dict[str, list[list]] = {}
+    errors: list[tuple[str, str]] = []
+    build([ev], batches, None, None, errors)
+    if errors:
+        raise InvalidEvent(*errors[0])
+    if not batches:
+        raise InvalidEvent("wrong_type", "a status message is not a market event")
+    (sym, (arr,)), = batches.items()
+    return event_to_dict(sym, arr)
