@@ -304,7 +304,7 @@ def diagnose(obj: Any, err: Exception, wanted: set | None) -> tuple[str, str] | 
         return _unwanted(sym, wanted)
     msg = str(err)
     name = _field(msg)
-    if msg.startswith("Object missing required field"):
+    if msg.startswith("Object missing required field") or "got `null`" in msg:
         kind = "missing_field"
     elif name in _STAMPS[ev]:
         kind = "bad_timestamp"
