@@ -232,8 +232,9 @@ class PolygonCore(_Core):
             except _DECODE_ERRORS as err:
                 try:
                     obj = ANY.decode(raw)
-                except _DECODE_ERRORS:  # nesting too deep for the generic decoder
-                    out.errors.append(("wrong_type", f"unreadable event: {err}"[:200]))
+                except _DECODE_ERRORS as e:  # 1e999 (no float holds it), or nesting too deep
+                    kind = "bad_value" if "out of range" in str(e) else "wrong_type"
+                    out.errors.append((kind, f"unreadable event ({e}): {short(bytes(raw), 60)}"[:200]))
                     continue
                 why = diagnose(obj, err, self.wanted)
                 if why is None:  # a status message with odd fields

@@ -37,7 +37,8 @@ from typing import Annotated, Any, Union
 import msgspec
 from msgspec import Meta, Struct, field
 
-from .market_data import InvalidEvent, exchange_id, valid_symbol
+from .market_data import InvalidEvent, valid_symbol
+from .spelling import from_standard
 
 MAX_PRICE = 1e9               # no stock trades near this; bigger is garbage (and breaks averages)
 MAX_INT = 2**63 - 1           # msgpack's signed range: every int that passes can be packed
@@ -195,6 +196,18 @@ def _rare(e: Any) -> list:
     return ["NOI", to_ms(e.t), e.a, e.o, e.x, e.p, e.b, e.at, e.i]
 
 
+def _seen_before(cur: dict, old: dict, i: str, x: int | None) -> bool:
+    """Is (id, exchange) in the de-dup memory? If not, remember it (values: an exchange id, or a
+    tuple of them for an id several exchanges used)."""
+    for gen in (cur, old):
+        v = gen.get(i, cur)  # cur itself: a sentinel no value can be
+        if v is not cur and (x in v if type(v) is tuple else v == x):
+            return True
+    v = cur.get(i, cur)
+    cur[i] = (x,) if v is cur else (v + (x,) if type(v) is tuple else (v, x))
+    return False
+
+
 def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: dict | None,
           errors: list[tuple[str, str]]) -> tuple[int, list[Status]]:
     """Decoded events -> wire arrays appended to ``batches[sym]`` (arrival order per symbol).
@@ -243,13 +256,14 @@ def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: d
                     if pair is not None:
                         # Polygon trade ids are unique per (ticker, exchange, day): a bounded window
                         # catches a relay's double sends and the per-topic echoes of some servers.
-                        # Two generations of id -> exchange (an id seen on two exchanges keeps the
-                        # later one; a tuple key cost twice as much on every trade).
-                        x = e.x
-                        if (i in cur and cur[i] == x) or (i in old and old[i] == x):
-                            errors.append(("duplicate", f"trade {sym} x={x} id {short(i, 24)} seen already"))
-                            continue
-                        cur[i] = x
+                        # Two generations of id -> exchange: one probe per new trade (a tuple key
+                        # cost twice as much on every trade); ids shared by exchanges are rare.
+                        if i in cur or i in old:
+                            if _seen_before(cur, old, i, e.x):
+                                errors.append(("duplicate", f"trade {sym} x={e.x} id {short(i, 24)} seen already"))
+                                continue
+                        else:
+                            cur[i] = e.x
                         if len(cur) >= cap:
                             old = pair[1] = cur
                             cur = pair[0] = {}
@@ -330,52 +344,6 @@ def decode_dict(d: Any, wanted: set | None) -> tuple[Any, tuple[str, str] | None
     except msgspec.ValidationError as err:
         why = diagnose(d, err, wanted)
         return None, why or ("wrong_type", f"malformed status message: {short(d, 60)}")
-
-
-# ---------------------------------------------------------------- the relay's standard spelling
-
-_STD_CODE = {"trade": "T", "quote": "Q", "aggregate": "AM", "second_aggregate": "A", "luld": "LULD",
-             "imbalance": "NOI"}
-_BAR = {"open": "o", "high": "h", "low": "l", "close": "c", "volume": "v", "vwap": "vw", "transactions": "n",
-        "timestamp": "s", "accumulated_volume": "av", "official_open": "op", "day_vwap": "a",
-        "end_timestamp": "e", "average_size": "z", "otc": "otc", "symbol": "sym"}
-STANDARD = {  # seed-dict key -> Polygon key, per event code (wire.event_to_dict is the inverse)
-    "T": {"symbol": "sym", "timestamp": "t", "price": "p", "size": "s", "conditions": "c", "exchange": "x",
-          "id": "i", "tape": "z", "sequence": "q", "trf_id": "trfi", "trf_timestamp": "trft"},
-    "Q": {"symbol": "sym", "timestamp": "t", "bid_price": "bp", "bid_size": "bs", "ask_price": "ap",
-          "ask_size": "as", "exchange": "bx", "ask_exchange": "ax", "conditions": "c", "indicators": "i",
-          "tape": "z", "sequence": "q"},
-    "AM": _BAR,
-    "A": _BAR,
-    "LULD": {"symbol": "T", "timestamp": "t", "limit_up": "h", "limit_down": "l", "indicators": "i",
-             "tape": "z", "sequence": "q"},
-    "NOI": {"symbol": "T", "timestamp": "t", "auction_type": "a", "imbalance_quantity": "o", "exchange": "x",
-            "paired_quantity": "p", "book_clearing_price": "b", "auction_time": "at", "sequence": "i"},
-}
-_EXCHANGE_KEYS = {"x", "bx", "ax"}
-
-
-def from_standard(d: dict) -> dict | tuple[str, str]:
-    """``{event_type, symbol, price ...}`` -> the Polygon spelling (then the same structs), or an error.
-
-    Exchange names become ids (``NASDAQ`` -> 12, ``EX99`` -> 99; an unknown name -> None: the
-    exchange is display information). A quote's ``conditions`` list holds its one condition."""
-    et = d.get("event_type")
-    code = _STD_CODE.get(et) if type(et) is str else None
-    if code is None:
-        return "unknown_event", f"unknown event_type {short(et, 24)}"
-    names = STANDARD[code]
-    out: dict[str, Any] = {"ev": code}
-    for k, v in d.items():
-        pk = names.get(k)
-        if pk is None or v is None:
-            continue
-        if pk in _EXCHANGE_KEYS and type(v) is str:
-            v = exchange_id(v)
-        elif code == "Q" and pk == "c" and type(v) is list and len(v) <= 1:
-            v = v[0] if v else None
-        out[pk] = v
-    return out
 
 
 def normalize(raw: Any) -> dict:

@@ -210,17 +210,6 @@ def quote_is_crossed(q: QuoteData) -> bool:
 
 def to_polygon(ev: dict) -> dict:
     """Seed dict (any kind) -> Polygon wire dict (``record`` writes these; the simulator replays them)."""
-    from .events import STANDARD, _STD_CODE
+    from .spelling import to_polygon as _to_polygon  # spelling imports this module: import at call time
 
-    code = _STD_CODE.get(ev.get("event_type"), "AM")
-    out: dict[str, Any] = {"ev": code}
-    for k, pk in STANDARD[code].items():
-        v = ev.get(k)
-        if v is None or (code == "Q" and k == "conditions"):
-            continue
-        out[pk] = exchange_id(v) if k in ("exchange", "ask_exchange") else v
-    if code == "Q" and ev.get("conditions"):
-        out["c"] = ev["conditions"][0]
-    if code in ("AM", "A") and "e" not in out:
-        out["e"] = ev["timestamp"] + (1000 if code == "A" else 60_000)
-    return out
+    return _to_polygon(ev)
