@@ -119,7 +119,7 @@ class SymbolState:
                     self._trade(t, a[2], a[3], a[5])
             elif code == "Q":
                 last_quote = a
-            else:
+            elif code == "AM":  # A (second bars), LULD, NOI: published, never folded into minute bars
                 self._official_bar([a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]])
         if last_trade is not None:
             self.last_trade = last_trade
