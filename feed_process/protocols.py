@@ -246,10 +246,11 @@ class PolygonCore(_Core):
         return good
 
     def _status(self, out: Output, status: Any, message: str, source: Any, session: Any) -> None:
+        message = message[:200]  # shown in status and logs: a 1 MB message is not
         if source is not None:
-            out.source = source
+            out.source = source[:40]
         if session is not None:
-            out.session = session
+            out.session = session[:40]
         if status == "connected":
             out.send.append(self._auth())
         elif status == "auth_success":
@@ -327,7 +328,7 @@ class RelayCore(_Core):
         elif t == "connected":
             for k in ("source", "session"):
                 if isinstance(msg.get(k), str):
-                    setattr(out, k, msg[k])
+                    setattr(out, k, msg[k][:40])
             out.state, out.message = CONNECTED, "connected"
         elif t == "subscribed":
             syms, chans = msg.get("symbols"), msg.get("channels")
