@@ -1,13 +1,19 @@
 """Sans-I/O upstream protocol cores: the relay's and Polygon/Massive's.
 
 Why sans-I/O: all protocol logic (handshake, auth, subscribe bookkeeping,
-parsing, filtering, error counting) lives in plain objects that take the
-frames a WebSocket delivered and return what to do - events to publish,
-messages to send, a state change, errors to count. No sockets, no clock, no
-asyncio: the unit and fuzz tests drive them directly, and the one I/O layer
-(``websocket_client.py``) serves both.
+parsing, filtering, de-duplication, error counting) lives in plain objects
+that take the frames a WebSocket delivered and return what to do - events to
+publish, messages to send, a state change, errors to count. No sockets, no
+clock, no asyncio: the unit and fuzz tests drive them directly, and the one
+I/O layer (``websocket_client.py``) serves both.
 
-Contract of a core (both classes):
+Validation is not here: every event goes through ``shared.models.events`` (the
+one declaration of the spec's schemas). A clean Polygon frame is one typed
+decode in C; a frame it refuses is re-read element by element with the same
+decoder, so the good events survive and each bad one is counted by kind.
+
+Contract of a core (both classes; ``channels=`` picks the spec's channels,
+default ``CHANNELS``, any of ``ALL_CHANNELS``):
 
 * ``on_open() -> list[str]``: a new connection is open; messages to send.
 * ``receive(frame) -> Output``: one WebSocket frame (text or bytes). Never
@@ -17,24 +23,33 @@ Contract of a core (both classes):
   wanted set; messages to send now (none while not yet ready - the whole set is
   sent once the connection is ready, so a reconnect re-subscribes the union).
 * ``wanted``: the symbols subscribers asked for. Events of other symbols are
-  dropped (a real relay may ignore ``unsubscribe``) and counted.
+  dropped (a real relay may ignore ``unsubscribe``; the official mock server
+  sends unrequested AMZN trades) and counted as ``unknown_symbol``.
+* ``pending``: topics (``"T.AAPL"``) asked for on this connection and not yet
+  acknowledged. ``Output.acks`` lists the topics a frame acknowledged,
+  ``Output.sub_errors`` the upstream's error replies to requests (Polygon
+  ``status: error`` once authenticated, relay ``{"type": "error"}``); with
+  ``Output.state`` (``connected`` = authenticated / relay greeting) that lets
+  the runtime tell "subscribed and healthy" from "subscribe_failed".
+* Trades are de-duplicated by (symbol, exchange, trade id) over the last
+  ``DEDUP_WINDOW``..2x trade ids per symbol of this connection (``duplicate``);
+  trades without an id are never dropped.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Annotated, Any, Iterable
+from typing import Any, Iterable
 
 import msgspec
 import orjson
 
-from shared.models.market_data import InvalidEvent
-
-from .events import _CONVERT, INF, polygon_array, standard_array
+from shared.models.events import ANY, EVENT, FRAME, RAW_LIST, build, decode_dict, diagnose, short
 
 log = logging.getLogger(__name__)
 
+ALL_CHANNELS = ("T", "Q", "AM", "A", "LULD", "NOI")
 CHANNELS = ("T", "Q", "AM")
 
 # Upstream states (docs/PROTOCOL.md); the cores report the protocol-level ones.
@@ -47,64 +62,7 @@ STALLED = "stalled"
 FAILED = "failed"
 STOPPED = "stopped"
 
-
-# ---- the typed fast path for Polygon frames (msgspec decodes and validates in C)
-# A frame is decoded straight into these structs; a field that is missing, of the
-# wrong type, out of range (prices > 0 and finite, sizes >= 0, ms timestamps > 0), or
-# an unknown ``ev`` makes msgspec refuse the whole frame, and the orjson path below
-# re-reads it event by event to keep the good ones and count the bad ones by kind.
-# Unknown fields (``z``, ``q``, ``av`` ...) are skipped without being built.
-_MAX_PRICE = 1e12  # finite bound (msgspec needs one); the slow path refuses only inf beyond it
-_Price = Annotated[float, msgspec.Meta(gt=0, lt=_MAX_PRICE)]
-_Quote = Annotated[float, msgspec.Meta(ge=0, lt=_MAX_PRICE)]  # one-sided quotes have a 0 side
-_Size = Annotated[int, msgspec.Meta(ge=0)]
-_Ms = Annotated[int, msgspec.Meta(gt=0)]
-
-
-class _T(msgspec.Struct, tag_field="ev", tag="T", kw_only=True):
-    sym: str
-    p: _Price
-    s: _Size
-    t: _Ms
-    x: int | None = None
-    c: list[int] | None = None
-    i: str | None = None
-
-
-class _Q(msgspec.Struct, tag_field="ev", tag="Q", kw_only=True):
-    sym: str
-    bp: _Quote
-    ap: _Quote
-    t: _Ms
-    bs: _Size = 0
-    as_: _Size = msgspec.field(default=0, name="as")
-    bx: int | None = None
-    ax: int | None = None
-
-
-class _AM(msgspec.Struct, tag_field="ev", tag="AM", kw_only=True):
-    sym: str
-    o: _Price
-    h: _Price
-    l: _Price  # noqa: E741 - Polygon's field name
-    c: _Price
-    v: _Size
-    s: _Ms
-    vw: _Price | None = None
-    n: int | None = None
-
-
-class _A(_AM, tag="A"):
-    pass
-
-
-class _Status(msgspec.Struct, tag_field="ev", tag="status", kw_only=True):
-    status: str
-    message: str = ""
-    source: str | None = None
-
-
-_POLYGON_FRAME = msgspec.json.Decoder(list[_T | _Q | _AM | _A | _Status])
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, TypeError, RecursionError)
 
 
 class Output:
@@ -116,7 +74,8 @@ class Output:
     ``(symbol, array)`` view for tests and tools.
     """
 
-    __slots__ = ("batches", "count", "last_ms", "send", "state", "message", "errors", "source")
+    __slots__ = ("batches", "count", "last_ms", "send", "state", "message", "errors", "source", "session",
+                 "acks", "sub_errors")
 
     def __init__(self) -> None:
         self.batches: dict[str, list[list]] = {}
@@ -127,19 +86,12 @@ class Output:
         self.message: str = ""          # human text for the state / last info
         self.errors: list[tuple[str, str]] = []
         self.source: str | None = None  # the sim's data-source label, when announced
-
-    def add(self, sym: str, arr: list) -> None:
-        lst = self.batches.get(sym)
-        if lst is None:
-            self.batches[sym] = [arr]
-        else:
-            lst.append(arr)
-        self.count += 1
-        self.last_ms = arr[1]
+        self.session: str | None = None  # the sim's clock ("wall" / "virtual"), when announced
+        self.acks: list[str] = []       # topics acknowledged ("T.AAPL")
+        self.sub_errors: list[str] = []  # the upstream's error replies to our requests
 
     def seal(self, appended: int) -> Output:
-        """End of a frame whose hot path appended ``appended`` events straight to ``batches``:
-        drop symbols left empty (all their events were bad), count, note the data time."""
+        """End of a frame: drop symbols left empty (all their events were bad), count, note the data time."""
         batches = self.batches
         for sym in [k for k, v in batches.items() if not v]:
             del batches[sym]
@@ -153,30 +105,39 @@ class Output:
         return [(sym, a) for sym, lst in self.batches.items() for a in lst]
 
 
-def _ints(c: list) -> bool:
-    for k in c:
-        if type(k) is not int:
-            return False
-    return True
-
-
-def _short(v: Any, n: int = 80) -> str:
-    s = repr(v)
-    return s if len(s) <= n else s[: n - 3] + "..."
-
-
 class _Core:
     kind = ""
 
     def __init__(self, channels: Iterable[str] = CHANNELS) -> None:
-        self.channels = tuple(channels)
+        chans = tuple(dict.fromkeys(channels))
+        bad = [c for c in chans if c not in ALL_CHANNELS]
+        if bad or not chans:
+            raise ValueError(f"unknown channels {bad} (known: {','.join(ALL_CHANNELS)})" if bad else "no channels")
+        self.channels = chans
         self.wanted: set[str] = set()
         self.ready = False
         self.counters: Counter[str] = Counter()
+        self.pending: set[str] = set()
+        self._seen: dict[str, list[dict]] = {}  # de-dup memory per symbol (events.build)
 
-    def _error(self, out: Output, kind: str, message: str) -> None:
-        self.counters[kind] += 1
-        out.errors.append((kind, message))
+    def _new_connection(self) -> None:
+        self.ready = False
+        self.pending.clear()
+        self._seen.clear()  # an upstream that restarted may reuse ids for other trades
+
+    def _finish(self, out: Output, evs: list) -> Output:
+        n, statuses = build(evs, out.batches, self.wanted, self._seen, out.errors)
+        for st in statuses:
+            self._status(out, st.status, st.message, st.source, st.session)
+        for kind, _ in out.errors:
+            self.counters[kind] += 1
+        return out.seal(n)
+
+    def _status(self, out: Output, status: Any, message: str, source: Any, session: Any) -> None:
+        pass  # only Polygon frames carry status events (the relay's dicts refuse them)
+
+    def _topics(self, symbols: Iterable[str]) -> list[str]:
+        return [f"{ch}.{s}" for s in sorted(symbols) for ch in self.channels]
 
     def subscribe(self, symbols: Iterable[str]) -> list[str]:
         new = [s for s in symbols if s not in self.wanted]
@@ -186,42 +147,24 @@ class _Core:
     def unsubscribe(self, symbols: Iterable[str]) -> list[str]:
         gone = [s for s in symbols if s in self.wanted]
         self.wanted.difference_update(gone)
+        for s in gone:
+            self._seen.pop(s, None)
         return self._sub_messages("unsubscribe", gone) if (gone and self.ready) else []
 
-    def _sub_messages(self, action: str, symbols: list[str]) -> list[str]:  # pragma: no cover - abstract
+    def _sub_messages(self, action: str, symbols: list[str]) -> list[str]:
+        topics = self._topics(symbols)
+        if action == "subscribe":
+            self.pending.update(topics)
+        else:
+            self.pending.difference_update(topics)
+        return [self._request(action, symbols, topics)]
+
+    def _request(self, action: str, symbols: list[str], topics: list[str]) -> str:  # pragma: no cover
         raise NotImplementedError
 
-    def _market(self, out: Output, d: dict, polygon_spelling: bool) -> None:
-        """One market event dict -> ``out.events`` (or a counted error)."""
-        try:
-            if polygon_spelling:
-                sym = d["sym"]
-                if sym not in self.wanted:
-                    self._unwanted(out, sym)
-                    return
-                out.add(sym, polygon_array(d))
-            else:
-                sym, arr = standard_array(d)
-                if sym not in self.wanted:
-                    self._unwanted(out, sym)
-                    return
-                out.add(sym, arr)
-        except InvalidEvent as e:
-            self._error(out, e.kind, str(e))
-        except KeyError:
-            self._error(out, "missing_symbol", f"event without a symbol: {_short(d)}")
-        except TypeError:  # unhashable symbol and friends
-            self._error(out, "wrong_type", f"event with a malformed field: {_short(d)}")
-
-    def _unwanted(self, out: Output, sym: Any) -> None:
-        self._error(out, "unknown_symbol", f"event for {_short(sym, 24)} which nobody subscribed")
-
-    def _load(self, out: Output, frame: str | bytes) -> Any:
-        try:
-            return orjson.loads(frame)
-        except (orjson.JSONDecodeError, TypeError) as e:
-            self._error(out, "malformed_json", f"frame is not JSON ({e}): {_short(frame, 60)}")
-            return None
+    def _ack(self, out: Output, topic: str) -> None:
+        self.pending.discard(topic)
+        out.acks.append(topic)
 
 
 class PolygonCore(_Core):
@@ -229,7 +172,10 @@ class PolygonCore(_Core):
 
     Every frame is a JSON array batching events; a lone object is accepted too.
     ``auth_failed`` and ``max_connections`` become states the I/O layer shows
-    and backs off on (long waits, never a tight loop).
+    and backs off on (long waits, never a tight loop). Subscribe params are
+    ``T.AAPL,A.AAPL,LULD.AAPL,...`` (per symbol, the core's channels in order);
+    the server acknowledges each topic with ``status: success``,
+    ``message: "subscribed to: T.AAPL"``.
     """
 
     kind = "polygon"
@@ -240,134 +186,71 @@ class PolygonCore(_Core):
         self.authenticated = False
 
     def on_open(self) -> list[str]:
-        self.ready = False
+        self._new_connection()
         self.authenticated = False
         return []  # the server speaks first (status "connected")
 
     def _auth(self) -> str:
         return orjson.dumps({"action": "auth", "params": self._key}).decode()
 
-    def _sub_messages(self, action: str, symbols: list[str]) -> list[str]:
-        params = ",".join(f"{ch}.{s}" for s in sorted(symbols) for ch in self.channels)
-        return [orjson.dumps({"action": action, "params": params}).decode()]
+    def _request(self, action: str, symbols: list[str], topics: list[str]) -> str:
+        return orjson.dumps({"action": action, "params": ",".join(topics)}).decode()
 
     def receive(self, frame: str | bytes) -> Output:
-        """Clean frames take the typed decoder; any frame it refuses is re-read by the thorough path."""
-        try:
-            evs = _POLYGON_FRAME.decode(frame)
-        except (msgspec.ValidationError, msgspec.DecodeError, TypeError):
-            return self._receive_slow(frame)
+        """Clean frames take one typed decode; any frame it refuses is re-read event by event."""
         out = Output()
-        wanted = self.wanted
-        batches = out.batches
-        n = 0
-        for e in evs:
-            cls = type(e)
-            if cls is _Status:
-                self._status(out, {"status": e.status, "message": e.message, "source": e.source})
-                continue
-            sym = e.sym
-            lst = batches.get(sym)
-            if lst is None:
-                if sym not in wanted:
-                    self._unwanted(out, sym)
-                    continue
-                lst = batches[sym] = []
-            if cls is _T:
-                c = e.c
-                lst.append(["T", e.t, e.p, e.s, e.x, c if c is not None else [], e.i])
-            elif cls is _Q:
-                lst.append(["Q", e.t, e.bp, e.bs, e.ap, e.as_, e.bx, e.ax])
-            else:
-                o, h, lo, c = e.o, e.h, e.l, e.c
-                if not (lo <= o <= h and lo <= c <= h):
-                    self._error(out, "inconsistent_bar", f"bar OHLC inconsistent (o={o} h={h} l={lo} c={c})")
-                    continue
-                lst.append(["AM", e.s, o, h, lo, c, e.v, e.vw, e.n])
-            n += 1
-        return out.seal(n)
+        try:
+            evs = FRAME.decode(frame)
+        except _DECODE_ERRORS:
+            evs = self._per_event(out, frame)
+        return self._finish(out, evs)
 
     def _receive_slow(self, frame: str | bytes) -> Output:
+        """The per-event path on its own (tests compare it with the fast path)."""
         out = Output()
-        msgs = self._load(out, frame)
-        if msgs is None and not out.errors:
-            self._error(out, "wrong_type", "frame is JSON null")
-        if msgs is None:
-            return out
-        if type(msgs) is dict:
-            msgs = [msgs]
-        elif type(msgs) is not list:
-            self._error(out, "wrong_type", f"frame is not an array of events: {_short(msgs, 40)}")
-            return out
-        wanted = self.wanted
-        batches = out.batches
-        convert = _CONVERT
-        n = 0
-        for d in msgs:
-            # The hot path, inlined: a T or Q of a wanted symbol with sane fields becomes its wire
-            # array right here; anything unusual falls to the converters, which say what is wrong.
-            try:
-                ev = d["ev"]
-                sym = d["sym"]
-                lst = batches.get(sym)
-                if lst is None:
-                    if sym not in wanted:
-                        raise KeyError
-                    lst = batches[sym] = []
-                if ev == "T":
-                    p = d["p"]
-                    s = d["s"]
-                    t = d["t"]
-                    c = d.get("c")
-                    if ((type(p) is float or type(p) is int) and 0 < p < INF and type(s) is int and s >= 0
-                            and type(t) is int and t > 0 and (c is None or (type(c) is list and _ints(c)))):
-                        x = d.get("x")
-                        i = d.get("i")
-                        arr = ["T", t, p, s, x if type(x) is int else None, c or [], i if type(i) is str else None]
-                    else:
-                        arr = convert["T"](d)
-                elif ev == "Q":
-                    bp = d["bp"]
-                    ap = d["ap"]
-                    bs = d["bs"]
-                    as_ = d["as"]
-                    t = d["t"]
-                    if ((type(bp) is float or type(bp) is int) and 0 <= bp < INF
-                            and (type(ap) is float or type(ap) is int) and 0 <= ap < INF
-                            and type(bs) is int and bs >= 0 and type(as_) is int and as_ >= 0
-                            and type(t) is int and t > 0):
-                        bx = d.get("bx")
-                        ax = d.get("ax")
-                        arr = ["Q", t, bp, bs, ap, as_, bx if type(bx) is int else None,
-                               ax if type(ax) is int else None]
-                    else:
-                        arr = convert["Q"](d)
-                else:
-                    arr = convert[ev](d)
-                lst.append(arr)
-                n += 1
-                continue
-            except InvalidEvent as e:
-                self._error(out, e.kind, str(e))
-                continue
-            except (KeyError, TypeError):
-                pass  # not a market event, an unwanted symbol, or a malformed one: the slow path says which
-            if type(d) is not dict:
-                self._error(out, "wrong_type", f"event is not an object: {_short(d, 40)}")
-            elif d.get("ev") == "status":
-                self._status(out, d)
-            elif type(d.get("ev")) is str and d.get("ev") in convert:
-                self._market(out, d, True)
-            else:
-                self._error(out, "unknown_event", f"unknown event type {_short(d.get('ev'), 24)}")
-        return out.seal(n)
+        return self._finish(out, self._per_event(out, frame))
 
-    def _status(self, out: Output, d: dict) -> None:
-        status = d.get("status")
-        message = d.get("message")
-        message = message if isinstance(message, str) else ""
-        if isinstance(d.get("source"), str):
-            out.source = d["source"]
+    def _per_event(self, out: Output, frame: Any) -> list:
+        try:
+            raws: list = RAW_LIST.decode(frame)
+        except msgspec.ValidationError:  # JSON, but not an array: a lone object is one event
+            try:
+                top = ANY.decode(frame)
+            except _DECODE_ERRORS:
+                top = None
+            if type(top) is not dict:
+                out.errors.append(("wrong_type", f"frame is not an array of events: {short(top, 40)}"))
+                return []
+            raws = [frame]
+        except _DECODE_ERRORS as e:
+            out.errors.append(("malformed_json", f"frame is not JSON ({e}): {short(frame, 60)}"[:200]))
+            return []
+        good = []
+        for raw in raws:
+            try:
+                good.append(EVENT.decode(raw))
+            except _DECODE_ERRORS as err:
+                try:
+                    obj = ANY.decode(raw)
+                except _DECODE_ERRORS as e:  # 1e999 (no float holds it), or nesting too deep
+                    kind = "bad_value" if "out of range" in str(e) else "wrong_type"
+                    out.errors.append((kind, f"unreadable event ({e}): {short(bytes(raw), 60)}"[:200]))
+                    continue
+                why = diagnose(obj, err, self.wanted)
+                if why is None:  # a status message with odd fields
+                    m, src, ses = obj.get("message"), obj.get("source"), obj.get("session")
+                    self._status(out, obj.get("status"), m if type(m) is str else "",
+                                 src if type(src) is str else None, ses if type(ses) is str else None)
+                else:
+                    out.errors.append(why)
+        return good
+
+    def _status(self, out: Output, status: Any, message: str, source: Any, session: Any) -> None:
+        message = message[:200]  # shown in status and logs: a 1 MB message is not
+        if source is not None:
+            out.source = source[:40]
+        if session is not None:
+            out.session = session[:40]
         if status == "connected":
             out.send.append(self._auth())
         elif status == "auth_success":
@@ -382,72 +265,86 @@ class PolygonCore(_Core):
             self.ready = False
             out.state = MAX_CONNECTIONS
             out.message = message or "another connection is using this API key (max_connections)"
-        elif status in ("success", "auth_timeout", "error", "unsubscribed", "subscribed"):
-            if status in ("auth_timeout", "error"):
-                self._error(out, "upstream_error", f"upstream {status}: {message[:120]}")
-            else:
-                out.message = message
+        elif status in ("auth_timeout", "error"):
+            out.errors.append(("upstream_error", f"upstream {status}: {message[:120]}"))
+            if status == "error" and self.authenticated:
+                out.sub_errors.append(message[:200])
+        elif status in ("success", "unsubscribed", "subscribed"):
+            out.message = message
+            if message.startswith("subscribed to: "):
+                self._ack(out, message[15:].strip())
         else:
-            self._error(out, "unknown_status", f"unknown status {_short(status, 40)}")
+            out.errors.append(("unknown_status", f"unknown status {short(status, 40)}"))
 
 
 class RelayCore(_Core):
-    """The seed relay at ``/ws/{client_id}``: ``{"type": ...}`` messages, market data in ``data``."""
+    """The seed relay at ``/ws/{client_id}``: ``{"type": ...}`` messages, market data in ``data``.
+
+    ``data`` is one event or a list, in either spelling (Polygon ``ev, sym, p ...`` or the
+    standard ``event_type, symbol, price ...``); both go through the same rules."""
 
     kind = "relay"
 
     def on_open(self) -> list[str]:
         # The relay accepts subscriptions at once; send the whole union.
+        self._new_connection()
         self.ready = True
         return self._sub_messages("subscribe", sorted(self.wanted)) if self.wanted else []
 
-    def _sub_messages(self, action: str, symbols: list[str]) -> list[str]:
+    def _request(self, action: str, symbols: list[str], topics: list[str]) -> str:
         msg: dict[str, Any] = {"action": action, "symbols": sorted(symbols)}
         if action == "subscribe":
             msg["channels"] = list(self.channels)
-        return [orjson.dumps(msg).decode()]
+        return orjson.dumps(msg).decode()
 
     def ping(self) -> str:
         return '{"action":"ping"}'
 
     def receive(self, frame: str | bytes) -> Output:
         out = Output()
-        msg = self._load(out, frame)
-        if out.errors:
-            return out
-        if type(msg) is list:  # a batching relay: several messages in one frame
-            for m in msg:
-                self._one(out, m)
-        else:
-            self._one(out, msg)
-        return out
+        try:
+            msg = ANY.decode(frame)
+        except _DECODE_ERRORS as e:
+            out.errors.append(("malformed_json", f"frame is not JSON ({e}): {short(frame, 60)}"[:200]))
+            return self._finish(out, [])
+        evs: list = []
+        for m in (msg if type(msg) is list else [msg]):  # a batching relay: several messages in one frame
+            self._one(out, m, evs)
+        return self._finish(out, evs)
 
-    def _one(self, out: Output, msg: Any) -> None:
+    def _one(self, out: Output, msg: Any, evs: list) -> None:
         if type(msg) is not dict:
-            self._error(out, "wrong_type", f"message is not an object: {_short(msg, 40)}")
+            out.errors.append(("wrong_type", f"message is not an object: {short(msg, 40)}"))
             return
         t = msg.get("type")
         if t == "market_data":
             data = msg.get("data")
-            items = data if type(data) is list else [data]
-            for d in items:
-                if type(d) is not dict:
-                    self._error(out, "wrong_type", f"market_data without an object: {_short(d, 40)}")
-                elif "ev" in d:
-                    self._market(out, d, True)
+            for d in (data if type(data) is list else [data]):
+                ev, why = decode_dict(d, self.wanted)
+                if why is None:
+                    evs.append(ev)
                 else:
-                    self._market(out, d, False)
+                    out.errors.append(why)
         elif t == "connected":
-            if isinstance(msg.get("source"), str):
-                out.source = msg["source"]
+            for k in ("source", "session"):
+                if isinstance(msg.get(k), str):
+                    setattr(out, k, msg[k][:40])
             out.state, out.message = CONNECTED, "connected"
-        elif t in ("subscribed", "unsubscribed", "pong"):
+        elif t == "subscribed":
+            syms, chans = msg.get("symbols"), msg.get("channels")
+            chans = chans if type(chans) is list else list(self.channels)
+            for s in (syms if type(syms) is list else []):
+                for c in chans:
+                    if type(s) is str and type(c) is str:
+                        self._ack(out, f"{c}.{s}")
+        elif t in ("unsubscribed", "pong"):
             pass
         elif t == "error":
-            m = msg.get("message")
-            self._error(out, "upstream_error", f"relay error: {str(m)[:120]}")
+            m = str(msg.get("message"))[:200]
+            out.errors.append(("upstream_error", f"relay error: {m[:120]}"))
+            out.sub_errors.append(m)
         else:
-            self._error(out, "unknown_message", f"unknown message type {_short(t, 24)}")
+            out.errors.append(("unknown_message", f"unknown message type {short(t, 24)}"))
 
 
 def make_core(protocol: str, api_key: str = "", channels: Iterable[str] = CHANNELS) -> _Core:

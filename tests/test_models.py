@@ -109,50 +109,65 @@ POLY_AM = {"ev": "AM", "sym": "AAPL", "v": 2119, "av": 2119, "op": 201.63, "vw":
            "c": 201.67, "h": 201.68, "l": 201.6, "a": 201.6451, "z": 41, "s": 1751029500000, "e": 1751029560000}
 
 
+# Keys CONTRACTS.md adds to the seed dicts (the seed's keys stay exactly).
+ADDED_TRADE = {"id", "tape", "sequence", "trf_id", "trf_timestamp"}
+ADDED_QUOTE = {"ask_exchange", "conditions", "indicators", "tape", "sequence"}
+ADDED_AGG = {"accumulated_volume", "official_open", "day_vwap", "end_timestamp", "timeframe", "average_size", "otc"}
+
+
 def test_polygon_trade():
     assert normalize(POLY_T) == {"event_type": "trade", "symbol": "AAPL", "timestamp": 1751029504042,
                                  "price": 201.63, "size": 73, "conditions": [14, 12, 37, 41],
-                                 "exchange": "NYSE Arca"}
+                                 "exchange": "NYSE Arca", "id": "100000", "tape": 3, "sequence": 1000000,
+                                 "trf_id": None, "trf_timestamp": None}
 
 
 def test_polygon_quote():
     assert normalize(POLY_Q) == {"event_type": "quote", "symbol": "AAPL", "timestamp": 1751029502330,
                                  "bid_price": 201.6, "bid_size": 3, "ask_price": 201.66, "ask_size": 2,
-                                 "exchange": "NASDAQ"}
+                                 "exchange": "NASDAQ", "ask_exchange": "Cboe EDGX", "conditions": [1],
+                                 "indicators": [], "tape": 3, "sequence": 2000000}
 
 
 def test_polygon_minute_aggregate_uses_start_and_not_z_as_transactions():
     assert normalize(POLY_AM) == {"event_type": "aggregate", "symbol": "AAPL", "timestamp": 1751029500000,
                                   "open": 201.63, "high": 201.68, "low": 201.6, "close": 201.67,
-                                  "volume": 2119, "vwap": 201.6451, "transactions": None}
-    # 'A' (second aggregates) is the same shape
-    assert normalize(POLY_AM | {"ev": "A"})["event_type"] == "aggregate"
+                                  "volume": 2119, "vwap": 201.6451, "transactions": None,
+                                  "accumulated_volume": 2119, "official_open": 201.63, "day_vwap": 201.6451,
+                                  "end_timestamp": 1751029560000, "average_size": 41, "otc": None,
+                                  "timeframe": "1m"}
+    # 'A' (second aggregates) has the same fields but is its own kind: never a minute bar
+    a = normalize(POLY_AM | {"ev": "A", "e": 1751029501000})
+    assert a["event_type"] == "second_aggregate" and a["timeframe"] == "1s"
 
 
 def test_standard_spelling_trade_quote_aggregate():
     t = normalize({"event_type": "trade", "symbol": "AAPL", "timestamp": 1234567890000, "price": 150.25,
                    "size": 100, "conditions": [14, 37], "exchange": "NASDAQ"})
     assert t == {"event_type": "trade", "symbol": "AAPL", "timestamp": 1234567890000, "price": 150.25,
-                 "size": 100, "conditions": [14, 37], "exchange": "NASDAQ"}
+                 "size": 100, "conditions": [14, 37], "exchange": "NASDAQ", "id": None, "tape": None,
+                 "sequence": None, "trf_id": None, "trf_timestamp": None}
     q = normalize({"event_type": "quote", "symbol": "AAPL", "timestamp": 1234567890000, "bid_price": 150.20,
                    "bid_size": 300, "ask_price": 150.25, "ask_size": 500, "exchange": 12})
     assert q == {"event_type": "quote", "symbol": "AAPL", "timestamp": 1234567890000, "bid_price": 150.20,
-                 "bid_size": 300, "ask_price": 150.25, "ask_size": 500, "exchange": "NASDAQ"}
+                 "bid_size": 300, "ask_price": 150.25, "ask_size": 500, "exchange": "NASDAQ",
+                 "ask_exchange": None, "conditions": [], "indicators": [], "tape": None, "sequence": None}
     a = normalize({"event_type": "aggregate", "symbol": "AAPL", "timestamp": 1234567890000, "open": 150.0,
                    "high": 150.5, "low": 149.75, "close": 150.25, "volume": 100000, "vwap": 150.10,
                    "transactions": 500})
-    assert a == {"event_type": "aggregate", "symbol": "AAPL", "timestamp": 1234567890000, "open": 150.0,
-                 "high": 150.5, "low": 149.75, "close": 150.25, "volume": 100000, "vwap": 150.10,
-                 "transactions": 500}
+    assert {k: a[k] for k in SPEC_AGG} == {
+        "event_type": "aggregate", "symbol": "AAPL", "timestamp": 1234567890000, "open": 150.0, "high": 150.5,
+        "low": 149.75, "close": 150.25, "volume": 100000, "vwap": 150.10, "transactions": 500}
+    assert set(a) == SPEC_AGG | ADDED_AGG
 
 
 def test_seed_relay_minimal_message_and_optional_fields():
     # The seed README's incoming example: only ev, sym, p, s, t.
     t = normalize({"ev": "T", "sym": "AAPL", "p": 150.25, "s": 100, "t": 1234567890000})
-    assert t["conditions"] == [] and t["exchange"] is None and set(t) == SPEC_TRADE
+    assert t["conditions"] == [] and t["exchange"] is None and set(t) == SPEC_TRADE | ADDED_TRADE
     a = normalize({"event_type": "aggregate", "symbol": "AAPL", "timestamp": 1234567890000, "open": 1.0,
                    "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0})
-    assert a["vwap"] is None and a["transactions"] is None and set(a) == SPEC_AGG
+    assert a["vwap"] is None and a["transactions"] is None and set(a) == SPEC_AGG | ADDED_AGG
 
 
 @pytest.mark.parametrize("ts, ms", [
@@ -160,16 +175,20 @@ def test_seed_relay_minimal_message_and_optional_fields():
     (1751029504042, 1751029504042),            # milliseconds
     (1751029504042123, 1751029504042),         # microseconds
     (1751029504042123456, 1751029504042),      # nanoseconds
-    (1751029504.5, 1751029504000),             # float seconds
 ])
 def test_timestamps_become_epoch_milliseconds(ts, ms):
     assert normalize(POLY_T | {"t": ts})["timestamp"] == ms
 
 
-def test_symbols_with_share_class():
+def test_symbols_with_share_class_and_lower_case_preferreds():
     assert normalize(POLY_T | {"sym": "BRK.B"})["symbol"] == "BRK.B"
-    assert md.normalize_symbol(" brk.b ") == "BRK.B"
-    for bad in ("", "I:SPX", "AAPL|", "1ABC", "aapl w"):
+    assert normalize(POLY_T | {"sym": "BACpL"})["symbol"] == "BACpL"  # the spec's pattern has lower case
+    assert md.normalize_symbol(" brk.b ") == "BRK.B"  # typed all in lower case: upper-cased
+    assert md.normalize_symbol("BACpL") == "BACpL"    # never upper-case a preferred
+    assert md.normalize_symbol("NTEST.Q") == "NTEST.Q"
+    for good in ("BACpL", "BRK.B", "PBRpA", "A", "NTEST.Q", "BRK/B"):
+        assert md.valid_symbol(good), good
+    for bad in ("", "I:SPX", "AAPL|", "1ABC", "aapl w", "bACpL", "AAPL.", "A" * 11, "x" * 10**6):
         with pytest.raises(ValueError):
             md.normalize_symbol(bad)
 
@@ -210,39 +229,54 @@ def _without(d: dict, *keys: str) -> dict:
     (_without(POLY_T, "sym"), "missing_symbol"),
     (POLY_T | {"sym": ""}, "missing_symbol"),
     (POLY_T | {"sym": None}, "missing_symbol"),
-    (_without(POLY_Q, "t"), "missing_timestamp"),
-    (POLY_T | {"t": None}, "missing_timestamp"),
-    (_without(POLY_AM, "s"), "missing_timestamp"),
-    (POLY_T | {"p": float("nan")}, "non_finite"),
-    (POLY_T | {"p": float("inf")}, "non_finite"),
-    (POLY_Q | {"ap": -float("inf")}, "non_finite"),
-    (POLY_T | {"p": 10**400}, "non_finite"),
-    (POLY_T | {"p": 0}, "non_positive_price"),
-    (POLY_T | {"p": -1.5}, "non_positive_price"),
-    (POLY_Q | {"bp": 0.0}, "non_positive_price"),
-    (POLY_AM | {"l": -1}, "non_positive_price"),
-    (POLY_T | {"s": -1}, "negative_size"),
-    (POLY_Q | {"as": -100}, "negative_size"),
-    (POLY_AM | {"v": -5}, "negative_size"),
+    (_without(POLY_Q, "t"), "missing_field"),
+    (POLY_T | {"t": None}, "missing_field"),
+    (_without(POLY_AM, "s"), "missing_field"),
+    (POLY_T | {"p": float("nan")}, "bad_value"),
+    (POLY_T | {"p": float("inf")}, "bad_value"),
+    (POLY_Q | {"ap": -float("inf")}, "bad_value"),
+    (POLY_T | {"p": 10**400}, "bad_value"),
+    (POLY_T | {"p": 1e9}, "bad_value"),           # the price cap, on every path
+    (POLY_T | {"p": 0}, "bad_value"),
+    (POLY_T | {"p": -0.0}, "bad_value"),
+    (POLY_T | {"p": -1.5}, "bad_value"),
+    (POLY_Q | {"bp": -0.01}, "bad_value"),
+    (POLY_AM | {"l": -1}, "bad_value"),
+    (POLY_T | {"s": -1}, "bad_value"),
+    (POLY_T | {"s": 2**63}, "bad_value"),         # beyond msgpack's signed range
+    (POLY_T | {"s": 2**64}, "bad_value"),
+    (POLY_T | {"s": 1e30}, "wrong_type"),         # the spec says integer: no float, however round
+    (POLY_T | {"s": 100.0}, "wrong_type"),
+    (POLY_Q | {"as": -100}, "bad_value"),
+    (POLY_AM | {"v": -5}, "bad_value"),
     (POLY_T | {"p": "201.63"}, "wrong_type"),
+    (POLY_T | {"p": "NaN"}, "wrong_type"),
     (POLY_T | {"s": "73"}, "wrong_type"),
     (POLY_T | {"p": True}, "wrong_type"),       # bool is not a number
     (POLY_T | {"s": False}, "wrong_type"),
     (POLY_Q | {"bs": [3]}, "wrong_type"),
-    (POLY_T | {"t": "1751029504042"}, "wrong_type"),
-    (POLY_T | {"t": True}, "wrong_type"),
+    (POLY_T | {"t": "1751029504042"}, "bad_timestamp"),
+    (POLY_T | {"t": True}, "bad_timestamp"),
+    (POLY_T | {"t": 1751029504.5}, "bad_timestamp"),
     (POLY_T | {"sym": 123}, "wrong_type"),
     (POLY_T | {"c": "14,12"}, "wrong_type"),
     (POLY_T | {"c": [14, True]}, "wrong_type"),
+    (POLY_T | {"c": [14, -1]}, "bad_value"),
+    (POLY_T | {"c": list(range(65))}, "bad_value"),  # bounded lists
+    (POLY_T | {"i": "x" * 65}, "bad_value"),       # bounded strings
     (POLY_T | {"t": 0}, "bad_timestamp"),
     (POLY_T | {"t": -5}, "bad_timestamp"),
+    (POLY_T | {"t": 1234567}, "bad_timestamp"),    # 1970: not an epoch in any unit
+    (POLY_T | {"t": 10**13}, "bad_timestamp"),     # 2286 in ms, 1970 in us: neither
     (POLY_T | {"t": float("nan")}, "bad_timestamp"),
     (POLY_T | {"t": 10**400}, "bad_timestamp"),
     (_without(POLY_T, "p"), "missing_field"),
     (POLY_Q | {"bp": None}, "missing_field"),
     (POLY_T | {"ev": "XX"}, "unknown_event"),
     (_without(POLY_T, "ev"), "unknown_event"),
+    ({"event_type": "bogus", "symbol": "AAPL"}, "unknown_event"),
     (POLY_T | {"sym": "I:SPX"}, "bad_symbol"),
+    (POLY_T | {"sym": "AAPL|"}, "bad_symbol"),
     (POLY_AM | {"h": 201.0}, "inconsistent_bar"),    # high below open/close
     (POLY_AM | {"c": 202.0}, "inconsistent_bar"),    # close above high
 ])
@@ -282,20 +316,20 @@ def _check_seed_dict(ev: dict) -> None:
     ts = ev["timestamp"]
     assert type(ts) is int and 1_700_000_000_000 < ts < 1_800_000_000_000  # epoch ms, 2023..2027
     if et == "trade":
-        assert set(ev) == SPEC_TRADE
+        assert set(ev) == SPEC_TRADE | ADDED_TRADE
         assert type(ev["price"]) is float and math.isfinite(ev["price"]) and ev["price"] > 0
         assert type(ev["size"]) is int and ev["size"] >= 0
         assert type(ev["conditions"]) is list and all(type(c) is int for c in ev["conditions"])
         assert ev["exchange"] is None or isinstance(ev["exchange"], str)
     elif et == "quote":
-        assert set(ev) == SPEC_QUOTE
+        assert set(ev) == SPEC_QUOTE | ADDED_QUOTE
         for k in ("bid_price", "ask_price"):
             assert type(ev[k]) is float and math.isfinite(ev[k]) and ev[k] > 0
         for k in ("bid_size", "ask_size"):
             assert type(ev[k]) is int and ev[k] >= 0
         assert ev["exchange"] is None or isinstance(ev["exchange"], str)
     else:
-        assert et == "aggregate" and set(ev) == SPEC_AGG
+        assert et == "aggregate" and set(ev) == SPEC_AGG | ADDED_AGG
         for k in ("open", "high", "low", "close"):
             assert type(ev[k]) is float and ev[k] > 0
         assert ev["low"] <= min(ev["open"], ev["close"]) <= max(ev["open"], ev["close"]) <= ev["high"]

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from shared.models import wire
+from shared.models import market_data as md
 from shared.models.market_data import EXCHANGES, normalize
 from shared.models.wire import WireError
 
@@ -20,10 +21,13 @@ settings.load_profile("wire")
 
 # ---------------------------------------------------------------- strategies
 
-symbols = st.from_regex(r"\A[A-Z][A-Z0-9]{0,9}(?:[./-][A-Z0-9]{1,4})?\Z")
+symbols = st.from_regex(r"\A[A-Z][A-Za-z0-9]{0,9}(?:[./-][A-Za-z0-9]{1,4})?\Z")
 ts_ms = st.integers(min_value=1_000_000_000_000, max_value=4_000_000_000_000)
 prices = st.floats(min_value=1e-6, max_value=1e7, allow_nan=False, allow_infinity=False)
-sizes = st.integers(min_value=0, max_value=2**53)
+levels = st.just(0.0) | prices  # quote sides, LULD bands: 0 = absent
+sizes = st.integers(min_value=0, max_value=2**63 - 1)
+small = st.none() | st.integers(0, 2**40)
+codes = st.lists(st.integers(0, 255), max_size=6)
 # Names normalize() produces: the known exchanges, EX<n> for unknown ids, or None.
 exchanges = st.one_of(
     st.none(),
@@ -35,28 +39,54 @@ exchanges = st.one_of(
 @st.composite
 def trades(draw, sym=symbols):
     return {"event_type": "trade", "symbol": draw(sym), "timestamp": draw(ts_ms), "price": draw(prices),
-            "size": draw(sizes), "conditions": draw(st.lists(st.integers(0, 255), max_size=6)),
-            "exchange": draw(exchanges)}
+            "size": draw(sizes), "conditions": draw(codes), "exchange": draw(exchanges),
+            "id": draw(st.none() | st.text("0123456789abcdef", min_size=1, max_size=20)),
+            "tape": draw(st.none() | st.integers(1, 3)), "sequence": draw(small), "trf_id": draw(small),
+            "trf_timestamp": draw(st.none() | ts_ms)}
 
 
 @st.composite
 def quotes(draw, sym=symbols):
-    return {"event_type": "quote", "symbol": draw(sym), "timestamp": draw(ts_ms), "bid_price": draw(prices),
-            "bid_size": draw(sizes), "ask_price": draw(prices), "ask_size": draw(sizes),
-            "exchange": draw(exchanges)}
+    return {"event_type": "quote", "symbol": draw(sym), "timestamp": draw(ts_ms), "bid_price": draw(levels),
+            "bid_size": draw(sizes), "ask_price": draw(levels), "ask_size": draw(sizes),
+            "exchange": draw(exchanges), "ask_exchange": draw(exchanges),
+            "conditions": draw(st.lists(st.integers(0, 255), max_size=1)), "indicators": draw(codes),
+            "tape": draw(st.none() | st.integers(1, 3)), "sequence": draw(small)}
 
 
 @st.composite
-def aggregates(draw, sym=symbols):
+def aggregates(draw, sym=symbols, second=False):
     lo, m1, m2, h = sorted(draw(st.lists(prices, min_size=4, max_size=4)))
     o, c = draw(st.permutations([m1, m2]))
-    return {"event_type": "aggregate", "symbol": draw(sym), "timestamp": draw(ts_ms), "open": o, "high": h,
-            "low": lo, "close": c, "volume": draw(sizes), "vwap": draw(st.none() | prices),
-            "transactions": draw(st.none() | st.integers(0, 10**9))}
+    t = draw(ts_ms)
+    return {"event_type": "second_aggregate" if second else "aggregate", "symbol": draw(sym), "timestamp": t,
+            "open": o, "high": h, "low": lo, "close": c, "volume": draw(sizes), "vwap": draw(st.none() | prices),
+            "transactions": draw(st.none() | st.integers(0, 10**9)), "accumulated_volume": draw(st.none() | sizes),
+            "official_open": draw(st.none() | levels), "day_vwap": draw(st.none() | levels),
+            "end_timestamp": draw(st.none() | st.just(t + (1000 if second else 60_000))),
+            "average_size": draw(small), "otc": draw(st.none() | st.booleans()),
+            "timeframe": "1s" if second else "1m"}
+
+
+@st.composite
+def lulds(draw, sym=symbols):
+    return {"event_type": "luld", "symbol": draw(sym), "timestamp": draw(ts_ms), "limit_up": draw(levels),
+            "limit_down": draw(levels), "indicators": draw(codes), "tape": draw(st.none() | st.integers(1, 3)),
+            "sequence": draw(small)}
+
+
+@st.composite
+def imbalances(draw, sym=symbols):
+    return {"event_type": "imbalance", "symbol": draw(sym), "timestamp": draw(ts_ms),
+            "auction_type": draw(st.none() | st.sampled_from("OMHCPR")),
+            "imbalance_quantity": draw(st.none() | st.integers(-2**40, 2**40)), "exchange": draw(exchanges),
+            "paired_quantity": draw(small), "book_clearing_price": draw(st.none() | levels),
+            "auction_time": draw(st.none() | st.integers(400, 2000)), "sequence": draw(small)}
 
 
 def events(sym=symbols):
-    return st.one_of(trades(sym), quotes(sym), aggregates(sym))
+    return st.one_of(trades(sym), quotes(sym), aggregates(sym), aggregates(sym, second=True), lulds(sym),
+                     imbalances(sym))
 
 
 # msgpack-representable JSON-like values with text keys (what bodies of control messages hold)
@@ -130,9 +160,43 @@ def test_pack_refuses_what_msgpack_cannot_carry():
 
 def test_real_replay_events_survive_the_wire():
     ev = normalize({"ev": "T", "sym": "AAPL", "x": 4, "i": "1", "p": 201.64, "s": 4, "t": 1751029504111,
-                    "c": [12, 37]})
-    assert wire.event_to_wire(ev) == ["T", 1751029504111, 201.64, 4, 4, [12, 37], None]
+                    "c": [12, 37], "z": 3, "q": 1000007})
+    assert wire.event_to_wire(ev) == ["T", 1751029504111, 201.64, 4, 4, [12, 37], "1", 3, 1000007, None, None]
     assert wire.event_to_dict("AAPL", wire.event_to_wire(ev)) == ev
+
+
+def test_arrays_of_an_older_feed_expand_with_the_added_keys_none():
+    # protocol v1 is append-only: the arrays a feed sent before these fields existed still expand
+    t = wire.event_to_dict("AAPL", ["T", 1751029504111, 201.64, 4, 4, [12, 37], "9"])
+    assert t["id"] == "9" and t["tape"] is None and t["sequence"] is None and t["trf_timestamp"] is None
+    q = wire.event_to_dict("AAPL", ["Q", 1751029504111, 201.6, 3, 201.7, 2, 12, 11])
+    assert q["ask_exchange"] == "NYSE Arca" and q["conditions"] == [] and q["indicators"] == []
+    am = wire.event_to_dict("AAPL", ["AM", 1751029500000, 1.0, 2.0, 0.5, 1.5, 100, 1.2, None])
+    assert am["timeframe"] == "1m" and am["accumulated_volume"] is None and am["end_timestamp"] is None
+    assert wire.event_to_dict("AAPL", ["A", 1751029500000, 1.0, 2.0, 0.5, 1.5, 100, 1.2, None])[
+        "event_type"] == "second_aggregate"
+
+
+def test_seed_dict_keys_are_the_seeds_plus_the_added_ones():
+    # CONTRACTS: the seed's keys stay exactly; new keys are only added
+    seed = {"trade": md.TRADE_KEYS, "quote": md.QUOTE_KEYS, "aggregate": md.AGGREGATE_KEYS,
+            "second_aggregate": md.AGGREGATE_KEYS}
+    added = {"trade": {"id", "tape", "sequence", "trf_id", "trf_timestamp"},
+             "quote": {"ask_exchange", "conditions", "indicators", "tape", "sequence"},
+             "aggregate": {"accumulated_volume", "official_open", "day_vwap", "end_timestamp", "timeframe",
+                           "average_size", "otc"}}
+    added["second_aggregate"] = added["aggregate"]
+    arrays = {"trade": ["T", 1, 1.0, 1, None, []], "quote": ["Q", 1, 1.0, 1, 1.0, 1, None],
+              "aggregate": ["AM", 1, 1.0, 1.0, 1.0, 1.0, 1, None, None],
+              "second_aggregate": ["A", 1, 1.0, 1.0, 1.0, 1.0, 1, None, None]}
+    for kind, arr in arrays.items():
+        d = wire.event_to_dict("AAPL", arr)
+        assert d["event_type"] == kind and set(d) == seed[kind] | added[kind], kind
+    assert set(wire.event_to_dict("AAPL", ["LULD", 1, 2.0, 1.0])) == {
+        "event_type", "symbol", "timestamp", "limit_up", "limit_down", "indicators", "tape", "sequence"}
+    assert set(wire.event_to_dict("AAPL", ["NOI", 1])) == {
+        "event_type", "symbol", "timestamp", "auction_type", "imbalance_quantity", "exchange", "paired_quantity",
+        "book_clearing_price", "auction_time", "sequence"}
 
 
 # ---------------------------------------------------------------- strict, bounded decoding
@@ -281,6 +345,13 @@ def test_memoryview_and_bytearray_are_accepted():
     ["AM", 1, 1.0, 1.0, 1.0, 1.0, 10, "vwap", None],
     ["AM", 1, 1.0, 1.0, 1.0, 1.0, 10, None, 2.5],
     ["AM", 1, 1.0, 1.0, 1.0, float("-inf"), 10, None, None],
+    ["T", 1, 1.0, 1, None, [], 17],                 # trade id must be text
+    ["Q", 1, 1.0, 1, 2.0, 1, None, None, "c"],      # quote condition must be an int
+    ["A", 1, 1.0, 1.0, 1.0, 1.0, 10, None, None, None, None, None, None, None, "yes"],  # otc is a bool
+    ["LULD", 1, 1.0],
+    ["LULD", 1, float("nan"), 1.0],
+    ["NOI", 1, 7],                                  # auction type is text
+    ["NOI", True],
     ["XX", 1, 2, 3],
 ])
 def test_bad_event_arrays_are_wire_errors(arr):

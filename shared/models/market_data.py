@@ -11,7 +11,10 @@ Upstreams speak two spellings: Polygon/Massive wire fields (``ev, sym, p, s,
 t ...``) and the seed relay's standard fields (``event_type, symbol, price,
 size, timestamp ...``). :func:`normalize` accepts either and returns the seed
 dict, or raises :class:`InvalidEvent` with a short machine-readable ``kind``
-and a human reason. Nothing here does I/O; the feed counts the ``kind``s.
+and a human reason. It applies the feed's own rules (``shared.models.events``,
+the one declaration), so what the feed accepts and what ``normalize`` accepts
+cannot drift apart. Nothing here does I/O; the feed counts the ``kind``s.
+This module also owns the one ticker rule (:func:`valid_symbol`).
 
 Timestamps are epoch milliseconds everywhere. A crossed quote (bid > ask) is
 *kept* - real markets print them - and reported by :func:`quote_is_crossed` so
@@ -20,7 +23,6 @@ the feed can count it.
 
 # No ``from __future__ import annotations`` here: on Python 3.11 it hides
 # ``NotRequired`` from TypedDict, and ``__optional_keys__`` would come out empty.
-import math
 import re
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -160,10 +162,11 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
-# Tickers: letters, digits, and the share-class/when-issued punctuation real
-# feeds use (BRK.B, BF.B, also BRK/B in some vendors). Indices (I:SPX) are not
-# stocks and are refused.
-_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9]{0,9}(?:[./-][A-Z0-9]{1,4})?$")
+# Tickers (the spec's stock tickers, as real feeds spell them): an upper-case letter, then letters
+# (lower case too: preferreds such as BACpL), digits, and one share-class / when-issued suffix
+# (BRK.B, BF.B, BRK/B in some vendors, NTEST.Q in the spec's NOI example). Indices (I:SPX) are not
+# stocks and are refused. This is the one rule: the feed, the simulator and the UI all call it.
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,9}(?:[./-][A-Za-z0-9]{1,4})?$")
 
 
 def valid_symbol(symbol: Any) -> bool:
@@ -171,168 +174,33 @@ def valid_symbol(symbol: Any) -> bool:
 
 
 def normalize_symbol(symbol: Any) -> str:
-    """Upper-case and check a user-typed symbol; raise ValueError with a reason."""
+    """Check a user-typed symbol; raise ValueError with a reason.
+
+    Typed all in lower case (``aapl``, ``brk.b``) it is upper-cased for convenience; a ticker with
+    any upper-case letter is kept exactly, so ``BACpL`` (a preferred) never becomes ``BACPL``."""
     if not isinstance(symbol, str):
         raise ValueError(f"symbol must be text, got {type(symbol).__name__}")
-    s = symbol.strip().upper()
+    s = symbol.strip()
     if not s:
         raise ValueError("symbol is empty")
+    if s == s.lower():
+        s = s.upper()
     if not valid_symbol(s):
-        raise ValueError(f"'{symbol.strip()}' is not a valid ticker (letters, digits, and one . / - class suffix)")
+        raise ValueError(f"'{s}' is not a valid ticker (letters, digits, and one . / - class suffix)")
     return s
 
 
-_EVENT_TYPES = {
-    "T": "trade",
-    "trade": "trade",
-    "Q": "quote",
-    "quote": "quote",
-    "AM": "aggregate",
-    "A": "aggregate",
-    "aggregate": "aggregate",
-}
+def normalize(raw: Any) -> dict:
+    """One upstream event (either spelling) -> its seed dict; raises InvalidEvent(kind, reason).
 
+    The rules are the feed's own (``shared.models.events``: one declaration for every path);
+    the dict is ``wire.event_to_dict`` of the event's wire array, so it carries the seed's keys
+    plus the added ones (docs/PROTOCOL.md)."""
+    from .events import normalize as _normalize  # events imports this module: import at call time
 
-def _finite(v: int | float) -> bool:
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an int beyond float range (Python's json parses any size)
-        return False
-
-
-# Timestamps past 2200-01-01 are garbage, not data (and would break datetime).
-_MAX_TS_MS = 7_258_118_400_000
-
-
-def _num(d: dict, kind: str, *names: str, positive: bool = False, required: bool = True) -> float | None:
-    for n in names:
-        if n in d:
-            v = d[n]
-            break
-    else:
-        if required:
-            raise InvalidEvent("missing_field", f"missing field {names[0]!r}")
-        return None
-    if v is None:
-        if required:
-            raise InvalidEvent("missing_field", f"field {names[0]!r} is null")
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InvalidEvent("wrong_type", f"{kind} {names[0]!r} must be a number, got {type(v).__name__}")
-    if not _finite(v):
-        raise InvalidEvent("non_finite", f"{kind} {names[0]!r} is not finite ({str(v)[:24]})")
-    if positive and v <= 0:
-        raise InvalidEvent("non_positive_price", f"{kind} {names[0]!r} must be > 0, got {v}")
-    return float(v)
-
-
-def _size(d: dict, kind: str, *names: str, required: bool = True) -> int | None:
-    v = _num(d, kind, *names, required=required)
-    if v is None:
-        return None
-    if v < 0:
-        raise InvalidEvent("negative_size", f"{kind} {names[0]!r} must be >= 0, got {v}")
-    return int(v)
-
-
-def _ts(d: dict, *names: str) -> int:
-    for n in names:
-        if n in d and d[n] is not None:
-            v = d[n]
-            break
-    else:
-        raise InvalidEvent("missing_timestamp", "missing timestamp")
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InvalidEvent("wrong_type", f"timestamp must be a number, got {type(v).__name__}")
-    if not _finite(v) or v <= 0:
-        raise InvalidEvent("bad_timestamp", f"timestamp out of range ({str(v)[:24]})")
-    v = int(v)
-    # Accept seconds / micro / nanoseconds from sloppy relays; store milliseconds.
-    if v < 10**11:
-        v *= 1000
-    elif v > 10**17:
-        v //= 1_000_000
-    elif v > 10**14:
-        v //= 1000
-    if v > _MAX_TS_MS:
-        raise InvalidEvent("bad_timestamp", f"timestamp out of range ({str(v)[:24]})")
-    return v
-
-
-def _conditions(v: Any) -> list[int]:
-    if v is None:
-        return []
-    if isinstance(v, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in v):
-        return v
-    raise InvalidEvent("wrong_type", "trade conditions must be a list of integers")
-
-
-def normalize(raw: Any) -> MarketEvent:
-    """One upstream event (either spelling) -> the seed dict. Raises InvalidEvent."""
     if not isinstance(raw, dict):
         raise InvalidEvent("wrong_type", f"event must be an object, got {type(raw).__name__}")
-    ev = raw.get("ev", raw.get("event_type"))
-    kind = _EVENT_TYPES.get(ev) if isinstance(ev, str) else None
-    if kind is None:
-        raise InvalidEvent("unknown_event", f"unknown event type {ev!r}")
-    sym = raw.get("sym", raw.get("symbol"))
-    if sym is None or sym == "":
-        raise InvalidEvent("missing_symbol", "missing symbol")
-    if not isinstance(sym, str):
-        raise InvalidEvent("wrong_type", f"symbol must be text, got {type(sym).__name__}")
-    if not valid_symbol(sym):
-        raise InvalidEvent("bad_symbol", f"bad symbol {sym[:16]!r}")
-
-    if kind == "trade":
-        return {
-            "event_type": "trade",
-            "symbol": sym,
-            "timestamp": _ts(raw, "t", "timestamp"),
-            "price": _num(raw, "trade", "p", "price", positive=True),
-            "size": _size(raw, "trade", "s", "size"),
-            "conditions": _conditions(raw.get("c", raw.get("conditions"))),
-            "exchange": exchange_name(raw.get("x", raw.get("exchange"))),
-        }
-    if kind == "quote":
-        return {
-            "event_type": "quote",
-            "symbol": sym,
-            "timestamp": _ts(raw, "t", "timestamp"),
-            "bid_price": _num(raw, "quote", "bp", "bid_price", positive=True),
-            "bid_size": _size(raw, "quote", "bs", "bid_size"),
-            "ask_price": _num(raw, "quote", "ap", "ask_price", positive=True),
-            "ask_size": _size(raw, "quote", "as", "ask_size"),
-            "exchange": exchange_name(raw.get("bx", raw.get("exchange"))),
-        }
-    # aggregate: Polygon 'c' is the close; in the standard spelling it is 'close'.
-    o = _num(raw, "aggregate", "o", "open", positive=True)
-    h = _num(raw, "aggregate", "h", "high", positive=True)
-    lo = _num(raw, "aggregate", "l", "low", positive=True)
-    c = _num(raw, "aggregate", "c" if "ev" in raw else "close", "close", positive=True)
-    if lo > h or not (lo <= o <= h and lo <= c <= h):
-        raise InvalidEvent("inconsistent_bar", f"bar OHLC inconsistent (o={o} h={h} l={lo} c={c})")
-    vwap = _num(raw, "aggregate", "vw", "vwap", positive=True, required=False)
-    if "ev" in raw:
-        # Polygon: 's' is the bar start. Its 'z' is the *average trade size*
-        # (2119 shares / 51 trades -> z=41 in the AAPL replay), not a count,
-        # so the transaction count is unknown for streamed bars.
-        ts = _ts(raw, "s", "t", "timestamp")
-        n = _size(raw, "aggregate", "n", required=False)
-    else:
-        ts = _ts(raw, "timestamp", "t", "s")
-        n = _size(raw, "aggregate", "transactions", "n", required=False)
-    return {
-        "event_type": "aggregate",
-        "symbol": sym,
-        "timestamp": ts,
-        "open": o,
-        "high": h,
-        "low": lo,
-        "close": c,
-        "volume": _size(raw, "aggregate", "v", "volume"),
-        "vwap": vwap,
-        "transactions": n,
-    }
+    return _normalize(raw)
 
 
 def quote_is_crossed(q: QuoteData) -> bool:
@@ -340,15 +208,8 @@ def quote_is_crossed(q: QuoteData) -> bool:
     return q["bid_price"] > q["ask_price"]
 
 
-def to_polygon(ev: MarketEvent) -> dict:
-    """Seed dict -> Polygon wire dict (used by recording and the simulator)."""
-    et = ev["event_type"]
-    if et == "trade":
-        return {"ev": "T", "sym": ev["symbol"], "x": exchange_id(ev.get("exchange")), "p": ev["price"],
-                "s": ev["size"], "c": list(ev.get("conditions") or []), "t": ev["timestamp"]}
-    if et == "quote":
-        return {"ev": "Q", "sym": ev["symbol"], "bx": exchange_id(ev.get("exchange")), "bp": ev["bid_price"],
-                "bs": ev["bid_size"], "ap": ev["ask_price"], "as": ev["ask_size"], "t": ev["timestamp"]}
-    return {"ev": "AM", "sym": ev["symbol"], "v": ev["volume"], "vw": ev.get("vwap"), "o": ev["open"],
-            "c": ev["close"], "h": ev["high"], "l": ev["low"], "n": ev.get("transactions"),
-            "s": ev["timestamp"], "e": ev["timestamp"] + 60_000}
+def to_polygon(ev: dict) -> dict:
+    """Seed dict (any kind) -> Polygon wire dict (``record`` writes these; the simulator replays them)."""
+    from .spelling import to_polygon as _to_polygon  # spelling imports this module: import at call time
+
+    return _to_polygon(ev)

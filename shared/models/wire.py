@@ -20,11 +20,26 @@ Sockets (see docs/PROTOCOL.md):
   control ROUTER <-> DEALER, single-frame payloads; every request carries ``id``
           and the reply echoes it.
 
-Event arrays (index 0 is the Polygon event code):
-  ``["T", t, price, size, exchange_id, conditions, trade_id]``
-  ``["Q", t, bid, bid_size, ask, ask_size, bid_exchange_id, ask_exchange_id]``
-  ``["AM", start_ms, o, h, l, c, volume, vwap, transactions]``
-Exchange ids are Polygon's (``None`` when unknown); transactions may be None.
+Event arrays (protocol v1, APPEND-ONLY: an index never changes meaning; a newer
+feed may add trailing fields, an older one sends shorter arrays - read missing
+trailing fields as None). Index 0 is the Polygon event code; names in brackets
+are the spec's fields (``/stocks/T,Q,A,AM,LULD,NOI``):
+  ``["T", t, price(p), size(s), exchange_id(x), conditions(c), trade_id(i: str|None),
+    tape(z), seq(q), trf_id(trfi), trf_ts(trft)]``
+  ``["Q", t, bid(bp), bid_size(bs), ask(ap), ask_size(as), bid_exchange_id(bx), ask_exchange_id(ax),
+    condition(c: int|None), indicators(i: list[int]), tape(z), seq(q)]``
+  ``["AM", start_ms(s), o, h, l, c, volume(v), vwap(vw), transactions(n), day_volume(av),
+    official_open(op), day_vwap(a), end_ms(e), avg_size(z), otc]``
+  ``["A", ...]``   second aggregates, the AM layout: never a minute bar
+  ``["LULD", t, limit_up(h), limit_down(l), indicators(i), tape(z), seq(q)]``
+  ``["NOI", t, auction_type(a: str), imbalance_qty(o), exchange_id(x), paired_qty(p),
+    book_clearing_price(b), auction_time(at: hhmm Eastern), seq(i)]``
+Exchange ids are Polygon's; every field but t and the T/Q/bar prices and sizes
+may be None (transactions are None for streamed bars: Polygon's ``z`` is an
+average size). Timestamps are epoch ms (LULD/NOI arrive in µs/ns and are scaled
+by the decoder). :func:`event_to_dict` expands each into its seed dict
+(``trade``, ``quote``, ``aggregate``, ``second_aggregate``, ``luld``,
+``imbalance``; keys in docs/PROTOCOL.md).
 """
 
 from __future__ import annotations
@@ -34,15 +49,7 @@ from typing import Any, Iterable
 
 import msgpack
 
-from .market_data import (
-    AggregateData,
-    MarketEvent,
-    QuoteData,
-    TradeData,
-    exchange_id,
-    exchange_name,
-    valid_symbol,
-)
+from .market_data import exchange_name, valid_symbol
 
 PROTOCOL_VERSION = 1
 
@@ -133,19 +140,20 @@ class SeqTracker:
 # ---------------------------------------------------------------- events
 
 
-def event_to_wire(ev: MarketEvent) -> list:
-    """Seed dict -> compact wire array."""
-    et = ev["event_type"]
-    if et == "trade":
-        return ["T", ev["timestamp"], ev["price"], ev["size"], exchange_id(ev.get("exchange")),
-                list(ev.get("conditions") or ()), ev.get("id")]
-    if et == "quote":
-        return ["Q", ev["timestamp"], ev["bid_price"], ev["bid_size"], ev["ask_price"], ev["ask_size"],
-                exchange_id(ev.get("exchange")), exchange_id(ev.get("ask_exchange"))]
-    if et == "aggregate":
-        return ["AM", ev["timestamp"], ev["open"], ev["high"], ev["low"], ev["close"], ev["volume"],
-                ev.get("vwap"), ev.get("transactions")]
-    raise WireError(f"unknown event_type {et!r}")
+def event_to_wire(ev: dict) -> list:
+    """Seed dict (any kind :func:`event_to_dict` makes) -> wire array, through the decoder's rules
+    (``shared.models.events``: the one place arrays are made). WireError if it breaks them."""
+    from .events import build, decode_dict
+
+    ev_struct, why = decode_dict(ev, None)
+    errors: list[tuple[str, str]] = []
+    batches: dict[str, list[list]] = {}
+    if why is None:
+        build([ev_struct], batches, None, None, errors)
+    if why or errors or not batches:
+        raise WireError(f"cannot make a wire array: {(why or (errors or [('', 'not a market event')])[0])[1]}"[:200])
+    (arr,), = batches.values()
+    return arr
 
 
 def _n(v: Any) -> bool:
@@ -159,6 +167,14 @@ def _i(v: Any) -> bool:
     return type(v) is int  # msgpack yields exact ints; excludes bool
 
 
+def _oi(v: Any) -> bool:
+    return v is None or type(v) is int
+
+
+def _on(v: Any) -> bool:
+    return v is None or _n(v)
+
+
 def _int_list(c: Any) -> bool:
     if not isinstance(c, (list, tuple)):
         return False
@@ -168,41 +184,87 @@ def _int_list(c: Any) -> bool:
     return True
 
 
-def _opt_n(v: Any) -> bool:
-    return v is None or _n(v)
+def _tail(a: Any, start: int, n: int) -> list:
+    """Fields ``a[start:start+n]``, None where an older (shorter) array has none."""
+    got = list(a[start:start + n])
+    return got + [None] * (n - len(got))
 
 
-def event_to_dict(symbol: str, a: Any) -> MarketEvent:
-    """Compact wire array -> the seed dict. Raises WireError on a bad array."""
+def _trade(symbol: str, a: Any) -> dict:
+    t, p, s, x, c = a[1], a[2], a[3], a[4], a[5]
+    i, z, q, trfi, trft = _tail(a, 6, 5)
+    if not (_i(t) and _n(p) and _n(s) and _oi(x) and _int_list(c) and (i is None or type(i) is str)
+            and _oi(z) and _oi(q) and _oi(trfi) and _oi(trft)):
+        raise WireError("bad trade array")
+    return {"event_type": "trade", "symbol": symbol, "timestamp": t, "price": float(p), "size": int(s),
+            "conditions": list(c), "exchange": exchange_name(x), "id": i, "tape": z, "sequence": q,
+            "trf_id": trfi, "trf_timestamp": trft}
+
+
+def _quote(symbol: str, a: Any) -> dict:
+    t, bp, bs, ap, as_, bx = a[1], a[2], a[3], a[4], a[5], a[6]
+    ax, c, ind, z, q = _tail(a, 7, 5)
+    if not (_i(t) and _n(bp) and _n(bs) and _n(ap) and _n(as_) and _oi(bx) and _oi(ax) and _oi(c)
+            and (ind is None or _int_list(ind)) and _oi(z) and _oi(q)):
+        raise WireError("bad quote array")
+    return {"event_type": "quote", "symbol": symbol, "timestamp": t, "bid_price": float(bp), "bid_size": int(bs),
+            "ask_price": float(ap), "ask_size": int(as_), "exchange": exchange_name(bx),
+            "ask_exchange": exchange_name(ax), "conditions": [] if c is None else [c],
+            "indicators": list(ind or ()), "tape": z, "sequence": q}
+
+
+def _bar(symbol: str, a: Any, second: bool) -> dict:
+    t, o, h, lo, c, v, vw, n = a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
+    av, op, da, e, z, otc = _tail(a, 9, 6)
+    if not (_i(t) and _n(o) and _n(h) and _n(lo) and _n(c) and _n(v) and _on(vw) and _oi(n) and _oi(av)
+            and _on(op) and _on(da) and _oi(e) and _oi(z) and (otc is None or type(otc) is bool)):
+        raise WireError("bad aggregate array")
+    return {"event_type": "second_aggregate" if second else "aggregate", "symbol": symbol, "timestamp": t,
+            "open": float(o), "high": float(h), "low": float(lo), "close": float(c), "volume": int(v),
+            "vwap": None if vw is None else float(vw), "transactions": n, "accumulated_volume": av,
+            "official_open": None if op is None else float(op), "day_vwap": None if da is None else float(da),
+            "end_timestamp": e, "average_size": z, "otc": otc, "timeframe": "1s" if second else "1m"}
+
+
+def _luld(symbol: str, a: Any) -> dict:
+    t, h, lo = a[1], a[2], a[3]
+    ind, z, q = _tail(a, 4, 3)
+    if not (_i(t) and _n(h) and _n(lo) and (ind is None or _int_list(ind)) and _oi(z) and _oi(q)):
+        raise WireError("bad LULD array")
+    return {"event_type": "luld", "symbol": symbol, "timestamp": t, "limit_up": float(h), "limit_down": float(lo),
+            "indicators": list(ind or ()), "tape": z, "sequence": q}
+
+
+def _imbalance(symbol: str, a: Any) -> dict:
+    t = a[1]
+    at_type, imb, x, paired, price, at_time, q = _tail(a, 2, 7)
+    if not (_i(t) and (at_type is None or type(at_type) is str) and _oi(imb) and _oi(x) and _oi(paired)
+            and _on(price) and _oi(at_time) and _oi(q)):
+        raise WireError("bad NOI array")
+    return {"event_type": "imbalance", "symbol": symbol, "timestamp": t, "auction_type": at_type,
+            "imbalance_quantity": imb, "exchange": exchange_name(x), "paired_quantity": paired,
+            "book_clearing_price": None if price is None else float(price), "auction_time": at_time,
+            "sequence": q}
+
+
+def event_to_dict(symbol: str, a: Any) -> dict:
+    """Compact wire array -> its seed dict (the seed's keys, plus the added ones). WireError on a bad array.
+
+    Arrays of an older feed (shorter) expand with the added keys None."""
     if not isinstance(a, (list, tuple)) or not a:
         raise WireError("event is not an array")
-    code = a[0]
-    if code == "T" and len(a) >= 6:
-        t, p, s, x, c = a[1], a[2], a[3], a[4], a[5]
-        if not (type(t) is int and _n(p) and _n(s) and (x is None or type(x) is int) and _int_list(c)):
-            raise WireError("bad trade array")
-        trade: TradeData = {"event_type": "trade", "symbol": symbol, "timestamp": t, "price": float(p),
-                            "size": int(s), "conditions": list(c), "exchange": exchange_name(x)}
-        return trade
-    if code == "Q" and len(a) >= 7:
-        t, bp, bs, ap, as_, bx = a[1], a[2], a[3], a[4], a[5], a[6]
-        if not (_i(t) and _n(bp) and _n(bs) and _n(ap) and _n(as_) and (bx is None or _i(bx))):
-            raise WireError("bad quote array")
-        quote: QuoteData = {"event_type": "quote", "symbol": symbol, "timestamp": t,
-                            "bid_price": float(bp), "bid_size": int(bs), "ask_price": float(ap),
-                            "ask_size": int(as_), "exchange": exchange_name(bx)}
-        return quote
-    if code == "AM" and len(a) >= 9:
-        t, o, h, lo, c, v, vw, n = a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
-        if not (_i(t) and _n(o) and _n(h) and _n(lo) and _n(c) and _n(v) and _opt_n(vw)
-                and (n is None or _i(n))):
-            raise WireError("bad aggregate array")
-        agg: AggregateData = {"event_type": "aggregate", "symbol": symbol, "timestamp": t,
-                              "open": float(o), "high": float(h), "low": float(lo), "close": float(c),
-                              "volume": int(v), "vwap": None if vw is None else float(vw), "transactions": n}
-        return agg
+    code, n = a[0], len(a)
+    if code == "T" and n >= 6:
+        return _trade(symbol, a)
+    if code == "Q" and n >= 7:
+        return _quote(symbol, a)
+    if code in ("AM", "A") and n >= 9:
+        return _bar(symbol, a, code == "A")
+    if code == "LULD" and n >= 4:
+        return _luld(symbol, a)
+    if code == "NOI" and n >= 2:
+        return _imbalance(symbol, a)
     raise WireError(f"unknown or short event array {code!r}"[:120])
-
 
 # ---------------------------------------------------------------- messages
 
