@@ -29,7 +29,7 @@ from shared.backoff import Backoff
 
 from . import history
 from .state import FeedSymbol
-from .upstream_replies import redact_url
+from .urls import redact_url
 
 log = logging.getLogger(__name__)
 

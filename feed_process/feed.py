@@ -65,7 +65,7 @@ def upstream_target(settings: Settings) -> str:
     """What the user configured: ``sim`` / ``polygon`` / ``delayed``, or the URL template."""
     if settings.upstream in ("sim", "polygon", "delayed"):
         return settings.upstream
-    from .upstream_replies import redact_url
+    from .urls import redact_url
 
     return redact_url(upstream_template(settings))
 

@@ -333,6 +333,9 @@ class RelayCore(_Core):
         elif t == "subscribed":
             syms, chans = msg.get("symbols"), msg.get("channels")
             chans = chans if type(chans) is list else list(self.channels)
+            if type(syms) is not list:  # a relay that does not say which: it acknowledged what was asked
+                for topic in sorted(self.pending):
+                    self._ack(out, topic)
             for s in (syms if type(syms) is list else []):
                 for c in chans:
                     if type(s) is str and type(c) is str:

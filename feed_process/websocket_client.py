@@ -42,7 +42,7 @@ from shared import market_hours
 from shared.backoff import Backoff
 
 from .protocols import AUTH_FAILED, CONNECTED, MAX_CONNECTIONS, Output, RelayCore, _Core
-from .upstream_replies import control_replies, redact_url
+from .urls import redact_url
 from .upstream_session import State, UpstreamSession
 
 log = logging.getLogger(__name__)
@@ -368,7 +368,8 @@ class PolygonWebSocketClient:
         if s.pending and out.batches:
             # Events of a symbol prove its subscription works, whether or not the upstream acks.
             self._apply(s.acked(list(out.batches), now))
-        if out.send or out.state or out.errors or out.source or out.message or not out.batches:
+        if out.send or out.state or out.errors or out.source or out.message or out.acks or out.sub_errors \
+                or not out.batches:
             self._control(frame, out, now)
 
     def _control(self, frame: bytes, out: Output, now: float) -> None:
@@ -378,7 +379,7 @@ class PolygonWebSocketClient:
         self._send(out.send)
         if out.errors:
             self.on_errors(out.errors)
-        acks, errs, label = control_replies(self.core.kind, frame, out)
+        acks, errs, label = out.acks, out.sub_errors, out.session
         if label is not None:
             self.session_label = label
         if out.state == CONNECTED and self.core.kind == "polygon":
@@ -388,8 +389,6 @@ class PolygonWebSocketClient:
         elif out.state == MAX_CONNECTIONS:
             self._apply(s.busy(out.message, now))
         if acks:
-            if "*" in acks:
-                acks = list(s.pending)
             self._apply(s.acked(acks, now))
         for m in errs:
             self._apply(s.sub_error(m, now))

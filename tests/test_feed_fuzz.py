@@ -5,7 +5,7 @@ extremes (2**63, 2**64, 1e30, -0.0, NaN and Infinity as JSON strings and as the
 non-JSON tokens, empty arrays, deep nesting, 1 MB strings), serialised by hand
 so that numbers no JSON library would write reach the parser byte for byte.
 Nothing may raise out of the path, every event that gets through is folded into
-a ``SymbolState`` and packs with msgpack, and every refusal is counted.
+a ``FeedSymbol`` and packs with msgpack, and every refusal is counted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feed_process.protocols import ALL_CHANNELS, PolygonCore, RelayCore
-from feed_process.state import SymbolState
+from feed_process.state import FeedSymbol
 from shared.models import wire
 from tests.feed_process_util import clean_env, run_feed
 from tests.feed_tap import Tap
@@ -92,10 +92,10 @@ def _ready_polygon() -> PolygonCore:
     return core
 
 
-def _through_state_and_wire(out, states: dict[str, SymbolState]) -> None:
+def _through_state_and_wire(out, states: dict[str, FeedSymbol]) -> None:
     for sym, lst in out.batches.items():
         assert sym in SYMS and lst
-        states.setdefault(sym, SymbolState(sym)).apply_batch(lst)
+        states.setdefault(sym, FeedSymbol(sym)).apply_batch(lst)
         payload = wire.pack(wire.batch(sym, 1, 1, lst))  # WireError would fail the test
         back = wire.unpack(payload)
         assert back["ev"] == lst
@@ -114,7 +114,7 @@ def test_fuzz_the_whole_frame_path_never_raises_and_everything_published_packs(f
     polygon, relay = _ready_polygon(), RelayCore(channels=ALL_CHANNELS)
     relay.subscribe(SYMS)
     relay.on_open()
-    states: dict[str, SymbolState] = {}
+    states: dict[str, FeedSymbol] = {}
     for f in fs:
         for core, frame in ((polygon, f), (relay, f if isinstance(f, bytes) else
                                            '{"type":"market_data","data":%s}' % f)):

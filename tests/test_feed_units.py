@@ -8,7 +8,7 @@ import logging
 from feed_process.history import _bar, rest_base_url
 from feed_process.sockets import endpoint_host, is_loopback
 from feed_process.state import FeedSymbol
-from feed_process.upstream_replies import redact_url
+from feed_process.urls import redact_url
 from shared.ratelimit import RateLimitedLog
 from tests.util import free_port
 

@@ -19,7 +19,7 @@ import msgpack
 import orjson
 
 from feed_process.protocols import ALL_CHANNELS, PolygonCore, RelayCore
-from feed_process.state import SymbolState
+from feed_process.state import FeedSymbol
 from shared.models.wire import event_to_dict
 from tests.feed_process_util import clean_env, run_feed
 from tests.feed_tap import Tap
@@ -143,7 +143,7 @@ def test_a_second_aggregate_never_becomes_a_minute_bar():
     core = _core()
     out = core.receive(orjson.dumps([A, dict(A, s=1610144869000, e=1610144870000)]))
     assert [a[0] for _, a in out.events] == ["A", "A"]
-    st = SymbolState("SPCE")
+    st = FeedSymbol("SPCE")
     st.apply_batch(out.batches["SPCE"])
     assert st.bars == [] and st.forming is None  # a second bar is published, not folded into minutes
 
