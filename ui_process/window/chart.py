@@ -381,7 +381,7 @@ class ChartWidget(QWidget):
         self.readout.setText(readout_html(self.symbol, self.readout_values(x), theme.current(), self.timeframe))
 
     def _on_click(self, ev: Any) -> None:
-        """A click on the price pane adds a level when armed (Alt+H); otherwise it is the view's."""
+        """A click on the price pane adds a level when armed (L); otherwise it is the view's."""
         if self.levels.armed and self.price.sceneBoundingRect().contains(ev.scenePos()):
             ev.accept()
             self.levels.click(self.price.getViewBox().mapSceneToView(ev.scenePos()).y())

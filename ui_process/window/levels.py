@@ -2,7 +2,7 @@
 
 Why this shape:
 * **User lines** are pyqtgraph ``InfiniteLine`` s (drag built in). Adding one
-  is "arm, then click" (Alt+H, then a click on the price pane): a click alone
+  is "arm, then click" (L or Alt+L, then a click on the price pane): a click alone
   pans and zooms, as before. Double-click a line to label it, right-click it
   for Label / Delete. Every change calls :attr:`LevelLayer.on_change` with the
   symbol's rows ``[{"price", "label"}]``; the window stores them per symbol
@@ -146,7 +146,7 @@ class LevelLayer:
             self.on_change(self.rows())
 
     def click(self, y: float) -> bool:
-        """A click on the price pane at price ``y``: adds a line when armed (Alt+H)."""
+        """A click on the price pane at price ``y``: adds a line when armed (L)."""
         if not self.armed:
             return False
         self.armed = False

@@ -27,7 +27,7 @@ ACTIONS: tuple[tuple[str, str, str, tuple[str, ...], str, str], ...] = (
     ("View", "fit", "&Fit chart", ("F", "Ctrl+0"), "fit_chart", "Show all bars and follow the live edge"),
     *(("View", f"tf_{tf}", f"Timeframe &{tf}", (str(i),), f"controls.set_timeframe:{tf}",
        f"Bars, indicators and signals on {tf}") for i, tf in enumerate(TIMEFRAMES, 1)),
-    ("View", "add_level", "Add &horizontal level", ("Alt+H",), "controls.arm_level",
+    ("View", "add_level", "Add &horizontal level", ("L", "Alt+L"), "controls.arm_level",
      "Then click on the price chart; drag to move, double-click to label, right-click to delete"),
     ("Window", "new", "&New window", ("Ctrl+N",), "new_window", "Open another window on the same feed"),
     ("Window", "close", "&Close window", ("Ctrl+W",), "close", "Close this window"),
