@@ -41,7 +41,7 @@ class UserLine(pg.InfiniteLine):
     def __init__(self, layer: "LevelLayer", price: float, label: str):
         pen = pg.mkPen(USER_COLOUR, width=1.5)
         super().__init__(pos=price, angle=0, movable=True, pen=pen, hoverPen=pg.mkPen("#ffffff", width=2.5),
-                         label="", labelOpts={"position": 0.04, "color": USER_COLOUR, "anchors": [(0, 1), (0, 1)]})
+                         label="", labelOpts={"position": 0.45, "color": USER_COLOUR, "anchors": [(0, 1), (0, 1)]})
         self.layer = layer
         self.text = ""
         self.set_text(label)
@@ -84,7 +84,7 @@ class LevelLayer:
             line = pg.InfiniteLine(angle=0, movable=False,
                                    pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
                                    label=NAMES[name] + " {value:,.2f}",
-                                   labelOpts={"position": 0.12, "color": colour, "anchors": [(0, 1), (0, 1)]})
+                                   labelOpts={"position": 0.72, "color": colour, "anchors": [(0, 1), (0, 1)]})
             line.setVisible(False)
             line.setZValue(20)
             plot.addItem(line, ignoreBounds=True)

@@ -38,8 +38,8 @@ class TimeAxis(pg.AxisItem):
             return []
         t = np.asarray(s.t[i0:i1], dtype=np.int64) // 60_000  # epoch minutes (NY offsets are whole hours)
         want = max(1, int(size / 90))
-        if s.span_ms >= 240 * 60_000:  # 4h and D bars: every k-th bar (their starts are not round minutes)
-            k = max(1, -(-(i1 - i0) // want))
+        if s.span_ms >= 60 * 60_000:  # 1h, 4h and D bars: every k-th bar (09:30-anchored starts are not round)
+            k = max(1, int(math.ceil((x1 - x0) / want)))  # by the view's width: few bars in a wide view
             return [float(s.base + i) for i in range(i0, i1, k)][:200]
         span_min = max(1, int(t[-1] - t[0]))
         step = next((m for m in MINUTE_STEPS if span_min / m <= want), MINUTE_STEPS[-1])
