@@ -30,6 +30,7 @@ BENCHES = [
     ("fanout", "bench.fanout"),
     ("ui", "bench.ui_ingest"),
     ("window", "bench.ui_window"),
+    ("chart", "bench.chart_timeframes"),
     ("memory", "bench.memory"),
     ("recovery", "bench.supervisor_recovery"),
 ]

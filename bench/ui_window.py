@@ -37,7 +37,7 @@ def _pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
-def _run_window(control: str, symbol: str) -> dict:
+def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
     from PyQt6.QtWidgets import QApplication
@@ -55,7 +55,8 @@ def _run_window(control: str, symbol: str) -> dict:
     market_hours.warm()
     state = Path(os.environ.get("TMPDIR", "/tmp")) / f"lm-bench-ui-{os.getpid()}.ini"
     m = TapeDataManager(control, settings=Settings(feed=control), symbol=symbol)
-    w = MainWindow(m, feed=control, symbol=symbol, restore=False, state_file=str(state), spawner=lambda *a: None)
+    w = MainWindow(m, feed=control, symbol=symbol, restore=False, state_file=str(state), spawner=lambda *a: None,
+                   timeframe=timeframe)
     w.resize(1600, 1000)
     w.show()
 
@@ -164,7 +165,7 @@ def _pan_zoom(steps: int) -> dict:
             "frame_max_ms": max(times) * 1000, "frames_per_s": steps / sum(times)}
 
 
-def _replay_run(path: Path, symbol: str, pinned: bool) -> dict:
+def _replay_run(path: Path, symbol: str, pinned: bool, timeframe: str | None = None) -> dict:
     """sim --replay --max -> feed -> this process's window; ``pinned``: producers on CPU 0, window on CPU 1."""
     env = bench_env()
     pin = ["taskset", "-c", "0"] if pinned else []
@@ -180,7 +181,7 @@ def _replay_run(path: Path, symbol: str, pinned: bool) -> dict:
         try:
             if pinned:
                 os.sched_setaffinity(0, {1})
-            return _run_window(control, symbol)
+            return _run_window(control, symbol, timeframe)
         finally:
             if before is not None:
                 os.sched_setaffinity(0, before)

@@ -310,7 +310,10 @@ def test_candles_cache_finished_bars_and_redraw_only_the_forming_one(window, qtb
 
 def test_crosshair_readout_and_markers(window, qtbot):
     m, c = window.manager, window.chart
-    m.chart_data_updated.emit({"bars": [bar(i, 100 + i) for i in range(30)], "is_update": False})
+    bars = [bar(i, 100 + i) for i in range(30)]
+    from ui_process.indicators import IndicatorSet  # the manager sends every bar's indicators with a refresh
+
+    m.chart_data_updated.emit({"bars": bars, "is_update": False, "indicators": IndicatorSet("AAPL").load(bars)})
     m.calculation_updated.emit({"symbol": "AAPL", "timestamp": T0 + 29 * 60_000, "vwap": 111.5, "ema_9": 125.0,
                                 "ema_21": 118.0, "rsi_14": 71.0, "atr_14": 1.0, "relative_volume": 1.0,
                                 "bar_count": 30})
@@ -319,7 +322,7 @@ def test_crosshair_readout_and_markers(window, qtbot):
     assert (v["close"], v["volume"], v["ema_9"], v["rsi_14"]) == (129.0, 1000, 125.0, 71.0)
     assert v["time"] == "2025-06-27 09:59"
     assert "EMA9 125.00" in c.readout.text() and "RSI 71.00" in c.readout.text()
-    assert np.isfinite(c.series.ind["ema_9"][10])  # history filled from the bars after the full refresh
+    assert np.isfinite(c.series.ind["ema_9"][10])  # history from the refresh's indicators (the manager's)
     when = dt.datetime.fromtimestamp((T0 + 10 * 60_000) / 1000, NY)
     m.entry_signal_generated.emit(make_entry("AAPL", when, "LONG", 110, "x", "Medium"))
     m.exit_signal_generated.emit(make_exit("AAPL", when, "TARGET", 110.2, 0.2, "y", "Normal", 0.2))

@@ -169,7 +169,7 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     manager = TapeDataManager(settings.feed, settings=settings, symbol=symbol)
     window = MainWindow(manager, feed=settings.feed, symbol=symbol,
                         restore=not (shot or getattr(args, "no_restore", False)), max_bars=settings.max_bars,
-                        state_file=settings.ui_state_file)
+                        state_file=settings.ui_state_file, timeframe=getattr(args, "timeframe", None))
     _keep_running_on_errors(window)
     freeze_startup_heap()
     manager.connect()

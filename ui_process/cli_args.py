@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from shared.market.timeframes import TIMEFRAMES
+
 
 def _seconds(v: str) -> float:
     try:
@@ -27,6 +29,9 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
                    help="with --screenshot: give up when no data arrived within this time (default 20)")
     g.add_argument("--size", metavar="WxH", default="1600x1000",
                    help="with --screenshot: window size in pixels (default 1600x1000)")
+    g.add_argument("--timeframe", metavar="TF", default=None,
+                   choices=TIMEFRAMES,
+                   help="chart timeframe to open with: 1m 2m 5m 15m 30m 1h 4h D (default: the last one used)")
     g.add_argument("--light", action="store_true", help="light theme instead of the default dark one")
     g.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
                    help="CURVE keys (server.key, client.key_secret) for a remote feed that requires them")

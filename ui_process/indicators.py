@@ -12,12 +12,18 @@ Why it looks like this
   seeded with the simple mean of the first *n* changes / true ranges (ATR skips
   bar 0, which has no previous close). That is ~60 lines of clear code, cheaper
   than a dependency whose exact seeding we would have to check anyway.
-* **Session VWAP anchored at 04:00 New York** (the start of the extended
-  session, i.e. it resets when the New York date changes): the feed's ``day``
-  stats and Polygon's AM ``a`` field ("today's VWAP") use the same anchor, and a
-  pre-market chart gets a VWAP line. Each bar contributes ``vwap * volume``
-  when the bar carries its own VWAP (exact, from every print), else its typical
-  price ``(h + l + c) / 3``.
+* **Session VWAP anchored at 09:30 New York** by default (``vwap_anchor``
+  ``"open"``): it restarts with each regular session and runs through the
+  post-market; pre-market bars have no VWAP (None: no line), so the line no
+  longer lurches when the open's volume arrives. ``"pre"`` anchors it at
+  04:00 (the New York date), like the feed's ``day`` stats and Polygon's AM
+  ``a`` field, for traders who want a pre-market VWAP. A bar counts from the
+  anchor on when it *ends* after the open (an on-the-hour 09:00 bar starts the
+  09:30 VWAP). Each bar contributes ``vwap * volume`` when it carries its own
+  VWAP (exact: a timeframe bar's VWAP is volume-weighted over its minutes, so
+  the line is the same on every timeframe at bar ends), else its typical price
+  ``(h + l + c) / 3``. Tested against the trades of a replay that crosses the
+  open (tests/test_chart_timeframes.py).
 * **Relative volume** = bar volume / mean volume of up to the previous 20 bars
   (needs at least 5), ``None`` before that.
 * A replaced last bar (the official AM bar replacing a provisional one with the
@@ -31,10 +37,11 @@ import copy
 from collections import deque
 from typing import Any, Iterable, Mapping
 
-from shared.market_hours import ny_date
+from shared.market_hours import ny_date, session_for
 
-__all__ = ["Ema", "Rsi", "Atr", "SessionVwap", "RelativeVolume", "IndicatorSet", "CALC_KEYS"]
+__all__ = ["Ema", "Rsi", "Atr", "SessionVwap", "RelativeVolume", "IndicatorSet", "CALC_KEYS", "VWAP_ANCHORS"]
 
+VWAP_ANCHORS = ("open", "pre")
 CALC_KEYS = frozenset({"symbol", "timestamp", "vwap", "ema_9", "ema_21", "rsi_14", "atr_14",
                        "relative_volume", "bar_count"})
 
@@ -129,19 +136,35 @@ class Atr:
 
 
 class SessionVwap:
-    """Cumulative VWAP that restarts with each New York trading date (04:00 anchor)."""
+    """Cumulative VWAP from the anchor (``"open"``: 09:30 of each session; ``"pre"``: 04:00, the NY date)."""
 
-    __slots__ = ("day", "pv", "vol", "value")
+    __slots__ = ("day", "pv", "vol", "value", "anchor", "span")
 
-    def __init__(self) -> None:
+    def __init__(self, anchor: str = "open", span_ms: int = 60_000) -> None:
+        if anchor not in VWAP_ANCHORS:
+            raise ValueError(f"vwap anchor must be one of {VWAP_ANCHORS}, got {anchor!r}")
+        self.anchor, self.span = anchor, span_ms
         self.day = None
         self.pv = 0.0
         self.vol = 0.0
         self.value: float | None = None
 
+    def _key(self, ts_ms: int):
+        """The session the bar counts in, or None (before the open, with the 09:30 anchor)."""
+        d = ny_date(ts_ms)
+        if self.anchor == "pre":
+            return d
+        s = session_for(d)
+        if s is None:
+            return d  # no session that date (weekend data, a simulator): a day of its own
+        return d if ts_ms + self.span > s.open else None
+
     def update(self, ts_ms: int, high: float, low: float, close: float, volume: float,
                bar_vwap: float | None) -> float | None:
-        d = ny_date(ts_ms)
+        d = self._key(ts_ms)
+        if d is None:
+            self.day, self.value = None, None
+            return None
         if d != self.day:
             self.day, self.pv, self.vol = d, 0.0, 0.0
         price = bar_vwap if bar_vwap else (high + low + close) / 3.0
@@ -185,12 +208,12 @@ class _State:
 
     __slots__ = ("ema9", "ema21", "rsi", "atr", "vwap", "rvol", "count", "last_ts")
 
-    def __init__(self) -> None:
+    def __init__(self, vwap_anchor: str = "open", span_ms: int = 60_000) -> None:
         self.ema9 = Ema(9)
         self.ema21 = Ema(21)
         self.rsi = Rsi(14)
         self.atr = Atr(14)
-        self.vwap = SessionVwap()
+        self.vwap = SessionVwap(vwap_anchor, span_ms)
         self.rvol = RelativeVolume()
         self.count = 0
         self.last_ts: int | None = None
@@ -220,7 +243,7 @@ class _State:
 
 
 class IndicatorSet:
-    """The indicators of one symbol's minute bars, committed bar by bar.
+    """The indicators of one symbol's bars (of one timeframe: ``span_ms``), committed bar by bar.
 
     ``commit(bar)`` appends a finished bar (or replaces the last one when the
     start time is the same); ``preview(bar)`` gives the values as if ``bar``
@@ -228,15 +251,17 @@ class IndicatorSet:
     ``calculation_updated`` dict.
     """
 
-    def __init__(self, symbol: str = ""):
+    def __init__(self, symbol: str = "", *, vwap_anchor: str = "open", span_ms: int = 60_000):
         self.symbol = symbol
-        self._state = _State()
+        SessionVwap(vwap_anchor)  # refuse a bad anchor here, not at the first bar
+        self.vwap_anchor, self.span_ms = vwap_anchor, span_ms
+        self._state = _State(vwap_anchor, span_ms)
         self._before_last: _State | None = None  # state before the last commit, for replacing it
 
     def reset(self, symbol: str | None = None) -> None:
         if symbol is not None:
             self.symbol = symbol
-        self._state = _State()
+        self._state = _State(self.vwap_anchor, self.span_ms)
         self._before_last = None
 
     def load(self, bars: Iterable[Mapping[str, Any]]) -> list[dict]:

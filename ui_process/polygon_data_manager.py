@@ -24,10 +24,18 @@ it in the relay's envelope
 as the seed's relay sent Polygon's), which routes to the ``_process_*`` hooks.
 Overrides are detected at construction and at :meth:`connect`.
 
-Two signals beyond the seed's seven (nothing of the seed's changes):
-``luld_event(dict)`` (LULD price bands / halts, ``event_type`` ``'luld'``) and
+Three signals beyond the seed's seven (nothing of the seed's changes):
+``luld_event(dict)`` (LULD price bands / halts, ``event_type`` ``'luld'``),
 ``second_aggregate_updated(dict)`` (``A`` bars, ``timeframe`` ``'1s'``; never a
-minute bar).
+minute bar) and ``levels_updated(dict)`` (the key levels of
+:mod:`shared.market.levels`, when they change).
+
+Timeframes (issue 15): :meth:`set_timeframe` (1m default, as the seed) and
+:meth:`set_chart_options` choose what ``chart_data_updated``,
+``calculation_updated`` and the signals are computed on; every chart dict
+carries ``timeframe``, and a full refresh ``indicators`` (one calculation dict
+per bar), so a chart draws the manager's indicators instead of computing its
+own. ``get_accumulated_bars()`` stays the finished minute bars (the seed's).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from shared import market_hours
 from shared.config import Settings, load_settings
+from shared.market.timeframes import TIMEFRAMES
 from shared.models.market_data import (AGGREGATE_KEYS, QUOTE_KEYS, TRADE_KEYS, InvalidEvent, normalize,
                                        normalize_symbol)
 
@@ -68,6 +77,7 @@ class PolygonDataManager(QObject):
     error_occurred = pyqtSignal(str)             # human-readable
     luld_event = pyqtSignal(dict)                # not in the seed: LULD bands / halts
     second_aggregate_updated = pyqtSignal(dict)  # not in the seed: second bars (A)
+    levels_updated = pyqtSignal(dict)            # not in the seed: prior day / pre-market / opening range
 
     _transport_class = FeedTransport  # a subclass may time or wrap the transport (bench/ui_ingest.py)
 
@@ -86,7 +96,7 @@ class PolygonDataManager(QObject):
                     calc=self.calculation_updated.emit, entry=self.entry_signal_generated.emit,
                     exit=self.exit_signal_generated.emit, connection=self.connection_status_changed.emit,
                     error=self.error_occurred.emit, luld=self.luld_event.emit,
-                    second=self.second_aggregate_updated.emit)
+                    second=self.second_aggregate_updated.emit, levels=self.levels_updated.emit)
         self._core = ManagerCore(symbol or (s.symbols[0] if s.symbols else "AAPL"), max_bars=s.max_bars,
                                  no_data_threshold=s.no_data_threshold, ui_update_hz=s.ui_update_hz,
                                  client=f"ui-{os.getpid()}", clock=clock, wall_clock=wall_clock, emit=emit)
@@ -212,6 +222,34 @@ class PolygonDataManager(QObject):
         bar = self._core.pipe.synthetic_bar()
         logger.info("test_chart_update: synthetic bar %s at %s (not market data)", bar["symbol"], bar["timestamp"])
         self._process_aggregate(bar)
+
+    # ---------------------------------------------------------------- timeframes (not in the seed)
+
+    TIMEFRAMES = TIMEFRAMES
+
+    @property
+    def timeframe(self) -> str:
+        return self._core.pipe.tf
+
+    def set_timeframe(self, tf: str) -> None:
+        """Bars, indicators and signals on ``tf`` (one of :data:`TIMEFRAMES`); a full refresh follows at once.
+
+        Raises ValueError for an unknown timeframe.
+        """
+        self._core.pipe.configure(tf)
+
+    def chart_options(self) -> dict[str, Any]:
+        return dict(self._core.pipe.options)
+
+    def set_chart_options(self, **options: Any) -> None:
+        """``extended_hours`` (bool), ``vwap_anchor`` ('open' 09:30 | 'pre' 04:00), ``hour_anchor``
+        ('open' 09:30 | 'clock' on the hour: 1h/4h buckets), ``opening_range`` (5 | 15 | 30 minutes).
+        A full refresh follows when anything changed; ValueError for an unknown option or value."""
+        self._core.pipe.configure(None, **options)
+
+    def get_bars(self) -> list[dict]:
+        """A copy of the finished bars of the chosen timeframe (oldest first)."""
+        return [dict(b) for b in self._core.pipe.bars]
 
     # ---------------------------------------------------------------- hooks (override, call super)
 

@@ -3,7 +3,7 @@
 Why it looks like this
 ----------------------
 * **Bars in, signal dicts out, no Qt.** ``SignalEngine.on_bar`` is called by
-  ``PolygonDataManager`` for every finished (official) minute bar with the
+  ``PolygonDataManager`` for every finished bar of the chosen timeframe with the
   committed indicator values; it returns :class:`Emission` s, which the manager
   emits as ``entry_signal_generated`` / ``exit_signal_generated`` at once (never
   coalesced, so never dropped). Strategies are therefore plain unit-testable
@@ -69,6 +69,7 @@ class BarContext:
     history: Sequence[dict]   # finished bars (read-only; oldest first); this bar is history[index]
     live: bool                # False during warm-up over history
     index: int = -1
+    span_ms: int = MINUTE_MS  # the bar's timeframe (the manager's chosen one): signals follow it
 
     @property
     def bars(self) -> Sequence[dict]:
@@ -78,7 +79,7 @@ class BarContext:
     @property
     def when(self) -> datetime:
         """The bar's close time, America/New_York (the signal's ``timestamp``)."""
-        return ny_datetime(self.bar["timestamp"] + MINUTE_MS)
+        return ny_datetime(self.bar["timestamp"] + self.span_ms)
 
 
 @dataclass(frozen=True)
@@ -244,18 +245,19 @@ class SignalEngine:
         for s in self.strategies:
             s.reset(symbol)
 
-    def warm_up(self, bars: Sequence[dict], values: Sequence[dict]) -> None:
+    def warm_up(self, bars: Sequence[dict], values: Sequence[dict], span_ms: int = MINUTE_MS) -> None:
         """Feed history (bars with their indicator values) without emitting anything."""
         prev = None
         for i, (bar, v) in enumerate(zip(bars, values)):
-            ctx = BarContext(self.symbol, bar, v, prev, bars, live=False, index=i)
+            ctx = BarContext(self.symbol, bar, v, prev, bars, live=False, index=i, span_ms=span_ms)
             for s in self.strategies:
                 for e in s.on_bar(ctx):
                     self._mark(s.name, e, bar["timestamp"])
             prev = v
 
-    def on_bar(self, bar: dict, values: dict, prev_values: dict | None, bars: Sequence[dict]) -> list[Emission]:
-        ctx = BarContext(self.symbol, bar, values, prev_values, bars, live=True)
+    def on_bar(self, bar: dict, values: dict, prev_values: dict | None, bars: Sequence[dict],
+               span_ms: int = MINUTE_MS) -> list[Emission]:
+        ctx = BarContext(self.symbol, bar, values, prev_values, bars, live=True, span_ms=span_ms)
         out: list[Emission] = []
         for s in self.strategies:
             for e in s.on_bar(ctx):

@@ -11,6 +11,11 @@ Which module owns which rule:
 * :mod:`.day` - the day statistics: official open ``op`` / accumulated volume
   ``av`` / day VWAP ``a`` when the upstream sends them, else from the bars;
   previous close.
+* :mod:`.timeframes` - the chart timeframes (1m..D): which bucket a minute
+  belongs to (Polygon's alignment, the 1h/4h anchor setting), how minutes
+  merge into a bar, day bars from the upstream's day aggregates.
+* :mod:`.levels` - the automatic price levels: prior day high/low/close,
+  pre-market high/low, opening range.
 
 Users: ``feed_process.state.FeedSymbol`` (feed snapshots), ``ui_process.
 symbol_state.WindowSymbol`` (the window's bars and ticker) and

@@ -1,4 +1,4 @@
-"""The chart's data model: minute bars plus a per-bar history of indicators.
+"""The chart's data model: the bars of one timeframe plus a per-bar history of indicators.
 
 Why it looks like this
 ----------------------
@@ -8,9 +8,10 @@ Why it looks like this
   pictures, markers and the user's view stay valid.
 * **Gapless time axis.** x is a bar number, not a time, so nights and weekends
   take no room (as in every trading chart); :meth:`time_at` maps back.
-* **Indicator history.** ``calculation_updated`` carries the values for *one*
-  bar; they are stored at that bar's x so VWAP / EMA / RSI draw as lines over
-  the whole session, not just the latest value.
+* **Indicator history.** A full refresh carries every bar's values
+  (``indicators``, computed once by the manager: :meth:`set_indicator_rows`);
+  ``calculation_updated`` then carries the values of *one* bar, stored at that
+  bar's x, so VWAP / EMA / RSI draw as lines over the whole history.
 * No Qt here: the chart items read the arrays; tests drive it directly.
 """
 
@@ -42,6 +43,8 @@ class BarSeries:
     def __init__(self, max_bars: int = 2000):
         self.max_bars = max_bars
         self.rejected = 0  # bars skipped as unusable (missing/non-numeric fields)
+        self.timeframe = "1m"
+        self.span_ms = 60_000  # the timeframe's bar length (time axis, session shading)
         self.clear()
 
     def clear(self) -> None:
@@ -186,6 +189,19 @@ class BarSeries:
         self.version += 1
         self.ind_changed_from = x if self.ind_changed_from is None else min(self.ind_changed_from, x)
         return x
+
+    def set_indicator_rows(self, bars: list[dict[str, Any]], rows: list[Any] | None) -> None:
+        """The manager's indicator dicts of a full refresh, aligned with the ``bars`` it sent."""
+        if not rows or len(rows) != len(bars) or not self.t:
+            return
+        by_ts = {to_ms(b.get("timestamp")): r for b, r in zip(bars, rows) if isinstance(r, dict)}
+        for k in INDICATORS:
+            col = self.ind[k]
+            for i, t in enumerate(self.t):
+                v = by_ts.get(t, {}).get(k)
+                col[i] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+        self.version += 1
+        self.ind_changed_from = self.base
 
     def take_ind_changes(self) -> int | None:
         c, self.ind_changed_from = self.ind_changed_from, None

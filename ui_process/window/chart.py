@@ -1,4 +1,4 @@
-"""The price chart: candles, volume and RSI panes on one gapless time axis.
+"""The price chart: candles, volume and RSI panes on one gapless time axis, any timeframe.
 
 Why it is built this way
 ------------------------
@@ -14,6 +14,9 @@ Why it is built this way
 * **Follow the live edge** until the user pans or zooms away from it (a
   manual range change that leaves the last bar off-screen); coming back to the
   edge, or "fit" (F / Ctrl+0), resumes following.
+* **Draws, never computes.** Bars of the chosen timeframe and every
+  indicator value come from the manager (a full refresh's ``indicators``);
+  sessions (:mod:`.sessions`) and levels (:mod:`.levels`) are their own items.
 """
 
 from __future__ import annotations
@@ -27,14 +30,15 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QGraphicsSimpleTextItem, QLabel, QVBoxLayout, QWidget
 
-from ui_process.indicators import IndicatorSet
-
 from . import theme
-from .bar_series import BarSeries, to_ms
+from .bar_series import BarSeries
 from .candles import CandleItem, TickGrid, VolumeItem
 from .crosshair import Crosshair
+from .levels import LevelLayer
+from .markers import SignalMarks
 from .messages import history_failed
 from .readout import ChartMessage, readout_html, readout_values
+from .sessions import SessionShade
 from .time_axis import MINUTE_STEPS, CompactAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ class ChartWidget(QWidget):
         th = theme.current()
         self.series = BarSeries(max_bars)
         self.symbol = ""
+        self.timeframe = "1m"
         self.follow = True
         self.visible_bars = DEFAULT_VISIBLE
         self.full_refreshes = 0  # full refreshes rendered (screenshot waits for the first)
@@ -61,8 +66,6 @@ class ChartWidget(QWidget):
         self._setting_range = False
         self._last_price: float | None = None
         self._hover_x: int | None = None
-        self._entries: list[tuple[int, float, bool]] = []  # (x, y, is_long)
-        self._exits: list[tuple[int, float, str]] = []  # (x, y, urgency)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -103,6 +106,9 @@ class ChartWidget(QWidget):
 
         for plot in (self.price, self.volume, self.rsi):
             plot.addItem(TickGrid(self.rsi.getAxis("bottom"), plot.getAxis("right"), th.grid), ignoreBounds=True)
+        self.shades = [SessionShade(self.series, th.panel_alt, th.text_dim) for _ in (self.price, self.volume)]
+        for plot, shade in zip((self.price, self.volume), self.shades):
+            plot.addItem(shade, ignoreBounds=True)
         self.candles = CandleItem(self.series, th.up, th.down)
         self.price.addItem(self.candles)
         self.vol_bars = VolumeItem(self.series, th.up, th.down, th.bg)
@@ -128,10 +134,8 @@ class ChartWidget(QWidget):
                                                                          "fill": th.last_line})
         self.last_line.setVisible(False)
         self.price.addItem(self.last_line, ignoreBounds=True)
-        self.entry_marks = pg.ScatterPlotItem(size=13, pen=pg.mkPen(th.text, width=1))
-        self.exit_marks = pg.ScatterPlotItem(size=12, pen=pg.mkPen(th.text, width=1), symbol="d")
-        self.price.addItem(self.entry_marks)
-        self.price.addItem(self.exit_marks)
+        self.marks = SignalMarks(self.series, self.price, th)
+        self.entry_marks, self.exit_marks = self.marks.entry_marks, self.marks.exit_marks
 
         # crosshair: a vertical line on every pane, a horizontal one on the hovered pane, both labelled
         self.crosshair = Crosshair(self.series, (self.price, self.volume, self.rsi), th)
@@ -139,7 +143,7 @@ class ChartWidget(QWidget):
         # pane names, fixed in the top-left corner of each pane (children of the view box, not its
         # content, so they do not pan)
         self.pane_labels = {}
-        for plot, name in ((self.price, "Price 1m · VWAP · EMA 9 · EMA 21"), (self.volume, "Volume"),
+        for plot, name in ((self.price, self._price_title()), (self.volume, "Volume"),
                            (self.rsi, "RSI 14")):
             lab = QGraphicsSimpleTextItem(name, plot.getViewBox())
             lab.setBrush(pg.mkBrush(th.text_dim))
@@ -151,6 +155,8 @@ class ChartWidget(QWidget):
         self.price.getViewBox().sigXRangeChanged.connect(self._on_x_range)
 
         self.message = ChartMessage(self.glw)  # overlay: waiting / loading / history failed
+        self.levels = LevelLayer(self.price, th)
+        self.glw.scene().sigMouseClicked.connect(self._on_click)
 
         self.timer = QTimer(self)
         self.timer.setInterval(33)
@@ -163,8 +169,8 @@ class ChartWidget(QWidget):
         self.series.clear()
         self.candles.reset()
         self.vol_bars.reset()
-        self._entries.clear()
-        self._exits.clear()
+        self.marks.clear()
+        self.levels.clear()
         self._last_price = None
         self.last_line.setVisible(False)
         self.follow = True
@@ -176,11 +182,17 @@ class ChartWidget(QWidget):
 
     def on_chart_data(self, data: dict[str, Any]) -> None:
         bars = data.get("bars") or []
+        tf = data.get("timeframe") or "1m"
+        if tf != self.timeframe:  # an update of another timeframe would mix bars: only a refresh switches
+            if data.get("is_update"):
+                return
+            self.set_timeframe(tf)
         if data.get("is_update"):
             for b in bars:
                 self.series.upsert(b)
         else:
-            self._load_indicator_history(self.series.set_bars(bars))
+            self.series.set_bars(bars)
+            self.series.set_indicator_rows(bars, data.get("indicators"))  # the manager's, never recomputed
             self._ind_full = True
             self.candles.reset()
             self.vol_bars.reset()
@@ -192,20 +204,22 @@ class ChartWidget(QWidget):
             self.set_message("")
         self._dirty = True
 
-    def _load_indicator_history(self, bars: list[dict[str, Any]]) -> None:
-        # calculation_updated carries one bar's values; after a full refresh the
-        # backfilled bars get theirs from the same IndicatorSet the manager uses
-        # (one implementation, TA-Lib-checked), so the overlays span the history.
-        s = self.series
-        if not bars:
-            return
-        try:
-            rows = IndicatorSet(self.symbol).load({**b, "timestamp": t} for b, t in zip(bars, s.t))
-        except Exception:  # a chart without overlays beats no chart
-            log.exception("indicator history failed")
-            return
-        for k in s.ind:
-            s.ind[k] = np.array([np.nan if r.get(k) is None else float(r[k]) for r in rows], dtype=np.float64)
+    def _price_title(self) -> str:
+        return f"Price {self.timeframe} · VWAP · EMA 9 · EMA 21"
+
+    def set_timeframe(self, tf: str) -> None:
+        """Label the chart for ``tf``; the bars themselves come with the manager's full refresh."""
+        from shared.market.timeframes import MINUTES
+
+        self.timeframe = tf
+        self.series.timeframe, self.series.span_ms = tf, MINUTES.get(tf, 1) * 60_000
+        self.pane_labels["Price"].setText(self._price_title())
+        self._dirty = True
+
+    def set_extended_hours(self, on: bool) -> None:
+        """Shade pre/post-market (their bars are the manager's to drop when off)."""
+        for shade in self.shades:
+            shade.set_enabled(on)
 
     def on_calculation(self, calc: dict[str, Any]) -> None:
         if self.series.set_indicators(calc) is not None:
@@ -217,32 +231,12 @@ class ChartWidget(QWidget):
             self._dirty = True
 
     def add_entry(self, sig: dict[str, Any]) -> None:
-        x = self._signal_x(sig)
-        if x is None:
-            return
-        row = self.series.row(x)
-        is_long = sig.get("signal_type") == "LONG"
-        span = float(row[1] - row[2]) if row is not None else 0.0
-        y = (row[2] - max(span, 1e-6) * 0.3) if is_long else (row[1] + max(span, 1e-6) * 0.3)
-        self._entries = (self._entries + [(x, float(y), is_long)])[-500:]
+        self.marks.add_entry(sig)
         self._marks_dirty = True
 
     def add_exit(self, sig: dict[str, Any]) -> None:
-        x = self._signal_x(sig)
-        if x is None:
-            return
-        try:
-            y = float(sig.get("price"))
-        except (TypeError, ValueError):
-            row = self.series.row(x)
-            y = float(row[3]) if row is not None else math.nan
-        self._exits = (self._exits + [(x, y, str(sig.get("urgency", "Normal")))])[-500:]
+        self.marks.add_exit(sig)
         self._marks_dirty = True
-
-    def _signal_x(self, sig: dict[str, Any]) -> int | None:
-        ts = to_ms(sig.get("timestamp"))
-        x = self.series.x_for_time(ts) if ts is not None else None
-        return x if x is not None else (self.series.last_x if len(self.series) else None)
 
     def set_history_state(self, state: str | None, message: str = "", live_flowing: bool = False) -> None:
         """The feed's backfill state for this symbol: pending / failed / done / none.
@@ -339,6 +333,8 @@ class ChartWidget(QWidget):
         s = self.series
         if self._dirty:
             changed = s.take_changes()
+            for shade in self.shades:
+                shade.refresh(s.span_ms)
             self.candles.refresh(changed)
             self.vol_bars.refresh(changed)
             price = self._last_price or (float(s.ohlcv[-1, 3]) if len(s) else None)
@@ -361,13 +357,7 @@ class ChartWidget(QWidget):
             self._ind_full = False
             self._refresh_readout()
         if self._marks_dirty:
-            th = theme.current()
-            self.entry_marks.setData(
-                [{"pos": (x, y), "symbol": "t1" if is_long else "t", "brush": pg.mkBrush(th.up if is_long else th.down)}
-                 for x, y, is_long in self._entries if x >= s.base])
-            self.exit_marks.setData(
-                [{"pos": (x, y), "brush": pg.mkBrush(theme.URGENCY_COLOURS.get(u, th.neutral))}
-                 for x, y, u in self._exits if x >= s.base and math.isfinite(y)])
+            self.marks.render()
         self._dirty = self._ind_dirty = self._marks_dirty = False
 
     # ---------------------------------------------------------------- crosshair
@@ -379,6 +369,8 @@ class ChartWidget(QWidget):
 
     def _on_mouse(self, evt: Any) -> None:
         self._hover_x = self.crosshair.move(evt[0])
+        on_price = self._hover_x is not None and self.price.sceneBoundingRect().contains(evt[0])
+        self.levels.tag_near(self.price.getViewBox().mapSceneToView(evt[0]).y() if on_price else None)
         self._show_readout(self._hover_x if self._hover_x is not None else
                            (self.series.last_x if len(self.series) else None))
 
@@ -386,4 +378,10 @@ class ChartWidget(QWidget):
         return readout_values(self.series, x)
 
     def _show_readout(self, x: int | None) -> None:
-        self.readout.setText(readout_html(self.symbol, self.readout_values(x), theme.current()))
+        self.readout.setText(readout_html(self.symbol, self.readout_values(x), theme.current(), self.timeframe))
+
+    def _on_click(self, ev: Any) -> None:
+        """A click on the price pane adds a level when armed (L); otherwise it is the view's."""
+        if self.levels.armed and self.price.sceneBoundingRect().contains(ev.scenePos()):
+            ev.accept()
+            self.levels.click(self.price.getViewBox().mapSceneToView(ev.scenePos()).y())

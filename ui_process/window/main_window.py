@@ -14,7 +14,8 @@ Above the chart two alarm lines appear only when they have something true to
 say: the LULD banner (a trading pause or a price at its band, :mod:`.luld`)
 and the "gave up" line with *Reconnect* (:mod:`.reconnect`). Every action is
 in the menu bar with its shortcut (:mod:`.menus`). What windows share (recent
-symbols, where the last ones opened) is in :class:`.persist.SharedState`.
+symbols, where the last ones opened) is in :class:`.persist.SharedState`. The
+chart's choices (timeframe, sessions, levels) are :mod:`.chart_controls`'.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from shared.supervisor_client import report_symbol
 
 from . import menus, theme
 from .chart import ChartWidget
+from .chart_controls import ChartControls
 from .error_panel import ErrorPanel
 from .luld import Banner, LuldTracker
 from .messages import plain
@@ -55,7 +57,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, manager: Any, tape: TapeBuffer | None = None, feed: str = "", symbol: str = "",
                  restore: bool = True, spawner: Callable[[str, str], Any] = spawn_window,
-                 max_bars: int = 2000, state_file: str = "", clock: Callable[[], float] = time.monotonic):
+                 max_bars: int = 2000, state_file: str = "", clock: Callable[[], float] = time.monotonic,
+                 timeframe: str | None = None):
         super().__init__()
         self.manager = manager
         self.tape = tape if tape is not None else getattr(manager, "tape", None) or TapeBuffer()
@@ -107,7 +110,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["signals"]], [190], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["signals"], self.docks["errors"]], [700, 400], Qt.Orientation.Horizontal)
         # ---- actions and menu bar (after the docks: View lists them), then the toolbar
+        self.controls = ChartControls(self, restore=restore, timeframe=timeframe)
         self.actions_by_key = menus.build(self)
+        self.controls.bind(self.actions_by_key)
         self.fit_action, self.new_action = self.actions_by_key["fit"], self.actions_by_key["new"]
         tb = QToolBar("Main")
         tb.setObjectName("toolbar")
@@ -117,6 +122,7 @@ class MainWindow(QMainWindow):
         self.symbol_entry = SymbolEntry(self.shared.recent() or read_list(self.settings, "recent_symbols"))
         self.symbol_entry.menu.aboutToShow.connect(self.reload_recent)
         tb.addWidget(self.symbol_entry)
+        tb.addWidget(self.controls.combo)
         self.notice = QLabel("")
         self.notice.setStyleSheet(f"color: {theme.current().warn}; padding-left: 10px;")
         tb.addWidget(self.notice)
@@ -160,6 +166,7 @@ class MainWindow(QMainWindow):
         if restore:
             self._restore()
             self._cascade()
+        self.controls.apply()
         if symbol:
             self.switch_symbol(symbol)
 
@@ -185,6 +192,7 @@ class MainWindow(QMainWindow):
         self.notice.setText("")
         self.ticker.clear(symbol)
         self.chart.clear(symbol)
+        self.controls.symbol_changed(symbol)
         self.tape.clear(symbol)
         self.tape_view.clear()
         self.entries.clear_rows()

@@ -1,4 +1,4 @@
-"""Where the window keeps its layout, geometry and recent symbols.
+"""Where the window keeps its layout, geometry, recent symbols, chart choices and price levels.
 
 Layout and geometry: QSettings, normally the platform's native store under org
 ``LiveMonitor``, app ``live-monitor``. The ``ui_state_file`` setting
@@ -105,3 +105,22 @@ class SharedState:
                           if now - float(t) < CASCADE_WINDOW_S][-20:] + [[x, y, now]]
         self._write(data)
         return x, y
+
+
+# ---- price levels, per symbol: one JSON list under levels/<SYMBOL> (QSettings would turn a
+# list of maps into platform-specific blobs; JSON reads the same in the INI file and the native store)
+def load_levels(s: QSettings, symbol: str) -> list[dict]:
+    raw = s.value(f"levels/{symbol}", "")
+    try:
+        rows = json.loads(raw) if isinstance(raw, str) and raw else []
+    except ValueError:
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def save_levels(s: QSettings, symbol: str, rows: list[dict]) -> None:
+    if rows:
+        s.setValue(f"levels/{symbol}", json.dumps(rows))
+    else:
+        s.remove(f"levels/{symbol}")
+    s.sync()  # a level is the user's work: on disk now, not at close (a crash must not lose it)

@@ -36,7 +36,7 @@ def readout_values(series: BarSeries, x: int | None) -> dict[str, Any] | None:
     return vals
 
 
-def readout_html(symbol: str, v: dict[str, Any] | None, th: Any) -> str:
+def readout_html(symbol: str, v: dict[str, Any] | None, th: Any, timeframe: str = "1m") -> str:
     if v is None:
         return f"<b>{symbol}</b>"
     col = th.up if v["close"] >= v["open"] else th.down
@@ -44,7 +44,7 @@ def readout_html(symbol: str, v: dict[str, Any] | None, th: Any) -> str:
     def f(val: float) -> str:
         return "—" if not math.isfinite(val) else f"{val:,.2f}"
 
-    parts = [f"<b>{symbol}</b> <span style='color:{th.text_dim}'>1m · {v['time']} ET</span>",
+    parts = [f"<b>{symbol}</b> <span style='color:{th.text_dim}'>{timeframe} · {v['time']} ET</span>",
              *(f"<span style='color:{th.text_dim}'>{k}</span> <span style='color:{col}'>{f(v[n])}</span>"
                for k, n in (("O", "open"), ("H", "high"), ("L", "low"), ("C", "close"))),
              f"<span style='color:{th.text_dim}'>V</span> <span style='color:{col}'>{v['volume']:,}</span>",

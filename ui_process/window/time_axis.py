@@ -38,6 +38,9 @@ class TimeAxis(pg.AxisItem):
             return []
         t = np.asarray(s.t[i0:i1], dtype=np.int64) // 60_000  # epoch minutes (NY offsets are whole hours)
         want = max(1, int(size / 90))
+        if s.span_ms >= 60 * 60_000:  # 1h, 4h and D bars: every k-th bar (09:30-anchored starts are not round)
+            k = max(1, int(math.ceil((x1 - x0) / want)))  # by the view's width: few bars in a wide view
+            return [float(s.base + i) for i in range(i0, i1, k)][:200]
         span_min = max(1, int(t[-1] - t[0]))
         step = next((m for m in MINUTE_STEPS if span_min / m <= want), MINUTE_STEPS[-1])
         ny_min = t + (dt.datetime.fromtimestamp(int(t[0]) * 60, NY).utcoffset().total_seconds() // 60)
@@ -56,6 +59,9 @@ class TimeAxis(pg.AxisItem):
                 out.append("")
                 continue
             d = dt.datetime.fromtimestamp(t / 1000, NY)
+            if self.series.span_ms >= 86_400_000:
+                out.append(d.strftime("%m-%d"))
+                continue
             out.append(d.strftime("%m-%d %H:%M") if prev_day is not None and d.date() != prev_day
                        else d.strftime("%H:%M"))
             prev_day = d.date()
