@@ -116,7 +116,18 @@ def test_tap_prints_seed_dicts_and_records_a_replay_file(tmp_path, synth_sim):
         assert {d["event_type"] for d in lines} <= {"trade", "quote", "aggregate"}
         assert all(d["symbol"] == "AAPL" for d in lines)
         trade = next(d for d in lines if d["event_type"] == "trade")
-        assert set(trade) == {"event_type", "symbol", "timestamp", "price", "size", "conditions", "exchange"}
+        # the seed's TradeData keys, with the seed's meaning, plus the keys the contract adds (docs/PROTOCOL.md)
+        seed_keys = {"event_type", "symbol", "timestamp", "price", "size", "conditions", "exchange"}
+        added_keys = {"id", "tape", "sequence", "trf_id", "trf_timestamp"}
+        assert set(trade) == seed_keys | added_keys
+        assert isinstance(trade["timestamp"], int) and trade["price"] > 0 and trade["size"] >= 1
+        assert isinstance(trade["conditions"], list) and isinstance(trade["exchange"], str)
+        # the simulator's trades carry Polygon's i (text), z and q; no TRF fields (no dark-pool prints)
+        assert isinstance(trade["id"], str) and trade["id"]
+        assert trade["tape"] in (1, 2, 3) and isinstance(trade["sequence"], int)
+        assert trade["trf_id"] is None and trade["trf_timestamp"] is None
+        ids = [d["id"] for d in lines if d["event_type"] == "trade"]
+        assert len(ids) == len(set(ids)), "the feed de-duplicates trades"
         assert "SIMULATED" in r.stderr
         import gzip
 
