@@ -118,6 +118,22 @@ def test_luld_and_second_aggregates_reach_their_own_signals_never_the_minute_bar
         feed.stop()
 
 
+def test_a_malformed_luld_array_from_the_feed_is_counted_bad(qtbot):
+    feed = FakeFeed().start()
+    m = PolygonDataManager(feed.control, symbol="AAPL")
+    try:
+        luld: list[dict] = []
+        m.luld_event.connect(luld.append)
+        m.connect()
+        until(qtbot, lambda: m.feed_info()["connected"])
+        feed.publish("AAPL", [["LULD", T0, "x", 95.5], ["LULD", T0 + 1, 105.5, 95.5, [], 3, 9]])
+        until(qtbot, lambda: luld)
+        assert [d["timestamp"] for d in luld] == [T0 + 1] and m.feed_info()["bad_messages"] == 1
+    finally:
+        m.disconnect()
+        feed.stop()
+
+
 def _at_1431(source: str | None, session: str | None = None, event_ms: int | None = None):
     m = PolygonDataManager("tcp://127.0.0.1:1", symbol="AAPL", wall_clock=lambda: TUE_1431)
     m._link.upstream = {"state": "connected", "source": source, "session": session}
