@@ -28,6 +28,13 @@ import time
 import msgpack
 import zmq
 
+try:  # in the repository: the project's one ticker rule (``BACpL`` stays ``BACpL``, ``aapl`` -> ``AAPL``)
+    from shared.models.market_data import normalize_symbol
+except ImportError:  # copied on its own: only the lower-case convenience; the feed refuses a bad ticker
+    def normalize_symbol(symbol: str) -> str:
+        s = symbol.strip()
+        return s.upper() if s == s.lower() else s
+
 EVENT_KEYS = {
     "T": ("trade", ("timestamp", "price", "size", "exchange_id", "conditions", "trade_id")),
     "Q": ("quote", ("timestamp", "bid_price", "bid_size", "ask_price", "ask_size", "bid_exchange_id",
@@ -172,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=10.0, help="give up after S seconds without events")
     a = p.parse_args(argv)
     try:
-        s = Subscriber(a.feed, a.symbol.upper())
+        symbol = normalize_symbol(a.symbol)
+    except ValueError as e:
+        p.error(str(e))
+    try:
+        s = Subscriber(a.feed, symbol)
         s.resnapshot()
     except TimeoutError:
         print(f"no feed answering at {a.feed}", file=sys.stderr)

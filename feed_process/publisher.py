@@ -23,8 +23,10 @@ Why it looks like this
   the message is dropped for that subscriber, which sees a seq gap and
   re-snapshots.
 * Errors the cores report (bad input) are logged at a limited rate and
-  published at most once per kind per second; ``unknown_symbol`` is only
-  counted (events of a symbol just unsubscribed keep arriving for a moment).
+  published at most once per kind per second; ``QUIET_KINDS`` are only
+  counted: ``unknown_symbol`` (events of a symbol just unsubscribed keep
+  arriving for a moment) and ``duplicate`` (a relay's double sends: the
+  de-dup doing its job, possibly on every trade, is not news).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from .state import FeedSymbol
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000       # events per data message
-QUIET_KINDS = frozenset({"unknown_symbol"})
+QUIET_KINDS = frozenset({"unknown_symbol", "duplicate"})  # counted, never logged or published
 
 
 def _where(e: BaseException) -> str:
@@ -204,7 +206,7 @@ class Publisher:
         """Bad input the cores counted: log (rate-limited) and publish (1/s per kind)."""
         for kind, message in errors:
             if kind in QUIET_KINDS:
-                continue  # counted only: a relay that ignores unsubscribe is normal, not news
+                continue  # counted only (the core's counters): normal upstream behaviour, not news
             self._log(kind, f"bad input ({kind}): {message}")
             self._publish_error(kind, message)
 

@@ -17,6 +17,8 @@ from typing import Any, Callable
 import msgpack
 import zmq
 
+from shared.market import bar_dict
+from shared.market.history import LIVE, upstream_bar
 from shared.models import wire
 
 
@@ -94,7 +96,8 @@ class FakeFeed:
                 except wire.WireError:
                     continue  # a test's deliberately bad event: published, not kept
                 if a[0] == "AM":
-                    st["bars"].append(wire.event_to_dict(sym, a))
+                    # the real feed's snapshot bars (FeedSymbol.snapshot: shared.market.bar_dict), seed keys only
+                    st["bars"].append(bar_dict(sym, upstream_bar(*a[1:9], LIVE)))
                 elif a[0] == "T":
                     st["last_trade"] = wire.event_to_dict(sym, a)
                     st["day"]["last"] = a[2]

@@ -126,6 +126,24 @@ def test_decode_and_encode_failures_are_contained():
         w.close()
 
 
+def test_duplicate_trades_are_counted_not_logged_or_published(caplog):
+    """A relay's double sends are de-dup doing its job (maybe on every trade): counted, never news on sys|."""
+    w = Wiring()
+    try:
+        with caplog.at_level("DEBUG", logger="feed_process"):
+            dup = dict(_t("AAPL", T0 + 1, 11.0), i="9")
+            w.pub.handle_frame(_frame(dup, dup, dup))
+            w.pub.handle_frame(_frame(dict(_t("AAPL", T0 + 2, 11.0), i="10"), dup))
+        msgs = w.read()
+        assert [[a[6] for a in m["ev"]] for m in msgs if m["type"] == "batch"] == [["9"], ["10"]]
+        assert w.core.counters["duplicate"] == 3
+        assert not [m for m in msgs if m["type"] == "error"] and "duplicate" not in caplog.text
+        w.pub.handle_frame(b"not json")  # a loud kind still is published (the quiet list is not everything)
+        assert [m["kind"] for m in w.read() if m["type"] == "error"] == ["malformed_json"]
+    finally:
+        w.close()
+
+
 def test_no_hand_built_batches():
     msg = msgpack.unpackb(msgpack.packb(wire.batch("AAPL", 1, 5, [])))
     assert msg == {"v": 1, "type": "batch", "sym": "AAPL", "epoch": 1, "seq": 5, "ev": []}

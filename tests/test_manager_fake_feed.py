@@ -89,6 +89,9 @@ def test_snapshot_then_live_events(qtbot, feed, manager):
     feed.publish("AAPL", [["AM", ts, 103.3, 103.8, 103.2, 103.7, 5000, 103.5, 40]])
     until(qtbot, lambda: len(m.get_accumulated_bars()) == 31, 3000)
     assert m.get_accumulated_bars()[-1]["close"] == 103.7
+    # one rule for chart bars: the snapshot's and the live AM's carry the seed's AggregateData keys, no more
+    assert all(set(b) == AGGREGATE_KEYS for b in m.get_accumulated_bars())
+    assert all(set(b) == AGGREGATE_KEYS for c in rec.chart for b in c["bars"])
     until(qtbot, lambda: len(rec.calc) > n_calc, 3000)
     calc = rec.calc[-1]
     assert set(calc) == CALC_KEYS
@@ -108,6 +111,7 @@ def test_gap_and_epoch_trigger_resnapshot(qtbot, feed, manager):
     until(qtbot, lambda: len(rec.refreshes()) == 2, 5000)
     assert sum(1 for r in feed.requests if r["type"] == "snapshot") == snaps + 1
     assert m.get_accumulated_bars() == feed.state("AAPL")["bars"]
+    assert all(set(b) == AGGREGATE_KEYS for b in m.get_accumulated_bars())
     feed.publish("AAPL", [am("AAPL", 31, 104.1)], epoch=7)  # a batch from another epoch
     until(qtbot, lambda: len(rec.refreshes()) == 3, 5000)
     assert m.feed_info()["resnapshots"] >= 2

@@ -118,6 +118,50 @@ def test_luld_and_second_aggregates_reach_their_own_signals_never_the_minute_bar
         feed.stop()
 
 
+def test_client_envelopes_of_second_bars_luld_and_noi_never_reach_the_minute_bars(qtbot):
+    """The seed's wiring: PolygonWebSocketClient.data_received -> _on_data_received. Its non-T/Q/AM envelopes
+    (wire.event_to_dict's dicts) go to their own signals, never _process_aggregate."""
+    from ui_process.qt_websocket_client import envelopes
+
+    class AggSpy(PolygonDataManager):
+        aggs: list[dict] = []
+
+        def _process_aggregate(self, agg):
+            self.aggs.append(agg)
+
+    m = AggSpy("tcp://127.0.0.1:1", symbol="AAPL")
+    luld: list[dict] = []
+    secs: list[dict] = []
+    m.luld_event.connect(luld.append)
+    m.second_aggregate_updated.connect(secs.append)
+    out = envelopes({"AAPL": [["LULD", T0, 105.5, 95.5, [17], 3, 9],
+                              ["A", T0, 100.0, 100.2, 99.9, 100.1, 300, 100.05, None],
+                              ["NOI", T0, "O", 480, 10, 440, 25.03, 930, 44], ["LULD", T0, "x", 1.0]]})
+    assert [e["data"]["event_type"] for e in out] == ["luld", "second_aggregate", "imbalance"]  # the bad one dropped
+    for env in out:
+        m._on_data_received(env)
+    assert AggSpy.aggs == [] and m.get_accumulated_bars() == []
+    assert [(d["limit_up"], d["limit_down"], d["indicators"]) for d in luld] == [(105.5, 95.5, [17])]
+    assert [(d["close"], d["timeframe"]) for d in secs] == [(100.1, "1s")]
+    assert m.feed_info()["bad_messages"] == 0
+
+
+def test_a_malformed_luld_array_from_the_feed_is_counted_bad(qtbot):
+    feed = FakeFeed().start()
+    m = PolygonDataManager(feed.control, symbol="AAPL")
+    try:
+        luld: list[dict] = []
+        m.luld_event.connect(luld.append)
+        m.connect()
+        until(qtbot, lambda: m.feed_info()["connected"])
+        feed.publish("AAPL", [["LULD", T0, "x", 95.5], ["LULD", T0 + 1, 105.5, 95.5, [], 3, 9]])
+        until(qtbot, lambda: luld)
+        assert [d["timestamp"] for d in luld] == [T0 + 1] and m.feed_info()["bad_messages"] == 1
+    finally:
+        m.disconnect()
+        feed.stop()
+
+
 def _at_1431(source: str | None, session: str | None = None, event_ms: int | None = None):
     m = PolygonDataManager("tcp://127.0.0.1:1", symbol="AAPL", wall_clock=lambda: TUE_1431)
     m._link.upstream = {"state": "connected", "source": source, "session": session}

@@ -145,7 +145,8 @@ def test_a_second_aggregate_never_becomes_a_minute_bar():
     assert [a[0] for _, a in out.events] == ["A", "A"]
     st = FeedSymbol("SPCE")
     st.apply_batch(out.batches["SPCE"])
-    assert st.bars == [] and st.forming is None  # a second bar is published, not folded into minutes
+    snap = st.snapshot()  # a second bar is published, not folded into minutes: no bar, no forming minute
+    assert st.bars == [] and snap["bars"] == [] and snap["forming"] is None
 
 
 def test_edge_cases_batched_are_mapped_or_counted_and_a_later_event_still_arrives():

@@ -67,7 +67,9 @@ def test_window_on_simulator_shows_what_was_sent(qtbot, sim, feed_env, tmp_path)
         try:
             until(qtbot, lambda: bars_loaded(w) and m.tickers and w.tape_view.model.rowCount() >= 3)
             w.refresh_status()
-            assert w.status.source.text() == "SIMULATED"
+            # the sim runs at --speed 5: a virtual session, which the feed relays and the badge says
+            assert sim.status()["session"] == "virtual"
+            assert w.status.source.text() == "SIMULATED · virtual session"
             assert "Connected" in w.status.connection.text()
             assert w.status.feed.text() == f"feed pid {feed.pid} · epoch {feed.epoch}"
 

@@ -29,7 +29,6 @@ from typing import Any, Callable
 from shared.market_hours import market_state as market_state_at
 from shared.models import wire
 
-from .event_dicts import extra_event_dict
 from .feed_link import FEED_GONE_S, FeedLink
 from .symbol_pipeline import Emit, SymbolPipeline
 
@@ -250,7 +249,10 @@ class ManagerCore:
             code = a[0] if isinstance(a, (list, tuple)) and a else None
             try:
                 if code not in ("T", "Q", "AM"):
-                    bad += self.other_event(sym, code, a)
+                    if code in ("LULD", "A"):  # passed through by the feed: their own signals (bad: WireError)
+                        self.extra_event(to_dict(sym, a))
+                    elif not isinstance(code, str):  # a kind not shown here (NOI) is no error; a non-event is
+                        bad += 1
                     continue
                 ev = to_dict(sym, a)
             except wire.WireError:
@@ -279,19 +281,15 @@ class ManagerCore:
             del self._rate_window[:2048]
         self.last_data_at = now
 
-    def other_event(self, sym: str, code: Any, a: list) -> int:
-        """LULD / second aggregates (passed through by the feed): their own emissions. 1 if unusable."""
-        d = extra_event_dict(sym, a)
-        if d is None:
-            return 0 if isinstance(code, str) else 1  # an event kind this version doesn't show: not an error
-        if d["event_type"] == "luld":
+    def extra_event(self, d: dict) -> None:
+        """A ``luld`` / ``second_aggregate`` dict to its own signal, never the minute bars; others ignored."""
+        if d.get("event_type") == "luld":
             self.stats["luld"] += 1
             self.emit.luld(d)
-        else:
+        elif d.get("event_type") == "second_aggregate":
             self.stats["second_aggregates"] += 1
             self.pipe.second_aggregate(d)
             self.emit.second(d)
-        return 0
 
     def apply_snapshot(self, snap: dict) -> None:
         self.backlog.clear()  # queued events are older than the snapshot (their seq <= its seq)

@@ -275,8 +275,10 @@ class PolygonDataManager(QObject):
                 self._process_trade(ev)
             elif et == "quote":
                 self._process_quote(ev)
-            else:
+            elif et == "aggregate":
                 self._process_aggregate(ev)
+            else:  # second bars, LULD, NOI: their own signals, never a minute bar
+                self._core.extra_event(ev)
 
     @staticmethod
     def _seed_dict(item: Any) -> dict:

@@ -23,8 +23,8 @@ relay ``/ws/{client_id}``, or Polygon ``/stocks`` with the key from
 
 ``data_received`` carries the relay's envelope ``{"type": "market_data",
 "data": {...}}`` with the event in Polygon's spelling (``ev``, ``sym``, ``p``,
-...), as the seed README shows, whichever protocol the upstream speaks; LULD and
-second aggregates carry the dicts of CONTRACTS.md. ``PolygonDataManager``'s
+...), as the seed README shows, whichever protocol the upstream speaks; second
+aggregates, LULD and NOI carry the dicts of docs/PROTOCOL.md. ``PolygonDataManager``'s
 ``_on_data_received`` accepts it as is.
 
 When to prefer the feed: this is one upstream connection *per client object*
@@ -49,8 +49,6 @@ from feed_process.websocket_client import PolygonWebSocketClient as _AsyncClient
 from shared.models import wire
 from shared.models.market_data import normalize_symbol, to_polygon
 
-from .event_dicts import extra_event_dict
-
 logger = logging.getLogger("live_monitor.data.websocket_client")
 
 DEFAULT_URL = "ws://localhost:8200/ws/{client_id}"
@@ -58,16 +56,16 @@ ERROR_EVERY_S = 5.0  # error_occurred at most once per kind per this many second
 
 
 def envelopes(batches: dict[str, list[list]]) -> list[dict]:
-    """One frame's wire arrays -> relay envelopes (Polygon spelling for T/Q/AM)."""
+    """One frame's wire arrays -> relay envelopes (Polygon spelling for T/Q/AM; the other kinds as
+    ``wire.event_to_dict`` makes them: ``second_aggregate``, ``luld``, ``imbalance``)."""
     out = []
     for sym, arrays in batches.items():
         for a in arrays:
             try:
-                d = to_polygon(wire.event_to_dict(sym, a)) if a[0] in ("T", "Q", "AM") else extra_event_dict(sym, a)
+                d = wire.event_to_dict(sym, a)
             except wire.WireError:
-                d = None
-            if d is not None:
-                out.append({"type": "market_data", "data": d})
+                continue
+            out.append({"type": "market_data", "data": to_polygon(d) if a[0] in ("T", "Q", "AM") else d})
     return out
 
 

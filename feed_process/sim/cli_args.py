@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shared.cli import positive_float
+from shared.models.market_data import normalize_symbol
 
 
 def _hhmm(v: str) -> str:
@@ -12,6 +13,15 @@ def _hhmm(v: str) -> str:
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > 23 or int(parts[1]) > 59:
         raise argparse.ArgumentTypeError(f"expected HH:MM (New York time), got {v!r}")
     return v
+
+
+def _tickers(v: str) -> str:
+    """``AAPL,bacPL``-style lists by the project's one ticker rule (``normalize_symbol``: ``aapl`` ->
+    ``AAPL``, ``BACpL`` stays ``BACpL``); a bad one is a one-line usage error, not a silent no-op."""
+    try:
+        return ",".join(normalize_symbol(s) for s in v.split(",") if s.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_sim_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +49,7 @@ def add_sim_arguments(p: argparse.ArgumentParser) -> None:
                    help="virtual session start, New York time (default 10:00; implies a virtual session)")
     g.add_argument("--rate", type=positive_float, default=None, metavar="N",
                    help="load test: target N events/s across subscribed symbols")
-    g.add_argument("--symbols-hint", nargs="*", default=[], metavar="SYM",
+    g.add_argument("--symbols-hint", nargs="*", type=_tickers, default=[], metavar="SYM",
                    help="symbols served to wildcard subscriptions (T.*); default AAPL MSFT NVDA TSLA SPY")
     f = p.add_argument_group("fault injection (also POST /sim/fault)")
     d = f.add_mutually_exclusive_group()

@@ -74,7 +74,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         faults.append({"kind": "max_connections", "limit": args.max_connections})
     if getattr(args, "close_1011_after", None) is not None:
         faults.append({"kind": "close_1011", "after": args.close_1011_after})
-    hint = [s.upper() for part in (args.symbols_hint or []) for s in part.split(",") if s]
+    hint = [s for part in (args.symbols_hint or []) for s in part.split(",") if s]  # normalised by the flag
     return SimConfig(host=args.host, port=args.port, seed=args.seed, replay=args.replay,
                      speed=args.speed, max=args.max, loop=args.loop, keep_time=args.keep_time,
                      key=args.key, clock=args.clock, start=args.start, rate=args.rate,

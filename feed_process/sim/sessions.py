@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from shared.models.market_data import valid_symbol
+from shared.models.market_data import normalize_symbol
 
 # Channels a client may subscribe; the synthetic tape generates the first four,
 # LULD / NOI reach subscribers through ``POST /sim/inject`` (and replay files).
@@ -74,14 +74,13 @@ class Session(Protocol):
 
 
 def ticker(v: Any) -> str | None:
-    """A client's ticker as the tape names it, or None: kept as typed when valid (the spec allows
-    lowercase class letters such as ``BACpL``), else upper-cased (``aapl``)."""
-    if not isinstance(v, str):
+    """A client's ticker as the tape names it, or None: the project's one rule
+    (``normalize_symbol``): all lower case is upper-cased (``aapl``), anything else is kept as
+    typed when valid (the spec allows lowercase class letters such as ``BACpL``)."""
+    try:
+        return normalize_symbol(v)
+    except ValueError:
         return None
-    s = v.strip()
-    if not valid_symbol(s):
-        s = s.upper()
-    return s if valid_symbol(s) else None
 
 
 def dumps(obj: Any) -> bytes:
