@@ -72,7 +72,7 @@ class FeedSymbol:
             "last_trade": event_to_dict(sym, m.last_trade) if m.last_trade else None,
             "last_quote": event_to_dict(sym, m.last_quote) if m.last_quote else None,
             "day": self.day_stats(),
-            "bars": [bar_dict(sym, b) for b in m.history.bars],
+            "bars": [bar_dict(sym, b, mark_provisional=True) for b in m.history.bars],
             "forming": bar_dict(sym, f) if f is not None else None,
             "backfill": {"state": self.backfill, "message": self.backfill_message, "count": self.backfill_count},
         }

@@ -191,9 +191,7 @@ class WindowSymbol:
         f = self.market.forming_open()
         if f is None:
             return None
-        d = bar_dict(self.symbol, f)
-        del d["provisional"]
-        return d
+        return bar_dict(self.symbol, f)
 
     @property
     def last_event_ms(self) -> int | None:

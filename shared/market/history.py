@@ -41,11 +41,13 @@ def vwap(b: list):
     return b[PV] / b[V] if b[V] else None
 
 
-def bar_dict(symbol: str, b: list) -> dict:
-    """The seed's aggregate dict for a bar (+ ``provisional`` when built from trades)."""
+def bar_dict(symbol: str, b: list, mark_provisional: bool = False) -> dict:
+    """The seed's aggregate dict for a bar: exactly the seed's keys, so every bar a seed user sees
+    (history, live, forming) has one shape. ``mark_provisional`` (the feed's snapshot only) adds
+    ``provisional: True`` to a bar built from trades, so a window knows late prints may still move it."""
     d = {"event_type": "aggregate", "symbol": symbol, "timestamp": b[S], "open": b[O], "high": b[H],
          "low": b[L], "close": b[C], "volume": b[V], "vwap": vwap(b), "transactions": b[N]}
-    if b[K] == PROV:
+    if mark_provisional and b[K] == PROV:
         d["provisional"] = True
     return d
 
