@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from shared.models.market_data import TICKER_KEYS
+from shared.models.market_data import AGGREGATE_KEYS, TICKER_KEYS
 from ui_process.symbol_state import WindowSymbol
 
 NY_OPEN = int(dt.datetime(2025, 6, 27, 13, 30, tzinfo=dt.timezone.utc).timestamp() * 1000)  # 09:30 NY
@@ -56,10 +56,11 @@ def test_finished_bars_are_kept_and_the_official_bar_replaces_them_and_late_prin
     assert s.on_trade(trade(m0 + 61_000, 101.0))  # next minute starts a new forming bar ...
     assert s.forming["timestamp"] == m0 + 60_000
     [(kind, prov)] = s.take_finished()  # ... and the finished minute is kept, provisional
-    assert kind == "append" and prov["provisional"] and s.bars == [prov] and prov["close"] == 100.0
+    assert kind == "append" and s.bars == [prov] and prov["close"] == 100.0
+    assert set(prov) == AGGREGATE_KEYS  # one shape for every bar a seed user sees
     kind, bar = s.on_aggregate(agg(m0, 99.5, 100.5, 99.0, 100.2))  # the official bar of minute 0 arrives late
     assert kind == "replace_last" and s.bars == [bar] and s.forming["timestamp"] == m0 + 60_000
-    assert "provisional" not in bar and s.take_finished() == []
+    assert set(bar) == AGGREGATE_KEYS and s.take_finished() == []
     kind, _ = s.on_aggregate(agg(m0 + 60_000, 101, 101.5, 100.8, 101.2))
     assert kind == "append" and s.forming is None
     assert s.on_trade(trade(m0 + 30_000, 98.0)) is False  # a late print for a published minute
