@@ -25,7 +25,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
 PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0,
@@ -116,9 +116,11 @@ class RestLimiter:
     """
 
     def __init__(self, rate: Rate | None, why: str = "", clock: Callable[[], float] = time.monotonic,
-                 safety: float = SAFETY_S, concurrency: int = 4):
+                 safety: float = SAFETY_S, concurrency: int = 4,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.bucket = RateBucket(rate)
         self.why, self.clock, self.safety, self.concurrency = why, clock, safety, concurrency
+        self.sleep = sleep  # with ``clock``: a test runs the limiter on fake time
         self._queue: deque[tuple[asyncio.Future, Callable[[int], None] | None]] = deque()
         self._pump: asyncio.Task | None = None
         self._freed: asyncio.Event | None = None
@@ -186,7 +188,7 @@ class RestLimiter:
                 continue
             wait = self.bucket.take(self.clock())
             if wait > 0:
-                await asyncio.sleep(wait + self.safety)
+                await self.sleep(wait + self.safety)
                 continue
             fut, _ = self._queue.popleft()
             self._grant()
