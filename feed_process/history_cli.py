@@ -46,31 +46,32 @@ COLUMNS = ("source", "target", "symbol", "timeframe", "timestamp", "time_et", "o
 # ------------------------------------------------------------------ bars
 
 
+def _settled(settings: Settings, sym: str, timeout: float, ctx: zmq.Context) -> bool:
+    """Is ``sym`` watched by the feed with its history settled (done, failed, or no backfill)?"""
+    info = (ask(settings, wire.status_request(), timeout, ctx).get("symbols") or {}).get(sym)
+    return isinstance(info, dict) and info.get("backfill") in ("done", "failed", "none")
+
+
 def _snapshot(settings: Settings, sym: str, timeout: float) -> dict:
     ctx = zmq.Context.instance()
     hello = ask(settings, wire.hello_request(client="bars"), timeout, ctx)
-    snap = ask(settings, wire.snapshot_request(sym), timeout, ctx)
-    state = (snap.get("backfill") or {}).get("state")
-    if state in ("done", "failed") or (state == "none" and snap.get("seq")):
-        return snap  # watched, history settled (or a feed without backfill)
-    # Not watched (or history still loading): hold a subscription until the backfill settles.
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    apply_curve(sub, settings.curve_dir)
-    sub.connect(data_endpoint(hello.get("data") or "", settings.feed))
-    sub.setsockopt(zmq.SUBSCRIBE, wire.topic_for(sym))
-    t_end = time.monotonic() + timeout
-    try:
-        while time.monotonic() < t_end:
-            if sub.poll(200):
-                while sub.poll(0):
-                    sub.recv_multipart()
-            snap = ask(settings, wire.snapshot_request(sym), timeout, ctx)
-            if (snap.get("backfill") or {}).get("state") in ("done", "failed"):
-                break
-    finally:
-        sub.close(linger=0)
-    return snap
+    if not _settled(settings, sym, timeout, ctx):
+        # Not watched (or history still loading): hold a subscription until the backfill settles.
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        apply_curve(sub, settings.curve_dir)
+        sub.connect(data_endpoint(hello.get("data") or "", settings.feed))
+        sub.setsockopt(zmq.SUBSCRIBE, wire.topic_for(sym))
+        t_end = time.monotonic() + timeout
+        try:
+            while time.monotonic() < t_end and not _settled(settings, sym, timeout, ctx):
+                if sub.poll(100):
+                    while sub.poll(0):
+                        sub.recv_multipart()
+            return ask(settings, wire.snapshot_request(sym), timeout, ctx)
+        finally:
+            sub.close(linger=0)
+    return ask(settings, wire.snapshot_request(sym), timeout, ctx)
 
 
 def _line(b: dict) -> str:

@@ -7,10 +7,12 @@ Why it looks like this
   tier's 5/min, the simulator and a relay are unlimited). :func:`parse_rate` is
   the one parser (the setting's check uses it too).
 * **The bucket never exceeds the plan in *any* window of one period**: a token
-  comes back exactly one period after it was spent (a sliding-window log; a
-  classic refill-at-rate bucket that starts full lets 2N-1 requests through
-  one minute). :class:`RateBucket` is sans-I/O: ``now`` is passed in, so the
-  tests drive it on a fake clock.
+  comes back exactly one period after its request finished (a sliding-window
+  log; a classic refill-at-rate bucket that starts full lets 2N-1 requests
+  through one minute; counting from the send would let a request that was slow
+  to go out - a new connection - land closer than a period to the next).
+  :class:`RateBucket` is sans-I/O: ``now`` is passed in, so the tests drive it
+  on a fake clock.
 * :class:`RestLimiter` is the async wait around it: callers queue in FIFO order
   and each learns its place (``on_ahead``), so a window can say "waiting for
   the data provider's rate limit (3 ahead)". ``SAFETY_S`` is added to every
@@ -78,11 +80,18 @@ def default_rate(setting: str, rest_base: str) -> tuple[Rate | None, str]:
 
 
 class RateBucket:
-    """At most ``rate.count`` takes in any ``rate.period`` seconds (module doc). Sans-I/O."""
+    """At most ``rate.count`` requests in any ``rate.period`` seconds (module doc). Sans-I/O.
+
+    A token is taken when a request is sent (:meth:`take`) and comes back one
+    period after that request *finished* (:meth:`done`): the server saw the request
+    before we saw its answer, so the next one it sees on that token is a full
+    period later by the server's clock too, however long the request took to go out.
+    """
 
     def __init__(self, rate: Rate | None):
         self.rate = rate
-        self.spent: deque[float] = deque()
+        self.spent: deque[float] = deque()  # completion times of the last requests, oldest first
+        self.busy = 0                       # tokens of requests still in flight
 
     def _expire(self, now: float) -> None:
         if self.rate is not None:
@@ -94,17 +103,23 @@ class RateBucket:
         if self.rate is None:
             return float("inf")
         self._expire(now)
-        return self.rate.count - len(self.spent)
+        return self.rate.count - len(self.spent) - self.busy
 
     def take(self, now: float) -> float:
-        """Spend a token and return 0.0, or return the seconds until one is free (nothing spent)."""
+        """Take a token and return 0.0, or return the seconds until one is back (``inf``: when a
+        request in flight finishes)."""
         if self.rate is None:
             return 0.0
-        self._expire(now)
-        if len(self.spent) < self.rate.count:
-            self.spent.append(now)
+        if self.tokens(now) > 0:
+            self.busy += 1
             return 0.0
-        return self.spent[0] + self.rate.period - now
+        return self.spent[0] + self.rate.period - now if self.spent else float("inf")
+
+    def done(self, now: float) -> None:
+        """The request of a taken token finished (answered, failed or cancelled)."""
+        if self.rate is not None:
+            self.busy -= 1
+            self.spent.append(now)
 
 
 class RestLimiter:
@@ -163,6 +178,7 @@ class RestLimiter:
 
     def release(self) -> None:
         self.in_flight -= 1
+        self.bucket.done(self.clock())
         if self._freed is not None:
             self._freed.set()
 
@@ -187,6 +203,10 @@ class RestLimiter:
                 await self._freed.wait()
                 continue
             wait = self.bucket.take(self.clock())
+            if wait == float("inf"):  # every token is on a request in flight: wait for one to finish
+                self._freed.clear()
+                await self._freed.wait()
+                continue
             if wait > 0:
                 await self.sleep(wait + self.safety)
                 continue

@@ -68,6 +68,7 @@ def test_bucket_never_exceeds_the_plan_in_any_window():
         wait = b.take(now)
         if wait == 0.0:
             sent.append(now)
+            b.done(now)  # an instant answer
         else:
             now += wait
     assert _max_in_window(sent, 60.0) == 5
@@ -82,7 +83,17 @@ def test_refill_at_rate_would_exceed_the_plan_and_ours_does_not():
     for t in [0.0] * 5 + [59.9] * 5 + [60.0] * 5 + [119.99] * 5:
         if b.take(t) == 0.0:
             sent.append(t)
+            b.done(t)
     assert _max_in_window(sent, 60.0) <= 5
+
+
+def test_a_slow_request_holds_its_token_until_it_finishes():
+    """The period counts from the answer: a request 10 s in flight returns its token at 70 s."""
+    b = RateBucket(Rate(1, 60.0))
+    assert b.take(0.0) == 0.0
+    assert b.take(30.0) == float("inf")  # in flight: back when it finishes
+    b.done(10.0)
+    assert b.take(30.0) == pytest.approx(40.0) and b.take(70.0) == 0.0
 
 
 def test_fifty_backfills_through_the_async_limiter_on_a_fake_clock():
