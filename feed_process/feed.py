@@ -215,6 +215,8 @@ class Feed:
             st = self.states.pop(sym, None)
             if st is not None:
                 self.seq_base[sym] = st.seq
+                if self.store_sync is not None:
+                    self.store_sync.flush({sym: st})  # its last finished bars, before the state goes
         if removed:
             log.info("unsubscribing upstream: %s", ",".join(removed))
             self.client.unsubscribe(removed)
