@@ -37,6 +37,14 @@ def add_feed_arguments(p: argparse.ArgumentParser) -> None:
                    help="data messages queued per subscriber before the feed drops for it (default 1000)")
     g.add_argument("--no-backfill", dest="backfill", action="store_false", default=True,
                    help="don't load minute-bar history on first subscribe")
+    g.add_argument("--history-db", dest="history_db", metavar="FILE", default=None,
+                   help="history store file (default: history.sqlite3 in the user data dir; 'off' = none)")
+    g.add_argument("--history-days", dest="history_days", type=int, metavar="N", default=None,
+                   help="days of bars the history store keeps (default 30)")
+    g.add_argument("--rest-rate", dest="rest_rate", metavar="N/PERIOD", default=None,
+                   help="REST requests allowed, e.g. 5/min, 100/s, unlimited (default: 5/min on Polygon)")
+    g.add_argument("--store-flush", dest="store_flush", type=float, metavar="S", default=None,
+                   help=argparse.SUPPRESS)  # seconds between history-store writes (tests)
 
 
 def _add_subscriber_flags(p: argparse.ArgumentParser) -> None:
@@ -70,3 +78,34 @@ def add_status_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for the feed to answer (default 3)")
     p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
                    help="CURVE keys for a remote feed: server.key and client.key_secret")
+
+
+def add_bars_arguments(p: argparse.ArgumentParser) -> None:
+    from shared.market.timeframes import HOUR_ANCHORS, TIMEFRAMES
+
+    p.add_argument("symbol", metavar="SYMBOL", help="the symbol (e.g. AAPL)")
+    p.add_argument("--timeframe", default="1m", choices=TIMEFRAMES, metavar="TF",
+                   help=f"bar size: {' '.join(TIMEFRAMES)} (default 1m; aggregated from the feed's minute bars)")
+    p.add_argument("--hour-anchor", dest="hour_anchor", default="open", choices=HOUR_ANCHORS,
+                   help="1h/4h buckets from 09:30 (open, default) or on the clock hour (clock)")
+    p.add_argument("--no-forming", dest="forming", action="store_false", default=True,
+                   help="leave out the bar still forming")
+    p.add_argument("--json", action="store_true", help="one bar dict per line (the snapshot's aggregate dicts)")
+    p.add_argument("--timeout", type=float, metavar="S", default=3.0,
+                   help="seconds to wait for the feed to answer (default 3)")
+    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
+                   help="CURVE keys for a remote feed: server.key and client.key_secret")
+
+
+def add_history_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("list", "export", "prune"),
+                   help="list: sources, symbols, ranges, counts; export: CSV / Parquet; prune: drop old bars")
+    p.add_argument("--history-db", dest="history_db", metavar="FILE", default=None,
+                   help="the store file (default: history.sqlite3 in the user data dir)")
+    p.add_argument("--symbol", default=None, help="export: only this symbol")
+    p.add_argument("--source", default=None, help="export / prune: only this source (simulated, replay, live, ...)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="export: write FILE (.parquet = Parquet, needs pyarrow; else CSV); default CSV on stdout")
+    p.add_argument("--days", type=int, default=None, metavar="N",
+                   help="prune: keep N days before each source's newest bar (0 = delete everything)")
+    p.add_argument("--json", action="store_true", help="list: as JSON")

@@ -9,7 +9,9 @@ Why it looks like this
 * ``websocket_client``  the upstream connection (I/O), run by ``upstream_session`` (sans-I/O), supervised
 * ``publisher.py``      the frame boundary: decode -> fold into state -> encode -> publish, contained
 * ``subscriptions.py``  the upstream follows the debounced union of the subscribers' topics
-* ``backfill.py``       history for a new symbol, retried until it arrives
+* ``backfill.py``       history for a new symbol: the store at once, then the missing range over REST
+* ``store_sync.py``     the history store (SQLite): load, write finished bars, prune (``store.py``: the SQL)
+* ``shared.rest_limit`` the one REST rate limiter every history request waits at
 * ``control.py``        control requests
 
 One asyncio loop; plain pyzmq sockets on ``add_reader`` (edge-triggered FDs:
@@ -32,6 +34,7 @@ import zmq
 
 from shared.config import Settings
 from shared.models import wire
+from shared.rest_limit import RestLimiter, default_rate
 
 from . import control, history
 from .backfill import Backfiller
@@ -40,6 +43,8 @@ from .publisher import MAX_BATCH  # noqa: F401 - re-exported for the benchmarks'
 from .publisher import Publisher
 from .sockets import FeedError, FeedSockets, endpoint_host, is_loopback  # noqa: F401 - public names
 from .state import FeedSymbol
+from .store import HistoryStore
+from .store_sync import StoreSync
 from .subscriptions import UpstreamUnion
 from .websocket_client import PolygonWebSocketClient
 
@@ -85,7 +90,8 @@ class Feed:
                  healthy_after: float | None = None, stall_timeout: float | None = None,
                  auth_retry_delay: float = 300.0, busy_retry_delay: float = 60.0,
                  reconnect_attempts: int | None = None, backfill: bool = True, sndhwm: int = SNDHWM,
-                 backfill_retry: tuple[float, float] = (1.0, 30.0),
+                 backfill_retry: tuple[float, float] = (1.0, 30.0), store: HistoryStore | None = None,
+                 store_flush_s: float = 1.0,
                  clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.settings = settings
@@ -113,11 +119,16 @@ class Feed:
             auth_retry_delay=auth_retry_delay, busy_retry_delay=busy_retry_delay, clock=clock, wall_ms=wall_ms,
         )
         self.union = UpstreamUnion(self._on_union, sync_delay)
+        base = history.rest_base_url(self.client.url, settings.rest_url)
+        self.limiter = RestLimiter(*default_rate(settings.rest_rate, base), clock=clock)
+        self.store = store
+        self.store_flush_s = store_flush_s
+        self.store_sync = StoreSync(store, settings.history_days, settings.max_bars) if store is not None else None
         self.backfiller = Backfiller(
-            protocol=self.protocol, base=history.rest_base_url(self.client.url, settings.rest_url),
-            api_key=settings.api_key.get(), max_bars=settings.max_bars, states=self.states,
-            data_clock=self.client.data_clock_ms, has_data=lambda: self.client.has_data,
-            resync=self.publisher.resync, retry=backfill_retry)
+            protocol=self.protocol, base=base, api_key=settings.api_key.get(), max_bars=settings.max_bars,
+            states=self.states, data_clock=self.client.data_clock_ms, has_data=lambda: self.client.has_data,
+            resync=self.publisher.resync, retry=backfill_retry, limiter=self.limiter, store=self.store_sync,
+            source=self.store_key, history_days=settings.history_days)
         self.supervisor: dict[str, Any] | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
@@ -148,6 +159,8 @@ class Feed:
         loop.add_reader(s.monitor.getsockopt(zmq.FD), s.drain_monitor)
         self.client.connect_to_server()
         self._tasks.append(loop.create_task(self._heartbeat_loop(), name="heartbeat"))
+        if self.store_sync is not None:
+            self._tasks.append(loop.create_task(self._store_loop(), name="history-store"))
         # Messages that arrived before the readers were attached produced no edge.
         self._drain_control()
         self._drain_xpub()
@@ -163,6 +176,9 @@ class Feed:
         await self.client.disconnect()
         self._publish_sys(wire.STATUS)
         await self.backfiller.close()
+        if self.store_sync is not None:
+            self.store_sync.flush(self.states)
+            self.store_sync.store.close()
         loop = asyncio.get_running_loop()
         for sock in (self.sockets.router, self.sockets.xpub, self.sockets.monitor):
             try:
@@ -199,12 +215,27 @@ class Feed:
             st = self.states.pop(sym, None)
             if st is not None:
                 self.seq_base[sym] = st.seq
+                if self.store_sync is not None:
+                    self.store_sync.flush({sym: st})  # its last finished bars, before the state goes
         if removed:
             log.info("unsubscribing upstream: %s", ",".join(removed))
             self.client.unsubscribe(removed)
         if added:
             log.info("subscribing upstream: %s", ",".join(added))
             self.client.subscribe(added)
+
+    def store_key(self) -> tuple[str, str]:
+        """The history store's source: the upstream's label and what it is (never mixed)."""
+        return self.upstream_info()["source"], upstream_target(self.settings)
+
+    async def _store_loop(self) -> None:
+        sync = self.store_sync
+        assert sync is not None
+        while True:
+            if sync.prune_due(self.clock()):
+                sync.prune(self.clock())
+            await asyncio.sleep(self.store_flush_s)
+            sync.flush(self.states)
 
     def _on_state(self, state: str, message: str) -> None:
         self._publish_sys(wire.STATUS)
@@ -225,7 +256,8 @@ class Feed:
         return dict(out)
 
     def _sys_body(self, kind: str) -> dict:
-        symbols = {s: {"seq": st.seq, "last_ms": st.last_ms} for s, st in self.states.items()}
+        symbols = {s: {"seq": st.seq, "last_ms": st.last_ms, "backfill": st.backfill_info()}
+                   for s, st in self.states.items()}
         return wire.heartbeat(self.epoch, self.pid, self.upstream_info(), symbols, self.all_counters(),
                               self.wall_ms()) | {"type": kind}
 
@@ -251,5 +283,8 @@ class Feed:
                 "uptime_s": round(self.clock() - self.started, 1), "control": self.control_endpoint,
                 "data": self.data_endpoint, "upstream": self.upstream_info(),
                 "symbols": {s: {"seq": st.seq, "last_ms": st.last_ms, "events": st.events, "bars": len(st.bars),
-                                "backfill": st.backfill} for s, st in sorted(self.states.items())},
-                "subscribers": self.subscribers, "counters": self.all_counters(), "supervisor": self.supervisor}
+                                "backfill": st.backfill, "backfill_ahead": st.backfill_ahead, "stored": st.stored,
+                                "day_bars": len(st.days)} for s, st in sorted(self.states.items())},
+                "subscribers": self.subscribers, "counters": self.all_counters(), "supervisor": self.supervisor,
+                "rest": self.limiter.status(),
+                "store": self.store_sync.status() if self.store_sync is not None else None}

@@ -1,18 +1,23 @@
-"""Minute-bar history from the upstream's REST endpoint (the backfill on first subscribe).
+"""Minute and day bars from the upstream's REST endpoints (the backfill on first subscribe).
 
-Why: a window opened at 11:00 should show the morning, not an empty chart.
-Two upstream dialects, one result shape (``[start, o, h, l, c, v, vwap, n]``
-lists, oldest first, plus the previous session's close when known):
+Why: a window opened at 11:00 should show the morning, not an empty chart, and
+the chart's D timeframe and prior-day levels need the day aggregates. Two
+upstream dialects, one result shape (``[start, o, h, l, c, v, vwap, n]`` lists,
+oldest first); *which* range to ask for is decided here too (:func:`minute_range`,
+:func:`day_range`: only what the history store does not hold):
 
 * relay / simulator: ``POST {base}/api/v1/bars`` with
-  ``{symbol, timeframe: "1min", start_date, end_date, limit, validate: false}`` (the relay
-  answers HTTP 500 for fewer than 10 bars - a young session - unless told not to validate) ->
-  ``{"data": [{timestamp, open, high, low, close, volume, vwap, transactions}]}``
-* Polygon/Massive: ``GET {base}/v2/aggs/ticker/{sym}/range/1/minute/{from}/{to}``
-  (newest first, so ``limit`` keeps the latest bars) and
-  ``GET {base}/v2/aggs/ticker/{sym}/prev`` for the previous close. The key
-  travels in the ``Authorization`` header, never in the URL, so no error
-  message or log line (aiohttp puts the URL in its exceptions) can carry it.
+  ``{symbol, timeframe: "1min" | "1day", start_date, end_date, limit, validate: false}``
+  (the relay answers HTTP 500 for fewer than 10 bars - a young session - unless
+  told not to validate) -> ``{"data": [{timestamp, open, high, low, close, volume, vwap, transactions}]}``
+* Polygon/Massive: ``GET {base}/v2/aggs/ticker/{sym}/range/1/minute/{from_ms}/{to_ms}``
+  (newest first, so ``limit`` keeps the latest bars) and ``.../range/1/day/{from}/{to}``
+  (the previous close is the last finished day's close). The key travels in the
+  ``Authorization`` header, never in the URL, so no error message or log line
+  (aiohttp puts the URL in its exceptions) can carry it.
+
+Every call here is made by :mod:`.backfill` after the one REST rate limiter
+(:mod:`shared.rest_limit`) gave it a token.
 
 The REST base derives from the WebSocket URL (``ws://h:p/...`` -> ``http://h:p``,
 ``wss://socket.massive.com`` -> ``https://api.massive.com``) unless
@@ -31,6 +36,7 @@ import aiohttp
 
 from shared import market_hours
 from shared.config import POLYGON_REST_URL
+from shared.market import MINUTE
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,42 @@ def date_range(data_ms: int) -> tuple[dt.date, dt.date]:
     return (prev.day if prev else day - dt.timedelta(days=4)), day
 
 
+def _ny_ms(d: dt.date) -> int:
+    return int(dt.datetime.combine(d, dt.time(0), market_hours.NY).timestamp() * 1000)
+
+
+def minute_range(data_ms: int, last_stored: int | None) -> tuple[int, int] | None:
+    """The minutes to ask for, ``(from_ms, to_ms)`` inclusive, or None when the store has them all.
+
+    Fresh: the previous session's day up to the end of the data clock's day. With
+    stored bars: from the minute after the last stored one (never earlier than the
+    fresh start). Nothing when that minute has not finished yet.
+    """
+    first, day = date_range(data_ms)
+    lo, hi = _ny_ms(first), _ny_ms(day + dt.timedelta(days=1)) - 1
+    if last_stored is not None:
+        lo = max(lo, last_stored + MINUTE)
+        if lo + MINUTE > data_ms:
+            return None
+    return lo, hi
+
+
+def day_range(data_ms: int, days: int, last_stored_ms: int | None) -> tuple[dt.date, dt.date] | None:
+    """The finished days to ask for: ``days`` calendar days before the data day (or after the last
+    stored day) up to the previous session; None when the store already has the previous session."""
+    day = market_hours.ny_date(data_ms)
+    prev = market_hours.previous_session(day)
+    end = prev.day if prev else day - dt.timedelta(days=1)
+    lo = day - dt.timedelta(days=days)
+    if last_stored_ms is not None:
+        lo = max(lo, market_hours.ny_date(last_stored_ms) + dt.timedelta(days=1))
+    return (lo, end) if lo <= end else None
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 async def _json(session: aiohttp.ClientSession, method: str, url: str, what: str, **kw: Any) -> Any:
     try:
         async with session.request(method, url, **kw) as r:
@@ -90,15 +132,10 @@ async def _json(session: aiohttp.ClientSession, method: str, url: str, what: str
         raise HistoryError(f"{what}: response is not JSON") from None
 
 
-async def fetch_relay_bars(session: aiohttp.ClientSession, base: str, symbol: str, data_ms: int,
-                           limit: int) -> tuple[list[list], float | None]:
-    start, end = date_range(data_ms)
-    body = {"symbol": symbol, "timeframe": "1min", "start_date": start.isoformat(),
-            "end_date": end.isoformat(), "limit": limit, "validate": False}
-    doc = await _json(session, "POST", f"{base}/api/v1/bars", "history", json=body)
+def _relay_rows(doc: Any, what: str) -> list[list]:
     rows = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
-        raise HistoryError("history: response has no 'data' list")
+        raise HistoryError(f"{what}: response has no 'data' list")
     bars = []
     for r in rows:
         if isinstance(r, dict):
@@ -115,59 +152,56 @@ async def fetch_relay_bars(session: aiohttp.ClientSession, base: str, symbol: st
             if b:
                 bars.append(b)
     bars.sort(key=lambda b: b[0])
-    return bars[-limit:], await _relay_prev_close(session, base, symbol, data_ms)
+    return bars
 
 
-async def _relay_prev_close(session: aiohttp.ClientSession, base: str, symbol: str, data_ms: int) -> float | None:
-    """The last daily close before the data clock's day (``timeframe: "1day"``), if the relay has it.
-
-    Best effort: without it the state derives the close from the previous session's minute bars.
-    """
-    day = market_hours.ny_date(data_ms)
-    body = {"symbol": symbol, "timeframe": "1day", "start_date": (day - dt.timedelta(days=14)).isoformat(),
-            "end_date": day.isoformat(), "limit": 20, "validate": False}
-    try:
-        doc = await _json(session, "POST", f"{base}/api/v1/bars", "daily history", json=body)
-    except HistoryError as e:
-        log.debug("%s: no daily bars (%s)", symbol, e)
-        return None
-    rows = doc.get("data") if isinstance(doc, dict) else None
-    best: tuple[int, float] | None = None
-    for r in rows if isinstance(rows, list) else []:
-        if not isinstance(r, dict):
-            continue
-        ts, c = r.get("timestamp"), r.get("close")
-        if type(ts) is int and _pos(c) and market_hours.ny_date(ts if ts > 10**11 else ts * 1000) < day:
-            if best is None or ts > best[0]:
-                best = (ts, float(c))
-    return best[1] if best else None
-
-
-async def fetch_polygon_bars(session: aiohttp.ClientSession, base: str, key: str, symbol: str, data_ms: int,
-                             limit: int) -> tuple[list[list], float | None]:
-    start, end = date_range(data_ms)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    sym = quote(symbol, safe="")
-    url = f"{base}/v2/aggs/ticker/{sym}/range/1/minute/{start.isoformat()}/{end.isoformat()}"
-    doc = await _json(session, "GET", url, "history", headers=headers,
-                      params={"adjusted": "true", "sort": "desc", "limit": str(min(limit, 50000))})
+def _polygon_rows(doc: Any, what: str) -> list[list]:
     rows = doc.get("results") if isinstance(doc, dict) else None
     if rows is None and isinstance(doc, dict) and doc.get("status") in ("OK", "DELAYED"):
         rows = []
     if not isinstance(rows, list):
         msg = doc.get("error") or doc.get("message") if isinstance(doc, dict) else None
-        raise HistoryError(f"history: {str(msg)[:120] if msg else 'no results'}")
+        raise HistoryError(f"{what}: {str(msg)[:120] if msg else 'no results'}")
     bars = [b for r in rows if isinstance(r, dict)
             and (b := _bar(r.get("t"), r.get("o"), r.get("h"), r.get("l"), r.get("c"), r.get("v"), r.get("vw"),
                            r.get("n")))]
     bars.sort(key=lambda b: b[0])
-    prev_close = None
-    try:
-        pdoc = await _json(session, "GET", f"{base}/v2/aggs/ticker/{sym}/prev", "previous close", headers=headers,
-                           params={"adjusted": "true"})
-        res = pdoc.get("results") if isinstance(pdoc, dict) else None
-        if isinstance(res, list) and res and isinstance(res[0], dict) and _pos(res[0].get("c")):
-            prev_close = float(res[0]["c"])
-    except HistoryError as e:
-        log.info("%s: previous close unavailable (%s); deriving it from the bars", symbol, e)
-    return bars[-limit:], prev_close
+    return bars
+
+
+async def fetch_minutes(session: aiohttp.ClientSession, protocol: str, base: str, key: str, symbol: str,
+                        span: tuple[int, int], limit: int) -> list[list]:
+    """Minute bars in ``span`` (epoch ms, inclusive), oldest first, the latest ``limit``.
+
+    Relay: ``start_date``/``end_date`` as ISO date-times (UTC). Polygon: ``from``/``to``
+    as epoch milliseconds (its documented alternative to dates), ``sort=desc`` + ``limit``.
+    """
+    lo, hi = span
+    if protocol == "polygon":
+        url = f"{base}/v2/aggs/ticker/{quote(symbol, safe='')}/range/1/minute/{lo}/{hi}"
+        doc = await _json(session, "GET", url, "history", headers=_auth(key),
+                          params={"adjusted": "true", "sort": "desc", "limit": str(min(limit, 50000))})
+        return _polygon_rows(doc, "history")[-limit:]
+    body = {"symbol": symbol, "timeframe": "1min", "start_date": _iso(lo), "end_date": _iso(hi), "limit": limit,
+            "validate": False}
+    return _relay_rows(await _json(session, "POST", f"{base}/api/v1/bars", "history", json=body), "history")[-limit:]
+
+
+async def fetch_days(session: aiohttp.ClientSession, protocol: str, base: str, key: str, symbol: str,
+                     span: tuple[dt.date, dt.date]) -> list[list]:
+    """Day aggregates of the New York dates in ``span``, oldest first (Polygon ``range/1/day``,
+    relay ``timeframe: "1day"``)."""
+    lo, hi = span[0].isoformat(), span[1].isoformat()
+    if protocol == "polygon":
+        url = f"{base}/v2/aggs/ticker/{quote(symbol, safe='')}/range/1/day/{lo}/{hi}"
+        doc = await _json(session, "GET", url, "day history", headers=_auth(key),
+                          params={"adjusted": "true", "sort": "asc", "limit": "5000"})
+        return _polygon_rows(doc, "day history")
+    body = {"symbol": symbol, "timeframe": "1day", "start_date": lo, "end_date": hi, "limit": 5000,
+            "validate": False}
+    return _relay_rows(await _json(session, "POST", f"{base}/api/v1/bars", "day history", json=body),
+                       "day history")
+
+
+def _auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"} if key else {}

@@ -8,7 +8,8 @@ sockets are bound (the supervisor and tests wait for it)::
 A stop signal unsubscribes upstream, sends the close frame, publishes a final
 ``stopped`` status and closes the sockets, well within 2 s; exit code 0.
 Start-up problems (taken port, bad address, missing CURVE keys) are one line
-and a non-zero exit via :class:`shared.cli.UserError`.
+and a non-zero exit via :class:`shared.cli.UserError`. A history store that
+cannot be opened (``history_db``) is one warning; the feed serves without it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shared.config import Settings
 from shared.logsetup import register_secret
 
 from .feed import SNDHWM, Feed, FeedError
+from .store import StoreError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,17 @@ def tune_gc() -> None:
 async def serve(settings: Settings, args: argparse.Namespace | None = None,
                 ready=lambda feed: None) -> int:
     opts = vars(args) if args is not None else {}
+    try:
+        store = open_store(settings.history_db)
+    except StoreError as e:  # the feed serves without it; say why once
+        log.warning("%s; history is not kept", e)
+        store = None
+    if store is not None:
+        log.info("history store %s (%d days kept)", store.path, settings.history_days)
     feed = Feed(settings, backfill=opts.get("backfill", True), sndhwm=opts.get("sndhwm") or SNDHWM,
                 auth_retry_delay=opts.get("auth_retry_delay") or 300.0,
-                busy_retry_delay=opts.get("busy_retry_delay") or 60.0)
+                busy_retry_delay=opts.get("busy_retry_delay") or 60.0, store=store,
+                store_flush_s=opts.get("store_flush") or 1.0)
     try:
         feed.bind()
     except FeedError as e:

@@ -4,20 +4,25 @@ Why it looks like this: the feed only needs what a joining subscriber's
 snapshot holds - the last trade and quote, the finished bars, the forming bar,
 the day stats and the backfill state. Every market rule (conditions, bars,
 late prints, official bars, day stats) is in :mod:`shared.market`; this class
-adds the feed's bookkeeping (sequence numbers, backfill) around one
+adds the feed's bookkeeping (sequence numbers, backfill, day bars, the
+history store's watermark) around one
 :class:`~shared.market.MinuteBars`. The hot path is ``apply_batch`` =
 ``MinuteBars.fold``; the snapshot is computed lazily, once per subscriber join.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from shared.market import DayView, MinuteBars, bar_dict, prev_close_from_bars
+from shared.market.timeframes import day_date
+from shared.market_hours import NY
 from shared.models.wire import event_to_dict
 
 
 class FeedSymbol:
     __slots__ = ("symbol", "seq", "market", "day", "apply_batch", "prev_close", "backfill", "backfill_message",
-                 "backfill_count")
+                 "backfill_count", "backfill_ahead", "stored", "days", "store_src", "store_mark", "store_version")
 
     def __init__(self, symbol: str, max_bars: int = 2000, seq: int = 0) -> None:
         self.symbol = symbol
@@ -26,9 +31,16 @@ class FeedSymbol:
         self.day = DayView(self.market)
         self.apply_batch = self.market.fold  # hot path: one bound method, no wrapper call per batch
         self.prev_close = None
-        self.backfill = "none"              # none | pending | done | failed
+        self.backfill = "none"              # none | pending | queued | done | failed
         self.backfill_message = ""
         self.backfill_count = 0
+        self.backfill_ahead = 0             # queued: REST requests ahead of ours at the rate limiter
+        self.stored = 0                     # bars loaded from the history store
+        self.days: list[list] = []          # finished day bars [start, o, h, l, c, v, vwap, n], oldest first
+        # the history store's bookkeeping (feed_process.store_sync): source id, flushed-up-to start, version
+        self.store_src: int | None = None
+        self.store_mark = -1
+        self.store_version = -1
 
     # The feed's status and backfill read these.
     @property
@@ -56,6 +68,25 @@ class FeedSymbol:
             self.prev_close = prev_close
         return n
 
+    def set_days(self, rows: list[list]) -> None:
+        """Finished day bars (merged by start); the last one before the data day is the prior day."""
+        by = {r[0]: r for r in self.days}
+        by.update((r[0], r) for r in rows)
+        self.days = [by[k] for k in sorted(by)][-400:]
+        pd = self.prev_day()
+        if pd is not None:
+            self.prev_close = pd["close"]
+
+    def prev_day(self) -> dict | None:
+        """``{high, low, close, date}`` of the last finished day before the data clock's day."""
+        ref = self._ref_ms()
+        today = ny_day(ref) if ref > 0 else None
+        for r in reversed(self.days):
+            d = day_date(r[0])
+            if today is None or d < today:
+                return {"high": r[2], "low": r[3], "close": r[4], "date": d}
+        return None
+
     def _ref_ms(self) -> int:
         m = self.market
         return m.last_ms or max(m.history.last_start(), 0)
@@ -74,5 +105,24 @@ class FeedSymbol:
             "day": self.day_stats(),
             "bars": [bar_dict(sym, b, mark_provisional=True) for b in m.history.bars],
             "forming": bar_dict(sym, f) if f is not None else None,
-            "backfill": {"state": self.backfill, "message": self.backfill_message, "count": self.backfill_count},
+            "backfill": self.backfill_info(),
+            "day_bars": [day_dict(sym, r) for r in self.days],
+            "prev_day": self.prev_day(),
         }
+
+    def backfill_info(self) -> dict:
+        d = {"state": self.backfill, "message": self.backfill_message, "count": self.backfill_count,
+             "stored": self.stored}
+        if self.backfill == "queued":
+            d["ahead"] = self.backfill_ahead
+        return d
+
+
+def ny_day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, NY).date().isoformat()
+
+
+def day_dict(symbol: str, r: list) -> dict:
+    """A day bar as the seed's aggregate dict (what ``bar_dict`` gives for a minute) + ``timeframe: "D"``."""
+    return {"event_type": "aggregate", "symbol": symbol, "timestamp": r[0], "open": r[1], "high": r[2], "low": r[3],
+            "close": r[4], "volume": r[5], "vwap": r[6], "transactions": r[7], "timeframe": "D"}

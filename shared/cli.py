@@ -84,6 +84,8 @@ FLAG_RANGES: dict[str, Range] = {
     "malformed_every": Range(1, 10**12),
     "max_connections": Range(0, 10**6),
     "close_1011_after": Range(0, 10**12),
+    "store_flush": Range(above=0, hi=3600),
+    "days": Range(0, 3650),                      # history prune --days (0 = everything)
 }
 
 
@@ -160,6 +162,10 @@ COMMANDS: dict[str, tuple[str | None, str, str]] = {
     "tap": ("feed_process.cli_args", "feed_process.tools:run_tap", "print a feed's events"),
     "status": ("feed_process.cli_args", "feed_process.tools:run_status", "the feed's status"),
     "record": ("feed_process.cli_args", "feed_process.tools:run_record", "record a feed to a replay file"),
+    "bars": ("feed_process.cli_args", "feed_process.history_cli:run_bars",
+             "print a feed's bars of a symbol (any timeframe)"),
+    "history": ("feed_process.cli_args", "feed_process.history_cli:run_history",
+                "the local history store: list, export, prune"),
 }
 
 

@@ -192,6 +192,12 @@ def _log_level_check(v: str) -> None:
         raise ValueError(f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL; got {v!r}")
 
 
+def _rest_rate_check(v: str) -> None:
+    from .rest_limit import check_rate  # the one parser of a rate
+
+    check_rate(v)
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -229,6 +235,11 @@ FIELDS: tuple[Field, ...] = (
     Field("curve_dir", "", _to_str, None, "directory with CURVE keys (server.key_secret, client keys)"),
     Field("log_level", "INFO", lambda v: _to_str(v).upper(), _log_level_check, "DEBUG | INFO | WARNING | ERROR"),
     Field("ui_state_file", "", _to_str, None, "INI file for window layout and recent symbols (default: Qt's store)"),
+    Field("history_db", "", _to_str, None,
+          "history store file (default: the user data dir's history.sqlite3; 'off' = no store)"),
+    Field("history_days", 30, _to_int, Range(1, 3650), "days of minute and day bars the history store keeps"),
+    Field("rest_rate", "", _to_str, _rest_rate_check,
+          "REST requests allowed: N/s, N/min, N/h or unlimited (default: 5/min on Polygon, else unlimited)"),
     Field("api_key", Secret(""), lambda v: v if isinstance(v, Secret) else Secret(_to_str(v)), None,
           "Polygon/Massive key (env POLYGON_API_KEY / MASSIVE_API_KEY, or the file)"),
 )
@@ -261,6 +272,9 @@ class Settings:
     curve_dir: str = ""
     log_level: str = "INFO"
     ui_state_file: str = ""
+    history_db: str = ""
+    history_days: int = 30
+    rest_rate: str = ""
     api_key: Secret = field(default_factory=lambda: Secret(""))
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

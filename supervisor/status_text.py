@@ -62,6 +62,15 @@ def format_status(st: dict, now_ms: float | None = None) -> str:
         + (f"  ({up.get('message')})" if up.get("message") else ""),
         f"clients   {st.get('subscribers')} data connection(s)",
     ]
+    rest = st.get("rest") if isinstance(st.get("rest"), dict) else None
+    if rest:
+        lines.append(f"rest      limit {rest.get('limit')}" + (f" ({rest['why']})" if rest.get("why") else "")
+                     + (f"  tokens {rest['tokens']}" if rest.get("tokens") is not None else "")
+                     + f"  queued {rest.get('queued')}  requests {rest.get('requests')}")
+    if "store" in st:
+        store = st.get("store") if isinstance(st.get("store"), dict) else None
+        lines.append(f"history   {store.get('path')} ({store.get('days')} days kept)  loaded {store.get('loaded')}  "
+                     f"written {store.get('writes')}  errors {store.get('errors')}" if store else "history   off")
     sup = st.get("supervisor") if isinstance(st.get("supervisor"), dict) else {}
     children = [c for c in (sup.get("children") or []) if isinstance(c, dict)]
     windows: dict[str, list[dict]] = {}
@@ -74,7 +83,10 @@ def format_status(st: dict, now_ms: float | None = None) -> str:
         for s, v in syms.items():
             v = v if isinstance(v, dict) else {}
             last = v.get("last_ms", 0)
-            lines.append(f"  {s:<8} seq={v.get('seq')} bars={v.get('bars')} backfill={v.get('backfill')} "
+            bf = v.get("backfill")
+            if bf == "queued":
+                bf = f"queued({v.get('backfill_ahead')} ahead)"
+            lines.append(f"  {s:<8} seq={v.get('seq')} bars={v.get('bars')} backfill={bf} "
                          f"last={et_time(last, now_ms)}{_age(last, now_ms)}")
             lines += [f"           window {_child(w, now_ms)}" for w in windows.pop(s, [])]
         for s, ws in windows.items():  # a window on a symbol the feed does not serve (yet)

@@ -3,11 +3,18 @@ runs every default test; the big TSLA tapes come from ../shared/data/replay (or
 $LIVE_MONITOR_REPLAY_DIR) when present - tests that want "a big real tape" take ``big_replay``
 (TSLA there, else the AAPL sample), and only soak runs that need a TSLA file skip without it."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# No test writes into the real home: the history store's default file (platformdirs'
+# user data dir) goes to a temporary directory for every process the tests start.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="lm-test-data-")
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], True)
 
 from tests.util import ReplayFacts, ReplayFiles, shared_replay_dir  # noqa: E402
 

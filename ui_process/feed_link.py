@@ -323,6 +323,9 @@ class FeedLink:
         if changed and not out:
             out.append(("link", None))
         syms = msg.get("symbols")
+        if self.symbol and isinstance(syms, dict) and isinstance(syms.get(self.symbol), dict) \
+                and isinstance(syms[self.symbol].get("backfill"), dict):
+            self.backfill = syms[self.symbol]["backfill"]  # queued -> pending -> done between snapshots
         if self.synced and self.symbol and isinstance(syms, dict):
             info = syms.get(self.symbol)
             seq = info.get("seq") if isinstance(info, dict) else None

@@ -9,13 +9,15 @@ answers. Every error is a JSON ``{"status": "ERROR", "error"}`` with 400 (or
 
 * ``POST /api/v1/bars`` (relay), ``GET /v2/aggs/ticker/{sym}/range/1/{minute|day}/{from}/{to}``
   and ``GET /v2/aggs/ticker/{sym}/prev`` (Polygon; ``apiKey`` checked only with ``--key``);
-* ``GET /sim/status``, ``POST /sim/fault`` (:mod:`.faults`), ``POST /sim/inject`` (:mod:`.inject`).
+* ``GET /sim/status`` (+ ``history``: requests per endpoint and the last ones with their
+  symbol, timeframe and from/to in epoch ms), ``POST /sim/fault`` (:mod:`.faults`), ``POST /sim/inject`` (:mod:`.inject`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HISTORY_LOG = 1000  # history requests remembered for /sim/status
+
 
 def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
@@ -42,6 +46,15 @@ def _bad(message: str, status: int = 400) -> web.Response:
 class Endpoints:
     def __init__(self, srv: "SimServer"):
         self.srv = srv
+        # Every valid history request, for tests and `/sim/status` (``history``): which
+        # endpoint, symbol, timeframe and range (epoch ms) a client asked for.
+        self.history_counts: Counter[str] = Counter()
+        self.history_log: deque[dict] = deque(maxlen=HISTORY_LOG)
+
+    def _count(self, endpoint: str, sym: str, tf: str, start: int | None, end: int | None) -> None:
+        self.history_counts[endpoint] += 1
+        self.history_log.append({"endpoint": endpoint, "symbol": sym, "timeframe": tf, "from": start,
+                                 "to": end if end is None or end < 2**62 else None, "at_ms": int(time.time() * 1000)})
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -71,6 +84,7 @@ class Endpoints:
             sym, tf, start, end, limit = rest.parse_relay_request(body)
         except rest.HistoryError as e:
             return _bad(str(e))
+        self._count("relay_bars", sym, tf, start, end)
         return _json(rest.relay_answer(sym, tf, start, end, limit, await self._bars(sym, tf), self.srv.source))
 
     async def polygon_range(self, request: web.Request) -> web.Response:
@@ -82,6 +96,7 @@ class Endpoints:
                 mi["sym"], mi["mult"], mi["span"], mi["frm"], mi["to"], dict(request.query))
         except rest.HistoryError as e:
             return _bad(str(e))
+        self._count("polygon_range", sym, tf, start, end)
         return _json(rest.polygon_range_answer(sym, tf, start, end, limit, desc, await self._bars(sym, tf)))
 
     async def polygon_prev(self, request: web.Request) -> web.Response:
@@ -92,12 +107,14 @@ class Endpoints:
             sym = rest.symbol(request.match_info["sym"])
         except rest.HistoryError as e:
             return _bad(str(e))
+        self._count("polygon_prev", sym, "1day", None, None)
         days = srv.tape.daily_bars(sym, srv.clock.now_ms(), with_today=False) if srv.tape is not None else []
         return _json(rest.prev_answer(sym, days))
 
     # ---- control --------------------------------------------------------
     async def status(self, request: web.Request) -> web.Response:
-        return _json(self.srv.status())
+        return _json(self.srv.status() | {"history": {"counts": dict(self.history_counts),
+                                                      "requests": list(self.history_log)}})
 
     async def fault(self, request: web.Request) -> web.Response:
         try:

@@ -104,11 +104,20 @@ class BarHistory:
         return kind
 
     def merge(self, rows: list[list], before: int | None) -> int:
-        """Merge REST rows ``[start, o, h, l, c, v, vwap, n]`` (minutes before ``before`` only); count what changed."""
+        """Merge REST rows ``[start, o, h, l, c, v, vwap, n]`` (minutes before ``before`` only); count what changed.
+
+        A row with a ninth item keeps that level (the history store's rows): a stored
+        provisional bar comes back provisional, so the upstream's bar still replaces it.
+        """
         n = 0
         for r in sorted(rows, key=lambda r: r[0]):
             if before is not None and r[0] >= before:
                 continue  # the forming minute (and later) belong to the live stream
-            if self.put(upstream_bar(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], HIST)) is not None:
+            level = r[8] if len(r) > 8 else HIST
+            b = upstream_bar(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], level)
+            if level == PROV:  # its prints are gone: late prints may not move its open/close
+                b[PV] = (r[6] if r[6] is not None else (r[2] + r[3] + r[4]) / 3) * r[5]
+                b[OT], b[CT], b[N] = r[0] - 1, r[0] + MINUTE, r[7] or 0  # outside the minute: never moved
+            if self.put(b) is not None:
                 n += 1
         return n

@@ -73,6 +73,17 @@ def ny_midnight(t: int) -> int:
     return m
 
 
+def day_start(t: int) -> int:
+    """00:00 New York of a day aggregate stamped ``t``. Polygon stamps a day at 00:00 New York; a
+    source stamping 00:00 UTC (the evening before in New York) is moved into its date."""
+    return ny_midnight(t + 12 * HOUR if t % 86_400_000 == 0 else t)
+
+
+def day_date(t: int) -> str:
+    """The New York date (ISO) of a day aggregate stamped ``t`` (the history store's key)."""
+    return dt.datetime.fromtimestamp(day_start(t) / 1000, NY).date().isoformat()
+
+
 class Buckets:
     """Which bucket a minute belongs to: ``start(t)`` and ``end(start)`` (module doc)."""
 
@@ -190,10 +201,7 @@ class TimeframeBars:
 
     def set_day_bars(self, rows: list[dict]) -> None:
         """The upstream's day aggregates (seed bar dicts); used by the D timeframe only."""
-        # Polygon stamps a day at 00:00 New York; a source stamping 00:00 UTC (the evening before in
-        # New York) is moved into its date.
-        self.day_bars = {ny_midnight(r["timestamp"] + 12 * HOUR if r["timestamp"] % 86_400_000 == 0 else
-                                     r["timestamp"]): r for r in rows}
+        self.day_bars = {day_start(r["timestamp"]): r for r in rows}
 
     def load(self, minutes: list[dict], forming: dict | None = None) -> list[dict]:
         """Rebuild from the minute history; return the finished bars."""
@@ -321,9 +329,12 @@ class TimeframeBars:
 
 
 def aggregate(minutes: list[dict], tf: str, symbol: str = "", *, hour_anchor: str = "open",
-              extended: bool = True) -> list[dict]:
-    """Every bucket of ``minutes`` (finished or not) as one bar: an export's or a test's one call."""
+              extended: bool = True, day_bars: list[dict] | None = None) -> list[dict]:
+    """Every bucket of ``minutes`` (finished or not) as one bar: an export's or a test's one call.
+    ``day_bars``: the upstream's day aggregates (the D timeframe takes them, as the chart does)."""
     t = TimeframeBars(tf, symbol, hour_anchor=hour_anchor, extended=extended, max_bars=1 << 30)
+    if day_bars:
+        t.set_day_bars(day_bars)
     bars = t.load(minutes)
     return bars + ([t.open.bar(symbol, tf)] if t.open is not None else [])
 
@@ -335,4 +346,4 @@ def bucket_minutes(minutes: list[dict], start: int, tf: str, hour_anchor: str = 
 
 
 __all__ = ["TIMEFRAMES", "MINUTES", "HOUR_ANCHORS", "Buckets", "TimeframeBars", "aggregate", "bucket_minutes",
-           "span_ms", "ny_midnight"]
+           "span_ms", "ny_midnight", "day_start", "day_date"]

@@ -36,7 +36,7 @@ from .candles import CandleItem, TickGrid, VolumeItem
 from .crosshair import Crosshair
 from .levels import LevelLayer
 from .markers import SignalMarks
-from .messages import history_failed
+from .messages import history_failed, history_queued
 from .readout import ChartMessage, readout_html, readout_values
 from .sessions import SessionShade
 from .time_axis import MINUTE_STEPS, CompactAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
@@ -238,8 +238,9 @@ class ChartWidget(QWidget):
         self.marks.add_exit(sig)
         self._marks_dirty = True
 
-    def set_history_state(self, state: str | None, message: str = "", live_flowing: bool = False) -> None:
-        """The feed's backfill state for this symbol: pending / failed / done / none.
+    def set_history_state(self, state: str | None, message: str = "", live_flowing: bool = False,
+                          ahead: int | None = None) -> None:
+        """The feed's backfill state for this symbol: pending / queued (``ahead``) / failed / done / none.
 
         ``live_flowing``: the upstream is connected and events arrive - only then
         does the failure message promise that live bars continue.
@@ -247,12 +248,14 @@ class ChartWidget(QWidget):
         th = theme.current()
         if state == "pending":
             self.set_message(f"Loading earlier bars for {self.symbol}…")
+        elif state == "queued":
+            self.set_message(history_queued(ahead))
         elif state == "failed":
             text = history_failed(message, live_flowing)
             if self.message.text() != text:
                 log.info("history for %s failed: %s", self.symbol, message)  # the raw cause, for the log
                 self.set_message(text, th.warn)
-        elif self.message.text().startswith(("Loading earlier bars", "Earlier bars could not")):
+        elif self.message.text().startswith(("Loading earlier bars", "Earlier bars could not", "Loading history")):
             self.set_message("")
 
     def set_message(self, text: str, colour: str | None = None) -> None:

@@ -278,7 +278,8 @@ class MainWindow(QMainWindow):
         age = info.get("last_event_age_s")
         flowing = bool(info.get("feed_alive")) and info.get("upstream_state") == "connected" \
             and isinstance(age, (int, float)) and age < LIVE_FRESH_S
-        self.chart.set_history_state(info.get("backfill_state"), str(info.get("backfill_message") or ""), flowing)
+        self.chart.set_history_state(info.get("backfill_state"), str(info.get("backfill_message") or ""), flowing,
+                                     info.get("backfill_ahead"))
         if info.get("feed_alive") is False and info.get("pid") is not None:
             self._feed_gone_since = self._feed_gone_since if self._feed_gone_since is not None else now
         elif info.get("feed_alive"):

@@ -74,6 +74,12 @@ def history_failed(raw: str, live_flowing: bool) -> str:
     return f"Earlier bars could not be loaded: {why}. {tail[0].upper() + tail[1:]}."
 
 
+def history_queued(ahead: int | None) -> str:
+    """The chart overlay while the feed's history request waits for the REST rate limit."""
+    n = ahead if isinstance(ahead, int) and not isinstance(ahead, bool) and ahead >= 0 else None
+    return "Loading history: waiting for the data provider's rate limit" + (f" ({n} ahead)" if n is not None else "")
+
+
 def plain(raw: str) -> str:
     """A manager/feed error text as a trader should read it."""
     text = (raw or "").strip()
