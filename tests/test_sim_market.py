@@ -256,6 +256,18 @@ def test_second_bars_follow_the_minute_bar_rules_and_day_marks():
     assert am[-1]["av"] == out[-1]["av"] and am[-1]["op"] == out[-1]["op"]
 
 
+def test_a_rate_override_is_exact_a_burst_does_not_multiply_it():
+    # seed 18: IBM's tape starts a 4x burst right after the thin pre-market (found by scanning seeds)
+    start = S.pre_start + 5 * 60_000
+    m = SymbolMarket("IBM", 18, S, rate_fn=lambda t: 3000.0 if t >= start else None)
+    m.advance(start + 10_000, None)
+    assert m.burst_until > start + 20_000 and m.burst_mult > 2  # the burst is on
+    out: list[dict] = []
+    m.advance(start + 20_000, out)
+    n = sum(1 for e in out if e["ev"] != "AM")
+    assert 0.9 * 30_000 < n < 1.1 * 30_000
+
+
 def test_synthetic_market_rate_override_scales_activity():
     fast = SyntheticMarket(1, lambda t: S, rate_fn=lambda t: 2000.0 if t >= S.open else None)
     fast.advance(["ZZZ"], S.open, [])

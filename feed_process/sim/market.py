@@ -81,7 +81,7 @@ class SymbolMarket:
     """One symbol's tape from ``session.pre_start`` on.
 
     ``rate_fn(t_ms)`` may return an events-per-sim-second override (load
-    tests, ``--rate``); ``None`` means the session profile.
+    tests, ``--rate``; exact: no bursts on top); ``None`` means the session profile.
     """
 
     def __init__(self, symbol: str, seed: int, session: Session,
@@ -119,6 +119,7 @@ class SymbolMarket:
         self.burst_mult = 1.0
         self._prof_sec: int | None = None
         self._prof = 0.0
+        self._bursts = True  # False while --rate sets the rate: it asks for exactly that many events
         self.t = session.pre_start  # time up to which the tape is generated
         self.last_event_t = session.pre_start
         self.next_t = session.pre_start + self._gap(session.pre_start)
@@ -137,6 +138,7 @@ class SymbolMarket:
         s = self.session
         if self.rate_fn is not None:
             r = self.rate_fn(t)
+            self._bursts = r is None
             if r is not None:
                 return r
         if t < s.open:
@@ -159,7 +161,7 @@ class SymbolMarket:
         if sec != self._prof_sec:  # the shape is smooth: once per tape second is plenty (and cheap)
             self._prof_sec = sec
             self._prof = self._profile(sec * 1000)
-        return self._prof * (self.burst_mult if t < self.burst_until else 1.0)
+        return self._prof * self.burst_mult if t < self.burst_until and self._bursts else self._prof
 
     def _gap(self, t: float) -> float:
         """Milliseconds to the next event (float: high rates need sub-ms gaps); inf when closed."""
