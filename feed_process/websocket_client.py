@@ -17,13 +17,10 @@ shown as state ``restarting`` (never ``connected``), and the loop starts
 again after the shared backoff. ``test_hook`` (called once per frame, outside
 the frame boundary) lets a test kill the loop from inside.
 
-**Relay client ids.** ``{client_id}`` in the URL template becomes
-``<configured id>-<token>-<n>``: the token is new per process, ``n`` per
-connection. A relay keeps the callbacks of every subscribe a client id ever
-made, so a reconnect - or a restarted feed - under the same id would get
-every event once per old connection; a fresh id per connection never
-inherits a dead one's callbacks. URLs are shown redacted (no userinfo, no
-query: where some tools put ``apiKey``).
+**Relay client ids** (:mod:`.client_ids`): ``{client_id}`` becomes the
+configured id, the installation's stable id and a per-connection suffix (a
+relay keeps every callback an id ever registered). URLs are shown redacted
+(no userinfo, no query: where some tools put ``apiKey``).
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import secrets
 import time
 from typing import Callable, Iterable
 
@@ -41,6 +37,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from shared import market_hours
 from shared.backoff import Backoff
 
+from .client_ids import ClientIds
 from .protocols import AUTH_FAILED, CONNECTED, MAX_CONNECTIONS, Output, RelayCore, _Core
 from .upstream_replies import control_replies, redact_url
 from .upstream_session import State, UpstreamSession
@@ -83,9 +80,9 @@ class PolygonWebSocketClient:
         self.on_events, self.on_state, self.on_errors = on_events, on_state, on_errors
         self.handle_frame = handle_frame or self._plain_frame
         self.client_id = client_id
-        self._token = secrets.token_hex(3)
+        self._ids = ClientIds(url, client_id)
         self._n = 0
-        self.url = self._fill(0)
+        self.url = self._ids.url(0)
         relay = isinstance(core, RelayCore)
         self.session = UpstreamSession(
             core.kind, channels=core.channels, reconnect_delay=reconnect_delay,
@@ -185,9 +182,6 @@ class PolygonWebSocketClient:
 
     # ------------------------------------------------------------ internals
 
-    def _fill(self, n: int) -> str:
-        return self.url_template.replace("{client_id}", f"{self.client_id}-{self._token}-{n}")
-
     def _set_state(self, state: str, message: str) -> None:
         self.state, self.message = state, message
         self.since_ms = self.wall_ms()
@@ -278,7 +272,7 @@ class PolygonWebSocketClient:
         """One connection's life: open, frames and deadlines until it ends."""
         s = self.session
         self._n += 1
-        self.url = self._fill(self._n)
+        self.url = self._ids.url(self._n)
         d = s.deadline
         try:
             ws = await websockets.connect(self.url, max_size=self.max_size, ping_interval=self.ping_interval,

@@ -25,8 +25,9 @@ ENV_PREFIX = "LIVE_MONITOR_"
 APP_NAME = "live-monitor"
 CONFIG_FILENAME = "live-monitor.toml"
 # LIVE_MONITOR_* variables that are not settings: the config file path, the
-# supervisor's pid (parent watch) and its window-request endpoint, the tests' replay dir.
-NON_SETTING_ENV = frozenset({"CONFIG", "PARENT_PID", "SUPERVISOR", "REPLAY_DIR"})
+# supervisor's pid (parent watch) and its window-request endpoint, the tests' replay dir,
+# the user data directory (feed_process/client_ids.py: the installation id).
+NON_SETTING_ENV = frozenset({"CONFIG", "PARENT_PID", "SUPERVISOR", "REPLAY_DIR", "DATA_DIR"})
 
 UPSTREAM_KINDS = ("sim", "relay", "polygon", "delayed")
 PROTOCOLS = ("relay", "polygon")

@@ -31,6 +31,7 @@ def clean_env(**extra: str) -> dict:
            if not k.startswith("LIVE_MONITOR_") and k not in ("POLYGON_API_KEY", "MASSIVE_API_KEY")}
     env["PYTHONUNBUFFERED"] = "1"
     env["LIVE_MONITOR_CONFIG"] = os.devnull  # never read the user's config file
+    env["LIVE_MONITOR_DATA_DIR"] = os.environ["LIVE_MONITOR_DATA_DIR"]  # the run's temporary one (conftest)
     env["LIVE_MONITOR_SIM_CLOCK"] = "virtual"  # a simulator a daemon / private feed starts: a fixed session
     env.update(extra)
     return env
