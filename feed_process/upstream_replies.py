@@ -1,4 +1,4 @@
-"""What the upstream says about our subscriptions, and URLs fit to show.
+"""What the upstream says about our subscriptions (as upstream-session inputs), and URLs fit to show.
 
 Why a module of its own: "healthy" means *acknowledged* (docs/PROTOCOL.md),
 so the upstream session must hear each subscription ack and each error reply.
@@ -11,9 +11,14 @@ as soon as they exist, so merging proto's work needs no change here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable
+
 import orjson
 
-from .protocols import Output
+from .protocols import AUTH_FAILED, CONNECTED, MAX_CONNECTIONS, Output
+
+if TYPE_CHECKING:
+    from .upstream_session import UpstreamSession
 
 
 def redact_url(url: str) -> str:
@@ -60,3 +65,22 @@ def control_replies(kind: str, frame: bytes | str, out: Output) -> tuple[list[st
             elif t == "error":
                 errs.append(str(m.get("message") or "error")[:200])
     return acks, errs, label
+
+
+def control_actions(s: "UpstreamSession", kind: str, frame: bytes | str, out: Output, now: float,
+                    wanted: Iterable[str]) -> tuple[list, str | None]:
+    """A control frame as session inputs (auth result, acks, subscription errors, in that order):
+    their actions, and the sim's ``session`` label (None when the frame has none)."""
+    acks, errs, label = control_replies(kind, frame, out)
+    actions: list = []
+    if out.state == CONNECTED and kind == "polygon":
+        actions += s.authenticated(now, subscribed=sorted(wanted) if out.send else ())
+    elif out.state == AUTH_FAILED:
+        actions += s.auth_refused(out.message, now)
+    elif out.state == MAX_CONNECTIONS:
+        actions += s.busy(out.message, now)
+    if acks:
+        actions += s.acked(list(s.pending) if "*" in acks else acks, now)
+    for m in errs:
+        actions += s.sub_error(m, now)
+    return actions, label

@@ -21,6 +21,10 @@ the frame boundary) lets a test kill the loop from inside.
 configured id, the installation's stable id and a per-connection suffix (a
 relay keeps every callback an id ever registered). URLs are shown redacted
 (no userinfo, no query: where some tools put ``apiKey``).
+
+**Reconnect** (:meth:`reconnect`, the feed's ``reconnect`` command): the
+session grants a whole attempt budget and tries now; the loop's waits wake
+on it, and a loop that ended in ``failed`` is started again.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ from shared import market_hours
 from shared.backoff import Backoff
 
 from .client_ids import ClientIds
-from .protocols import AUTH_FAILED, CONNECTED, MAX_CONNECTIONS, Output, RelayCore, _Core
-from .upstream_replies import control_replies, redact_url
+from .protocols import Output, RelayCore, _Core
+from .upstream_replies import control_actions, redact_url
 from .upstream_session import State, UpstreamSession
 
 log = logging.getLogger(__name__)
@@ -108,6 +112,7 @@ class PolygonWebSocketClient:
         self._crashed_ws: websockets.ClientConnection | None = None
         self._task: asyncio.Task | None = None
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # set on stop and on reconnect: ends the loop's current wait
         self._connect_now = False
         self._close_req: tuple[int, str] | None = None
 
@@ -140,9 +145,25 @@ class PolygonWebSocketClient:
         self.unsubscribe([s for s in self.core.wanted if s != symbol])
         self.subscribe([symbol])
 
+    def reconnect(self) -> bool:
+        """The user's Reconnect: a whole attempt budget, and an attempt now when failed or waiting
+        (an open connection or an attempt in flight is left alone). True when something changed."""
+        if self._stop.is_set():
+            return False
+        s = self.session
+        rev = s.rev
+        self._apply(s.reconnect(self.clock()))
+        if s.rev == rev:
+            return False
+        self._wake.set()
+        if self._task is not None and self._task.done():  # the loop ended in failed: run it again
+            self._task = asyncio.get_running_loop().create_task(self._supervise(), name="upstream")
+        return True
+
     async def disconnect(self) -> None:
         """Clean stop: unsubscribe, close frame, end the loop."""
         self._stop.set()
+        self._wake.set()
         ws = self._ws
         if ws is not None:
             try:
@@ -247,10 +268,11 @@ class PolygonWebSocketClient:
                                                  self.restart_backoff.next(), self.clock()))
 
     async def _wait(self, deadline: float | None) -> None:
-        """Until the deadline (None: until stopped) or a stop."""
+        """Until the deadline (None: until woken), a stop or a reconnect."""
         timeout = None if deadline is None else max(0.0, deadline - self.clock())
+        self._wake.clear()  # no await since the loop looked at the session: nothing is missed
         try:
-            await asyncio.wait_for(self._stop.wait(), timeout)
+            await asyncio.wait_for(self._wake.wait(), timeout)
         except asyncio.TimeoutError:
             pass
 
@@ -366,24 +388,12 @@ class PolygonWebSocketClient:
             self._control(frame, out, now)
 
     def _control(self, frame: bytes, out: Output, now: float) -> None:
-        s = self.session
         if out.source:
             self.source = out.source
         self._send(out.send)
         if out.errors:
             self.on_errors(out.errors)
-        acks, errs, label = control_replies(self.core.kind, frame, out)
+        actions, label = control_actions(self.session, self.core.kind, frame, out, now, self.core.wanted)
         if label is not None:
             self.session_label = label
-        if out.state == CONNECTED and self.core.kind == "polygon":
-            self._apply(s.authenticated(now, subscribed=sorted(self.core.wanted) if out.send else ()))
-        elif out.state == AUTH_FAILED:
-            self._apply(s.auth_refused(out.message, now))
-        elif out.state == MAX_CONNECTIONS:
-            self._apply(s.busy(out.message, now))
-        if acks:
-            if "*" in acks:
-                acks = list(s.pending)
-            self._apply(s.acked(acks, now))
-        for m in errs:
-            self._apply(s.sub_error(m, now))
+        self._apply(actions)
