@@ -67,7 +67,8 @@ def test_window_on_simulator_shows_what_was_sent(qtbot, sim, feed_env, tmp_path)
         try:
             until(qtbot, lambda: bars_loaded(w) and m.tickers and w.tape_view.model.rowCount() >= 3)
             w.refresh_status()
-            assert w.status.source.text() == "SIMULATED"
+            # the test simulator plays a virtual session (tests/sim_process.run_sim) and says so
+            assert w.status.source.text() == "SIMULATED · virtual session"
             assert "Connected" in w.status.connection.text()
             assert w.status.feed.text() == f"feed pid {feed.pid} · epoch {feed.epoch}"
 
