@@ -1,4 +1,5 @@
-"""Control requests (DEALER -> ROUTER): hello, snapshot, status, ping, command.
+"""Control requests (DEALER -> ROUTER): hello, snapshot, status, ping, command (supervisor_report, notice,
+reconnect).
 
 Why apart: it is the feed's whole request/reply surface in one place, and
 none of it touches the hot path. One msgpack frame in, one out, echoing
@@ -114,4 +115,9 @@ def _command(feed: "Feed", req: dict, rid: Any) -> dict:
         feed.publisher.publish(wire.SYS_TOPIC, {"type": wire.ERROR, "kind": "notice", "message": text[:300],
                                                 "count": 1, "source": str(req.get("source", ""))[:40]})
         return {"type": "ok", "id": rid}
+    if cmd == "reconnect":
+        # A window's Reconnect (Ctrl+R): a whole attempt budget; an attempt now when the upstream gave up
+        # or waits for its next try. "started" says whether anything changed (an open link is left alone).
+        started = feed.client.reconnect()
+        return {"type": "ok", "id": rid, "started": started, "state": feed.client.state}
     return wire.error_reply(rid, f"unknown command {str(cmd)[:24]!r}", "unknown_command")

@@ -181,11 +181,14 @@ class UpstreamSession:
                 times.append(self._last_ping + self.ping_interval)
         return min(times) if times else None
 
-    def _attempt(self, now: float) -> list[Action]:
+    def _attempt(self, now: float, requested: bool = False) -> list[Action]:
         self._wait_until = None
         self._attempt_deadline = now + self.connect_timeout
         self.pending.clear()
         self._connected_at = None
+        if requested:  # the user's reconnect: after giving up it starts afresh, else it is the next try now
+            return self._go(S.CONNECTING if self.state is S.FAILED else S.RECONNECTING, "reconnect requested",
+                            now) + [("connect",)]
         first = self.connects == 0 and self.attempts == 0 and self.state is not S.CONNECTING
         msg = f"attempt {self.attempts + 1}" if self.attempts else ""
         return self._go(S.CONNECTING if first else S.RECONNECTING, msg, now) + [("connect",)]
@@ -237,6 +240,24 @@ class UpstreamSession:
         self._wait_until = self._attempt_deadline = None
         self.pending.clear()
         return out + self._go(S.STOPPED, "stopped", now)
+
+    def reconnect(self, now: float) -> list[Action]:
+        """The user asked to reconnect (the window's Reconnect): a whole attempt budget and the backoff
+        from its first delay. Failed, or waiting for the next try: that try starts now. An attempt in
+        flight keeps going (with the new budget); an open connection and a stopped session are left
+        alone. A crashed task's restart is due now (the client wakes its wait; :meth:`start` runs it)."""
+        if self.is_open or self.state is S.STOPPED:
+            return []
+        self.attempts = 0
+        self.backoff.reset()
+        if self.state is S.RESTARTING:
+            if self._wait_until is not None:
+                self._wait_until = now
+                self.rev += 1
+            return []
+        if self.state is S.FAILED or self._wait_until is not None:
+            return self._attempt(now, requested=True)
+        return []  # connecting: the attempt in flight decides
 
     def crashed(self, reason: str, delay: float, now: float) -> list[Action]:
         """The task running this session died (an exception escaped): restart after ``delay``."""

@@ -17,13 +17,14 @@ shown as state ``restarting`` (never ``connected``), and the loop starts
 again after the shared backoff. ``test_hook`` (called once per frame, outside
 the frame boundary) lets a test kill the loop from inside.
 
-**Relay client ids.** ``{client_id}`` in the URL template becomes
-``<configured id>-<token>-<n>``: the token is new per process, ``n`` per
-connection. A relay keeps the callbacks of every subscribe a client id ever
-made, so a reconnect - or a restarted feed - under the same id would get
-every event once per old connection; a fresh id per connection never
-inherits a dead one's callbacks. URLs are shown redacted (no userinfo, no
-query: where some tools put ``apiKey``).
+**Relay client ids** (:mod:`.client_ids`): ``{client_id}`` becomes the
+configured id, the installation's stable id and a per-connection suffix (a
+relay keeps every callback an id ever registered). URLs are shown redacted
+(no userinfo, no query: where some tools put ``apiKey``).
+
+**Reconnect** (:meth:`reconnect`, the feed's ``reconnect`` command): the
+session grants a whole attempt budget and tries now; the loop's waits wake
+on it, and a loop that ended in ``failed`` is started again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import secrets
 import time
 from typing import Callable, Iterable
 
@@ -41,7 +41,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from shared import market_hours
 from shared.backoff import Backoff
 
-from .protocols import AUTH_FAILED, CONNECTED, MAX_CONNECTIONS, Output, RelayCore, _Core
+from .client_ids import ClientIds
+from .protocols import Output, RelayCore, _Core
+from .upstream_replies import control_actions
 from .urls import redact_url
 from .upstream_session import State, UpstreamSession
 
@@ -83,9 +85,9 @@ class PolygonWebSocketClient:
         self.on_events, self.on_state, self.on_errors = on_events, on_state, on_errors
         self.handle_frame = handle_frame or self._plain_frame
         self.client_id = client_id
-        self._token = secrets.token_hex(3)
+        self._ids = ClientIds(url, client_id)
         self._n = 0
-        self.url = self._fill(0)
+        self.url = self._ids.url(0)
         relay = isinstance(core, RelayCore)
         self.session = UpstreamSession(
             core.kind, channels=core.channels, reconnect_delay=reconnect_delay,
@@ -111,6 +113,7 @@ class PolygonWebSocketClient:
         self._crashed_ws: websockets.ClientConnection | None = None
         self._task: asyncio.Task | None = None
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # set on stop and on reconnect: ends the loop's current wait
         self._connect_now = False
         self._close_req: tuple[int, str] | None = None
 
@@ -143,9 +146,25 @@ class PolygonWebSocketClient:
         self.unsubscribe([s for s in self.core.wanted if s != symbol])
         self.subscribe([symbol])
 
+    def reconnect(self) -> bool:
+        """The user's Reconnect: a whole attempt budget, and an attempt now when failed or waiting
+        (an open connection or an attempt in flight is left alone). True when something changed."""
+        if self._stop.is_set():
+            return False
+        s = self.session
+        rev = s.rev
+        self._apply(s.reconnect(self.clock()))
+        if s.rev == rev:
+            return False
+        self._wake.set()
+        if self._task is not None and self._task.done():  # the loop ended in failed: run it again
+            self._task = asyncio.get_running_loop().create_task(self._supervise(), name="upstream")
+        return True
+
     async def disconnect(self) -> None:
         """Clean stop: unsubscribe, close frame, end the loop."""
         self._stop.set()
+        self._wake.set()
         ws = self._ws
         if ws is not None:
             try:
@@ -184,9 +203,6 @@ class PolygonWebSocketClient:
         return ms if ms is not None else self.wall_ms()
 
     # ------------------------------------------------------------ internals
-
-    def _fill(self, n: int) -> str:
-        return self.url_template.replace("{client_id}", f"{self.client_id}-{self._token}-{n}")
 
     def _set_state(self, state: str, message: str) -> None:
         self.state, self.message = state, message
@@ -253,10 +269,11 @@ class PolygonWebSocketClient:
                                                  self.restart_backoff.next(), self.clock()))
 
     async def _wait(self, deadline: float | None) -> None:
-        """Until the deadline (None: until stopped) or a stop."""
+        """Until the deadline (None: until woken), a stop or a reconnect."""
         timeout = None if deadline is None else max(0.0, deadline - self.clock())
+        self._wake.clear()  # no await since the loop looked at the session: nothing is missed
         try:
-            await asyncio.wait_for(self._stop.wait(), timeout)
+            await asyncio.wait_for(self._wake.wait(), timeout)
         except asyncio.TimeoutError:
             pass
 
@@ -278,7 +295,7 @@ class PolygonWebSocketClient:
         """One connection's life: open, frames and deadlines until it ends."""
         s = self.session
         self._n += 1
-        self.url = self._fill(self._n)
+        self.url = self._ids.url(self._n)
         d = s.deadline
         try:
             ws = await websockets.connect(self.url, max_size=self.max_size, ping_interval=self.ping_interval,
@@ -373,22 +390,12 @@ class PolygonWebSocketClient:
             self._control(frame, out, now)
 
     def _control(self, frame: bytes, out: Output, now: float) -> None:
-        s = self.session
         if out.source:
             self.source = out.source
         self._send(out.send)
         if out.errors:
             self.on_errors(out.errors)
-        acks, errs, label = out.acks, out.sub_errors, out.session
+        actions, label = control_actions(self.session, self.core.kind, out, now, self.core.wanted)
         if label is not None:
             self.session_label = label
-        if out.state == CONNECTED and self.core.kind == "polygon":
-            self._apply(s.authenticated(now, subscribed=sorted(self.core.wanted) if out.send else ()))
-        elif out.state == AUTH_FAILED:
-            self._apply(s.auth_refused(out.message, now))
-        elif out.state == MAX_CONNECTIONS:
-            self._apply(s.busy(out.message, now))
-        if acks:
-            self._apply(s.acked(acks, now))
-        for m in errs:
-            self._apply(s.sub_error(m, now))
+        self._apply(actions)

@@ -25,8 +25,9 @@ ENV_PREFIX = "LIVE_MONITOR_"
 APP_NAME = "live-monitor"
 CONFIG_FILENAME = "live-monitor.toml"
 # LIVE_MONITOR_* variables that are not settings: the config file path, the
-# supervisor's pid (parent watch) and its window-request endpoint, the tests' replay dir.
-NON_SETTING_ENV = frozenset({"CONFIG", "PARENT_PID", "SUPERVISOR", "REPLAY_DIR"})
+# supervisor's pid (parent watch) and its window-request endpoint, the tests' replay dir,
+# the user data directory (feed_process/client_ids.py: the installation id).
+NON_SETTING_ENV = frozenset({"CONFIG", "PARENT_PID", "SUPERVISOR", "REPLAY_DIR", "DATA_DIR"})
 
 UPSTREAM_KINDS = ("sim", "relay", "polygon", "delayed")
 PROTOCOLS = ("relay", "polygon")
@@ -229,6 +230,8 @@ FIELDS: tuple[Field, ...] = (
     Field("sim_seed", None, _to_int, SEED, "simulator seed (default: a fresh one per launch)"),
     Field("sim_replay", "", _to_str, None, "replay file for the simulator of desktop/daemon (labelled REPLAY)"),
     Field("sim_speed", 1.0, _to_float, Range(above=0, hi=10_000), "simulator clock / replay speed"),
+    Field("sim_clock", "auto", _to_str, _one_of("auto", "wall", "virtual"),
+          "simulator clock: auto (the wall clock while the NYSE is open, else a virtual session) | wall | virtual"),
     Field("sim_max", False, _to_bool, None, "replay as fast as the feed reads"),
     Field("sim_loop", False, _to_bool, None, "replay: start over at the end"),
     Field("insecure", False, _to_bool, None, "allow a non-loopback bind without CURVE"),
@@ -266,6 +269,7 @@ class Settings:
     sim_seed: int | None = None
     sim_replay: str = ""
     sim_speed: float = 1.0
+    sim_clock: str = "auto"
     sim_max: bool = False
     sim_loop: bool = False
     insecure: bool = False

@@ -30,6 +30,9 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--replay", dest="sim_replay", metavar="FILE",
                    help="the simulator replays FILE (one Polygon event per line, gzip or plain), labelled REPLAY")
     g.add_argument("--speed", dest="sim_speed", type=float, metavar="X", help="clock / replay speed (default 1)")
+    g.add_argument("--clock", dest="sim_clock", choices=("auto", "wall", "virtual"), default=None,
+                   help="the simulator's clock: auto (default) follows the wall clock while the NYSE is open, "
+                        "else plays a virtual session; wall / virtual force one")
     g.add_argument("--max", dest="sim_max", action="store_true", default=None,
                    help="with --replay: as fast as the feed reads")
     g.add_argument("--loop", dest="sim_loop", action="store_true", default=None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from shared.cli import UserError
 from shared.config import Settings
@@ -141,6 +141,20 @@ async def take_over_when_gone(sup: Supervisor, settings: Settings, args: argpars
         misses = 0
 
 
+async def _started(sup: Supervisor, start: Awaitable[None]) -> bool:
+    """Run a command's start-up. False: a stop (SIGTERM, Ctrl-C) came first and everything started is
+    stopped again. A start that failed stops everything too and ends as one UserError line."""
+    try:
+        await start
+    except Stopping:
+        await sup.shutdown()
+        return False
+    except (StartFailed, UserError) as e:
+        await sup.shutdown()
+        raise e if isinstance(e, UserError) else UserError(str(e)) from None
+    return True
+
+
 async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[str | None], attached: bool,
                    ui_factory: Callable[..., ChildSpec]) -> int:
     sup = Supervisor(settings.feed, mode="desktop", curve_dir=settings.curve_dir)
@@ -154,19 +168,16 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
         await sup.start(ui_factory(settings, args, symbol, index))
 
     sup.serve_windows(open_window)
-    try:
-        if not attached:
-            attached = not await start_backend(sup, settings, args)
-        if attached:
+
+    async def start() -> None:
+        on_other_feed = attached or not await start_backend(sup, settings, args)
+        if on_other_feed:
             sup.add_task(take_over_when_gone(sup, settings, args), "take-over")
         for sym in symbols:
             await open_window(sym)
-    except Stopping:
-        await sup.shutdown()
+
+    if not await _started(sup, start()):
         return 0
-    except (StartFailed, UserError) as e:
-        await sup.shutdown()
-        raise e if isinstance(e, UserError) else UserError(str(e)) from None
     return await sup.run()
 
 
@@ -174,15 +185,13 @@ async def _daemon(args: argparse.Namespace, settings: Settings) -> int:
     sup = Supervisor(settings.feed, mode="daemon", curve_dir=settings.curve_dir)
     sup.child_env.update(security_env(settings))
     sup.install_signal_handlers()
-    try:
+
+    async def start() -> None:
         if not await start_backend(sup, settings, args, daemon=True):
             raise UserError(f"a feed already runs at {settings.feed}; not starting a second one")
-    except Stopping:
-        await sup.shutdown()
+
+    if not await _started(sup, start()):
         return 0
-    except (StartFailed, UserError) as e:
-        await sup.shutdown()
-        raise e if isinstance(e, UserError) else UserError(str(e)) from None
     log.info("daemon running: feed %s on %s (SIGTERM or Ctrl-C to stop)", settings.feed, _label(settings))
     return await sup.run()
 

@@ -70,6 +70,8 @@ def sim_spec(settings: Settings, args: argparse.Namespace, port: int, seed: int 
             argv.append("--loop")
     if "sim_speed" in given and not settings.sim_max:
         argv += ["--speed", f"{settings.sim_speed:g}"]
+    if "sim_clock" in given and not settings.sim_replay:  # a replay keeps the file's own clock
+        argv += ["--clock", settings.sim_clock]
     return ChildSpec("sim", "sim", argv, Restart.ALWAYS, ready_prefix="LISTENING ")
 
 

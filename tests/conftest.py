@@ -11,10 +11,12 @@ import tempfile
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# No test writes into the real home: the history store's default file (platformdirs'
-# user data dir) goes to a temporary directory for every process the tests start.
-os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="lm-test-data-")
-atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], True)
+# The user data directory (the relay client ids' installation id, feed_process/client_ids.py): a temporary
+# one for this run - tests never write to the real home. Every process a test starts inherits it
+# (the env helpers that drop LIVE_MONITOR_* settings keep this one).
+_DATA_DIR = tempfile.mkdtemp(prefix="live-monitor-test-data-")
+os.environ["LIVE_MONITOR_DATA_DIR"] = _DATA_DIR
+atexit.register(shutil.rmtree, _DATA_DIR, True)
 
 from tests.util import ReplayFacts, ReplayFiles, shared_replay_dir  # noqa: E402
 

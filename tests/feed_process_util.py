@@ -32,6 +32,8 @@ def clean_env(**extra: str) -> dict:
     env["PYTHONUNBUFFERED"] = "1"
     env["LIVE_MONITOR_CONFIG"] = os.devnull  # never read the user's config file
     env["LIVE_MONITOR_HISTORY_DB"] = "off"   # no history store unless a test names one (never the user's)
+    env["LIVE_MONITOR_DATA_DIR"] = os.environ["LIVE_MONITOR_DATA_DIR"]  # the run's temporary one (conftest)
+    env["LIVE_MONITOR_SIM_CLOCK"] = "virtual"  # a simulator a daemon / private feed starts: a fixed session
     env.update(extra)
     return env
 

@@ -2,7 +2,7 @@
 real (offscreen) Qt event loop, without the dashboard widgets, that prints what an
 outside observer needs on stdout (which the supervisor logs, prefixed with the child name):
 
-    STATE pid=P connected=True epoch=E bars=N events=M synced=True
+    STATE pid=P connected=True epoch=E bars=N events=M synced=True   (on a change; every 0.5 s while events arrive)
     ERROR <every error_occurred message>
 
 ``--crash`` exits 3 at once (a window that crashes on start). SIGTERM exits 0
@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 
 
 def main() -> int:
@@ -40,13 +41,16 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: app.quit())
     m = PolygonDataManager(a.feed, settings=load_settings(flags={"feed": a.feed}), symbol=a.symbol)
     m.error_occurred.connect(lambda text: print(f"ERROR {text}", flush=True))
-    last = {"key": None}
+    last = {"key": None, "events": None, "at": 0.0}
 
     def report() -> None:
+        # A line per change of state, per 20 events, and at least every 0.5 s while events arrive:
+        # a quiet tape (a few events a second) must still show that a window keeps receiving.
         i = m.feed_info()
         key = (i["connected"], i["epoch"], i["bars"], i["events"] // 20)
-        if key != last["key"]:
-            last["key"] = key
+        now = time.monotonic()
+        if key != last["key"] or (i["events"] != last["events"] and now - last["at"] >= 0.5):
+            last.update(key=key, events=i["events"], at=now)
             print(f"STATE pid={os.getpid()} connected={i['connected']} epoch={i['epoch']} bars={i['bars']} "
                   f"events={i['events']} synced={i['synced']}", flush=True)
 

@@ -11,6 +11,12 @@
 The process is started with ``--port 0``; the port comes from its
 ``LISTENING`` line (waited for with a timeout). It is always stopped on exit
 (SIGTERM, wait, SIGKILL), also when the test fails.
+
+The clock is ``--clock virtual`` unless the test names one: ``auto`` (the
+simulator's default) follows the wall clock during NYSE hours, so a test would
+see a different session at 11:00 New York than at 03:00. The virtual session
+is 10:00 (or ``--start``) on the latest session day on or before New York's
+date - not UTC's, so the hours around midnight UTC change nothing.
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ class SimProc:
 @contextlib.contextmanager
 def run_sim(*extra_args: str, timeout: float = 45.0, env: dict | None = None) -> Iterator[SimProc]:
     """Start ``python -m feed_process.sim --port 0 *extra_args``; yield a :class:`SimProc`."""
-    cmd = [sys.executable, "-m", "feed_process.sim", "--port", "0", *extra_args]
+    clock = [] if "--clock" in extra_args else ["--clock", "virtual"]  # a fixed session at any hour
+    cmd = [sys.executable, "-m", "feed_process.sim", "--port", "0", *clock, *extra_args]
     penv = dict(os.environ, PYTHONUNBUFFERED="1")
     if env:
         penv.update(env)

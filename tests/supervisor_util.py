@@ -42,13 +42,17 @@ class Proc:
 
 
 def cli_env(tmp_path: Path) -> dict:
-    """The user's environment without keys or LIVE_MONITOR_* settings; config and state in tmp."""
+    """The user's environment without keys or LIVE_MONITOR_* settings; config and state in tmp;
+    simulators on a virtual clock."""
     env = {k: v for k, v in os.environ.items() if k not in ("POLYGON_API_KEY", "MASSIVE_API_KEY")
            and not k.startswith("LIVE_MONITOR_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["XDG_DATA_HOME"] = str(tmp_path / "data")  # the history store (platformdirs' user data dir)
+    env["LIVE_MONITOR_DATA_DIR"] = str(tmp_path / "data")  # installation id: never the user's
     env["LIVE_MONITOR_UI_STATE_FILE"] = str(tmp_path / "ui-state.ini")  # windows never touch the user's
     env["QT_QPA_PLATFORM"] = "offscreen"
+    # the simulators the supervisor starts play a virtual session (10:00 New York on the latest
+    # session day): with the default (auto) they follow the wall clock during NYSE hours
+    env["LIVE_MONITOR_SIM_CLOCK"] = "virtual"
     return env
 
 

@@ -32,6 +32,7 @@ def live_monitor(*args: str, env_extra: dict[str, str] | None = None, timeout: f
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("LIVE_MONITOR_") and k not in ("POLYGON_API_KEY", "MASSIVE_API_KEY")}
     env["XDG_CONFIG_HOME"] = "/nonexistent-live-monitor"  # never the developer's own config file
+    env["LIVE_MONITOR_DATA_DIR"] = os.environ["LIVE_MONITOR_DATA_DIR"]  # the run's temporary one (conftest)
     env.update(env_extra or {})
     return subprocess.run([*cmd, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -285,6 +285,7 @@ def run_cli(*args: str, env_extra: dict[str, str], timeout: float = 60) -> subpr
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE_MONITOR_")
            and k not in ("POLYGON_API_KEY", "MASSIVE_API_KEY")}
     env["XDG_CONFIG_HOME"] = "/nonexistent-live-monitor"  # never the developer's own config file
+    env["LIVE_MONITOR_DATA_DIR"] = os.environ["LIVE_MONITOR_DATA_DIR"]  # the run's temporary one (conftest)
     env.update(env_extra)
     return subprocess.run([*cmd, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -347,7 +348,7 @@ def test_feed_at_debug_level_sends_the_key_upstream_but_never_logs_it(fake_polyg
     exe = REPO / ".venv" / "bin" / "live-monitor"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "supervisor"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE_MONITOR_")}
-    env.update(POLYGON_API_KEY=KEY, XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    env.update(POLYGON_API_KEY=KEY, XDG_CONFIG_HOME=str(tmp_path / "cfg"), LIVE_MONITOR_DATA_DIR=str(tmp_path / "data"))
     out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         proc = subprocess.Popen([*cmd, "feed", "--log-level", "DEBUG", "--upstream", url,

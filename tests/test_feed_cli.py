@@ -265,3 +265,34 @@ def test_tap_follows_a_feed_that_was_killed_and_restarted_on_the_same_address(sy
                 assert second.epoch != first.epoch
         finally:
             stop_process(tap)
+
+
+def test_reconnect_command_after_giving_up_connects_to_an_upstream_that_is_back():
+    """The window's Reconnect: a feed that gave up (max_reconnect_attempts 1, nobody on the port) is told
+    ``reconnect`` over its control socket once an upstream listens there, and connects."""
+    from shared.feed_probe import request
+    from shared.models import wire
+
+    def upstream(feed) -> dict:
+        r = request(feed.control, {"v": wire.PROTOCOL_VERSION, "type": "status"}, timeout=3.0)
+        return (r or {}).get("upstream") or {}
+
+    def reconnect(feed) -> dict:
+        r = request(feed.control, {"v": wire.PROTOCOL_VERSION, "type": "command", "cmd": "reconnect"}, timeout=3.0)
+        assert r is not None and r["type"] == "ok", r
+        return r
+
+    port = free_port()  # nothing listens here yet: every attempt is refused at once
+    with run_feed("--upstream", f"ws://127.0.0.1:{port}/stocks", "--max-reconnect-attempts", "1",
+                  "--no-backfill", *fast_reconnect(), env=clean_env(POLYGON_API_KEY="k")) as feed:
+        up = wait_until(lambda: (u := upstream(feed)).get("state") == "failed" and u, 20, what="the feed gives up")
+        assert "gave up after 1 attempts" in up["message"]
+        with run_sim("--port", str(port), "--speed", "5") as sim:
+            assert upstream(feed)["state"] == "failed"  # it stays given up until asked
+            r = reconnect(feed)
+            assert r["started"] is True and r["state"] == "connecting"
+            wait_until(lambda: upstream(feed).get("state") == "connected", 20, what="connected after reconnect")
+            assert sim.status()["accepted"]["polygon"] == 1
+            r = reconnect(feed)  # an open connection is left alone
+            assert r["started"] is False and r["state"] == "connected"
+            assert upstream(feed)["attempts"] == 0 and sim.status()["accepted"]["polygon"] == 1

@@ -7,6 +7,7 @@ garbage, death and restart. The real feed + simulator are in test_manager_live.p
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 
@@ -117,10 +118,11 @@ def test_gap_and_epoch_trigger_resnapshot(qtbot, feed, manager):
     assert m.feed_info()["resnapshots"] >= 2
 
 
-def test_malformed_messages_are_counted_not_fatal(qtbot, feed, manager):
+def test_malformed_messages_are_counted_not_fatal(qtbot, feed, manager, caplog):
     m, rec = manager
     m.connect()
     until(qtbot, lambda: rec.refreshes(), 5000)
+    caplog.set_level(logging.WARNING, logger="live_monitor.data.polygon_data_manager")
     for frames in packed_garbage():
         feed.send_raw(frames)
     feed.publish("AAPL", [["T", "bad"], am("AAPL", 30, 104.0)])
@@ -128,6 +130,10 @@ def test_malformed_messages_are_counted_not_fatal(qtbot, feed, manager):
     assert m.feed_info()["bad_messages"] >= 5
     assert any("malformed" in e for e in rec.errors)
     assert rec.conn == [True]
+    # the shared rate-limited logger, under the seed's logger name: one line per kind per period
+    lines = [r.getMessage() for r in caplog.records if r.name == "live_monitor.data.polygon_data_manager"
+             and r.getMessage().startswith("dropped a ")]
+    assert 1 <= len(lines) < m.feed_info()["bad_messages"]
 
 
 def test_change_symbol_twice_quickly_no_cross_talk(qtbot, feed, manager):

@@ -9,6 +9,7 @@ import pytest
 
 from feed_process.sim.bars import BarBuilder
 from feed_process.sim.market import SymbolMarket, SyntheticMarket, next_session_after
+from feed_process.sim.seconds import SecondBuilder
 from shared.market_hours import Session, market_state, session_for
 from shared.models.conditions import CONDITIONS, update_rules
 
@@ -227,6 +228,46 @@ def test_bar_builder_publishes_no_bar_for_a_volume_only_minute():
     assert out[0]["av"] == 270 and out[0]["op"] == 10.05 and b.last_cents == 1005
 
 
+def test_second_bars_follow_the_minute_bar_rules_and_day_marks():
+    """A's bars are the core's bars per second; av/a/op are the AM bars' day state."""
+    bars = BarBuilder("X", prev_close_cents=1000, session=lambda: S)
+    secs = SecondBuilder("X", bars)
+    secs.resume(S.open - 60_000)
+    out: list[dict] = []
+
+    def trade(t, cents, size, conds):
+        if secs.due(t):
+            secs.close(out)
+        secs.add(t, cents, size, conds, out)
+        bars.add(t, cents, size, conds, [])
+
+    pre = S.open - 60_000
+    trade(pre + 100, 1001, 200, [12])  # pre-market Form T: makes the bar (extended hours)
+    trade(pre + 1_100, 1002, 50, [12, 37])  # an odd lot alone in its second: no bar
+    trade(pre + 2_100, 1003, 100, [12])
+    trade(S.open + 100, 1010, 300, [12])  # regular hours: Form T is volume only, no bar
+    trade(S.open + 1_100, 1011, 100, None)
+    secs.close(out)
+    assert [(a["s"] - pre, a["o"], a["v"], a["av"], a["op"]) for a in out] == [
+        (0, 10.01, 200, 200, 10.01), (2_000, 10.03, 100, 350, 10.01), (61_000, 10.11, 100, 750, 10.01)]
+    assert out[-1]["a"] == round((1001 * 200 + 1002 * 50 + 1003 * 100 + 1010 * 300 + 1011 * 100) / 750 / 100, 4)
+    am: list[dict] = []
+    bars.close(am)
+    assert am[-1]["av"] == out[-1]["av"] and am[-1]["op"] == out[-1]["op"]
+
+
+def test_a_rate_override_is_exact_a_burst_does_not_multiply_it():
+    # seed 18: IBM's tape starts a 4x burst right after the thin pre-market (found by scanning seeds)
+    start = S.pre_start + 5 * 60_000
+    m = SymbolMarket("IBM", 18, S, rate_fn=lambda t: 3000.0 if t >= start else None)
+    m.advance(start + 10_000, None)
+    assert m.burst_until > start + 20_000 and m.burst_mult > 2  # the burst is on
+    out: list[dict] = []
+    m.advance(start + 20_000, out)
+    n = sum(1 for e in out if e["ev"] != "AM")
+    assert 0.9 * 30_000 < n < 1.1 * 30_000
+
+
 def test_synthetic_market_rate_override_scales_activity():
     fast = SyntheticMarket(1, lambda t: S, rate_fn=lambda t: 2000.0 if t >= S.open else None)
     fast.advance(["ZZZ"], S.open, [])
@@ -319,16 +360,20 @@ def test_second_aggregates_agree_with_the_trades_and_never_change_the_tape():
     for e in p_out:
         if e["ev"] == "T":
             by_sec[e["t"] - e["t"] % 1000].append(e)
+    def rules(t):  # the minute bars' rules (Form T makes a bar only outside regular hours)
+        return update_rules(t.get("c"), extended=not S.open <= t["t"] < S.close)
+
     for a in secs:
         assert a["e"] == a["s"] + 1000 and a["s"] % 1000 == 0 and a["sym"] == "MSFT"
         ts = by_sec[a["s"]]
-        vol = [t for t in ts if update_rules(t.get("c"))[2]]
-        px = [t for t in ts if update_rules(t.get("c"))[1]]
+        vol = [t for t in ts if rules(t)[2]]
+        px = [t for t in ts if rules(t)[1]]
         assert a["v"] == sum(t["s"] for t in vol)
-        if px:
-            assert (a["o"], a["c"]) == (px[0]["p"], px[-1]["p"])
-            assert a["h"] == max(t["p"] for t in px) and a["l"] == min(t["p"] for t in px)
-    assert {a["s"] for a in secs} == {s for s, ts in by_sec.items() if any(update_rules(t.get("c"))[2] for t in ts)}
+        assert (a["o"], a["c"]) == (px[0]["p"], px[-1]["p"])
+        assert a["h"] == max(t["p"] for t in px) and a["l"] == min(t["p"] for t in px)
+    # as the minute bars: a second with an open/close print has a bar, one of volume-only prints
+    # (odd lots) none - its volume is in the next bar's av
+    assert {a["s"] for a in secs} == {s for s, ts in by_sec.items() if any(rules(t)[1] for t in ts)}
     # day totals run over the whole day (the trades before anyone asked for A included)
     ams = [e for e in p_out if e["ev"] == "AM"]
     last_a_of = {a["s"] - a["s"] % 60_000: a for a in secs}

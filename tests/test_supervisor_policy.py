@@ -183,6 +183,11 @@ def test_sim_flags_are_passed_only_when_given_and_the_first_seed_is_pinned(tmp_p
     assert argv[argv.index("--replay") + 1] == str(f) and "--loop" in argv and argv[-2:] == ["--speed", "4"]
     s = load_settings(flags={"sim_replay": str(f), "sim_max": True}, env={}, use_default_file=False)
     assert "--max" in plans.sim_spec(s, args, 0).argv
+    assert "--clock" not in bare.argv  # auto: the simulator's own default
+    s = load_settings(env={"LIVE_MONITOR_SIM_CLOCK": "virtual"}, use_default_file=False)
+    assert plans.sim_spec(s, args, 0).argv[-2:] == ["--clock", "virtual"]
+    s = load_settings(flags={"sim_replay": str(f), "sim_clock": "wall"}, env={}, use_default_file=False)
+    assert "--clock" not in plans.sim_spec(s, args, 0).argv  # a replay runs on the file's own clock
     assert plans.parse_sim_ready("LISTENING ws://127.0.0.1:4242 source=replay") == (4242, None)
     assert plans.parse_sim_ready("LISTENING ws://127.0.0.1:4242 source=simulated seed=991") == (4242, 991)
     with pytest.raises(ValueError):

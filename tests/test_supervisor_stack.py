@@ -22,7 +22,7 @@ import pytest
 from shared.feed_probe import request
 from shared.models import wire
 from tests.supervisor_util import Proc, cli_env, latest_state, window_states
-from tests.util import REPO, free_port, replay_dir, stop_process, wait_until
+from tests.util import REPO, SAMPLE, free_port, replay_dir, stop_process, wait_until
 
 DECOY = ("import os, sys\n"
          "open(os.path.join({marker!r}, {name!r} + '.imported'), 'w').close()\n"
@@ -367,10 +367,7 @@ def test_children_run_the_installed_code_not_the_cwds_and_a_second_source_is_ref
 
 
 def test_daemon_replay_is_one_command_labelled_replay(procs, tmp_path):
-    d = replay_dir()
-    if d is None:
-        pytest.skip("no replay files (tests/util.replay_dir)")
-    files = sorted(d.glob("AAPL*.jsonl*")) or sorted(d.glob("*.jsonl*"))
+    files = [replay_dir() / SAMPLE]  # the AAPL tape in data/: every clone has it
     feed = f"tcp://127.0.0.1:{free_port()}"
     sup = procs([sys.executable, "-c", NO_QT_LAUNCHER, "daemon", "--feed", feed, "--replay", str(files[0]),
                  "--loop"], cli_env(tmp_path))

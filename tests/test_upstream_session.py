@@ -179,3 +179,59 @@ def test_the_transition_table_is_enforced():
     with pytest.raises(TransitionError):
         s._go(State.CONNECTED, "", 0.0)
     assert all(State.RESTARTING in v and State.STOPPED in v for v in TRANSITIONS.values())
+
+
+def test_reconnect_after_giving_up_starts_afresh_with_a_whole_budget():
+    s = session(max_attempts=2, reconnect_delay=1.0, max_reconnect_delay=8.0)
+    s.start(0.0)
+    for _ in range(2):
+        s.closed("cannot connect", s.since)
+        s.tick(s.deadline)
+    s.closed("cannot connect", s.since)
+    assert s.state is State.FAILED and s.deadline is None and s.tick(100.0) == []
+    acts = s.reconnect(100.0)
+    assert states(acts) == ["connecting"] and acts[-1] == ("connect",) and s.message == "reconnect requested"
+    assert s.attempts == 0 and s.deadline == pytest.approx(100.0 + s.connect_timeout)
+    # the whole budget again, and the backoff from its first delay
+    s.closed("cannot connect", 100.5)
+    assert s.state is State.RECONNECTING and "retry in 1.00s" in s.message
+    s.tick(s.deadline)
+    s.closed("cannot connect", s.since)
+    s.tick(s.deadline)
+    s.closed("cannot connect", s.since)
+    assert s.state is State.FAILED and "gave up after 2 attempts" in s.message
+
+
+def test_reconnect_while_waiting_tries_now_and_leaves_an_open_or_pending_attempt_alone():
+    s = session(reconnect_delay=1.0, max_reconnect_delay=30.0)
+    s.start(0.0)
+    for _ in range(4):  # the backoff grew to 8 s
+        s.closed("cannot connect", s.since)
+        s.tick(s.deadline)
+    s.closed("cannot connect", s.since)
+    assert s.state is State.RECONNECTING and s.deadline - s.since == pytest.approx(16.0)
+    acts = s.reconnect(s.since + 0.1)
+    assert states(acts) == ["reconnecting"] and ("connect",) in acts and s.attempts == 0
+    assert s.reconnect(s.since + 0.2) == []  # an attempt in flight: it decides
+    s.closed("cannot connect", s.since + 0.3)
+    assert "retry in 1.00s" in s.message  # the backoff starts over
+    # a long wait (auth refused) is cut short too; an open connection is left alone
+    s = session(auth_retry_delay=300.0)
+    s.start(0.0)
+    s.opened(0.1)
+    s.auth_refused("bad key", 0.2)
+    assert s.state is State.AUTH_FAILED and s.deadline == pytest.approx(300.2)
+    assert ("connect",) in s.reconnect(5.0) and s.state is State.RECONNECTING
+    s.opened(6.0)
+    s.authenticated(6.0, subscribed=["AAPL"])
+    s.acked(["AAPL"], 6.0)
+    assert s.state is State.CONNECTED and s.reconnect(7.0) == [] and s.state is State.CONNECTED
+    assert session().reconnect(0.0) == []  # never started: nothing to reconnect
+
+
+def test_reconnect_during_a_restart_delay_makes_the_restart_due_now():
+    s = session()
+    connected(s, 0.0)
+    s.crashed("RuntimeError: boom", 5.0, 1.0)
+    assert s.reconnect(1.5) == [] and s.deadline == pytest.approx(1.5)
+    assert ("connect",) in s.start(1.5) and s.state is State.RECONNECTING

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from shared.market_hours import market_state as market_state_at
 from shared.models import wire
+from shared.ratelimit import RateLimitedLog
 
 from .feed_link import FEED_GONE_S, FeedLink
 from .symbol_pipeline import Emit, SymbolPipeline
@@ -42,28 +43,6 @@ UPSTREAM_BAD_STATES = {"auth_failed": "authentication failed", "max_connections"
                        "reconnecting": "reconnecting", "stopped": "stopped",
                        "subscribe_failed": "the subscription was refused"}
 DATA_CLOCK_SOURCES = ("simulated", "replay")
-
-
-class _RateLimitedLog:
-    """At most one log line per key per ``every`` seconds, with the count of the silent ones.
-
-    (The feedrt helper is moving one shared implementation into shared/; until it lands this one stays.)
-    """
-
-    def __init__(self, every: float = 5.0):
-        self.every = every
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def __call__(self, key: str, level: int, msg: str, now: float) -> bool:
-        last = self._last.get(key)
-        if last is not None and now - last < self.every:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return False
-        n = self._suppressed.pop(key, 0)
-        self._last[key] = now
-        logger.log(level, "%s%s", msg, f" (+{n} more since last report)" if n else "")
-        return True
 
 
 class NullIO:
@@ -102,7 +81,7 @@ class ManagerCore:
         self.last_data_at: float | None = None
         self.connected_at = clock()
         self.flow_warning: str | None = None
-        self.ratelog = _RateLimitedLog()
+        self.ratelog = RateLimitedLog(logger, period=5.0, clock=self.clock)  # the seed's logger name
         self._rate_window: list[tuple[float, int]] = []
 
     # ------------------------------------------------------------ link lifecycle
@@ -181,7 +160,7 @@ class ManagerCore:
     def bad_message(self, what: str, now: float) -> None:
         self.stats["bad_messages"] += 1
         self.link.on_bad_message()
-        if self.ratelog("bad_message", logging.WARNING, f"dropped a {what}", now):
+        if self.ratelog("bad_message", f"dropped a {what}", now=now):
             self.emit.error(f"Dropped a malformed message from the feed ({what})")
 
     def run(self, outputs: list) -> bool:
@@ -269,11 +248,11 @@ class ManagerCore:
                     on_am(ev)
             except Exception:  # a hook (possibly user code) failed: log, keep the feed going
                 self.stats["hook_errors"] += 1
-                if self.ratelog("hook_error", logging.ERROR, f"error processing {a[:2]!r}", now):
+                if self.ratelog("hook_error", f"error processing {a[:2]!r}", level=logging.ERROR, now=now):
                     logger.exception("event hook failed")
         if bad:
             self.stats["bad_messages"] += bad
-            self.ratelog("bad_event", logging.WARNING, f"dropped {bad} malformed event(s)", now)
+            self.ratelog("bad_event", f"dropped {bad} malformed event(s)", now=now)
         n = stop - start
         self.stats["events"] += n
         self._rate_window.append((now, n))

@@ -266,8 +266,7 @@ class PolygonDataManager(QObject):
                 ev = self._seed_dict(item)
             except InvalidEvent as e:
                 self._core.stats["bad_messages"] += 1
-                if self._core.ratelog("bad_event", logging.WARNING, f"dropped a received event: {e}",
-                                      self._core.clock()):
+                if self._core.ratelog("bad_event", f"dropped a received event: {e}", now=self._core.clock()):
                     self.error_occurred.emit(f"Dropped a malformed event ({e})")
                 continue
             et = ev["event_type"]

@@ -23,6 +23,14 @@ from shared.market import MINUTE, MinuteBars
 from shared.market.history import C, H, L, N, O, PV, S, V
 
 
+def extended_hours(session):
+    """start ms -> outside the tape's regular hours? (``session``: a callable returning the current
+    Session; None: the core's NYSE calendar). Decides whether Form T prints make a bar."""
+    if session is None:
+        return None
+    return lambda start: not session().open <= start < session().close
+
+
 class BarBuilder:
     """Feed trades in time order; closed minutes come back as AM dicts."""
 
@@ -30,8 +38,8 @@ class BarBuilder:
         """``session``: a callable returning the tape's current Session (its regular hours decide
         whether Form T prints make the bar); default: the NYSE calendar."""
         self.symbol = symbol
-        ext = None if session is None else (lambda start: not session().open <= start < session().close)
-        self.market = MinuteBars(max_bars=2, outbox=True, extended=ext)  # the simulator keeps its own bars
+        self.extended = extended_hours(session)
+        self.market = MinuteBars(max_bars=2, outbox=True, extended=self.extended)  # the simulator keeps its own bars
         self.last_cents = prev_close_cents
         self._sent: dict[int, tuple[int, int]] = {}  # start -> (v, pv) already in av: a re-sent bar adds its change
         self.new_day()
@@ -55,6 +63,19 @@ class BarBuilder:
         """Finish the open minute (if it has anything to show) into ``out``."""
         self.market.close_forming()
         self._drain(out)
+
+    def day_marks(self) -> tuple[int, int, int | None]:
+        """(day volume, day price x volume in cents, official open in cents or None) up to the latest trade:
+        the closed minutes as their AM bars count them plus the forming minute so far (add/close drain
+        the core's outbox and volume-only minutes every time, so nothing is pending here)."""
+        v, pv, op = self.day_v, self.day_pv, self.day_open
+        f = self.market.forming
+        if f is not None:
+            v += f[V]
+            pv += f[PV]
+            if op is None:
+                op = f[O]  # the forming minute will be the day's first bar: its open is the day's
+        return v, pv, op
 
     def _drain(self, out: list[dict]) -> None:
         m = self.market

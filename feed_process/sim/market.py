@@ -26,8 +26,10 @@ scaled so that the regular session's expected volume is the ticker's average
 daily volume (a pure-Python generator cannot print AAPL's half a million
 trades a day, so its prints are larger than the real ones, the volume per
 minute is not). Extended hours print smaller. Second aggregates (``A``) are
-built from every trade and emitted only while someone wants them
-(``emit_seconds``), so subscribing ``A`` never changes the tape.
+built (by the same core rules as the minute bars, :mod:`.seconds`) only while
+someone wants them (``emit_seconds``); they draw no random numbers and their
+day marks come from the minute bars' day state, so subscribing ``A`` never
+changes the tape.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ import math
 import random
 from typing import Callable
 
-from shared.market_hours import NY, Session, ny_date, previous_session, session_for
+from shared.market_hours import NY, Session, previous_session
 
 from .bars import BarBuilder
+from .days import day_bar as _day_bar, next_session_after, session_on_or_before  # noqa: F401 (re-exported)
 from .reference import activity_for, reference
 from .seconds import SecondBuilder
 
@@ -74,19 +77,11 @@ def _rng(seed: int, symbol: str, salt: str) -> random.Random:
     return random.Random(int.from_bytes(h, "big"))
 
 
-def next_session_after(day: dt.date) -> Session:
-    for i in range(1, 15):
-        s = session_for(day + dt.timedelta(days=i))
-        if s is not None:
-            return s
-    raise RuntimeError(f"no NYSE session within two weeks after {day}")
-
-
 class SymbolMarket:
     """One symbol's tape from ``session.pre_start`` on.
 
     ``rate_fn(t_ms)`` may return an events-per-sim-second override (load
-    tests, ``--rate``); ``None`` means the session profile.
+    tests, ``--rate``; exact: no bursts on top); ``None`` means the session profile.
     """
 
     def __init__(self, symbol: str, seed: int, session: Session,
@@ -114,8 +109,8 @@ class SymbolMarket:
         self.bars: list[dict] = []  # finished AM bars of the current session (with "n")
         self.prev_bars: list[dict] = []  # the previous session's, so the evening chart still has its day
         self.builder = BarBuilder(symbol, self.prev_close, lambda: self.session)
-        self.seconds = SecondBuilder(symbol, self.prev_close)
-        self.emit_seconds = False  # A events go out only while someone subscribes A
+        self.seconds = SecondBuilder(symbol, self.builder)
+        self._emit_seconds = False  # A events are built and go out only while someone subscribes A
         self.bid = self.ask = 0
         self.have_quote = False
         self.trade_id = 0
@@ -124,10 +119,18 @@ class SymbolMarket:
         self.burst_mult = 1.0
         self._prof_sec: int | None = None
         self._prof = 0.0
+        self._bursts = True  # False while --rate sets the rate: it asks for exactly that many events
         self.t = session.pre_start  # time up to which the tape is generated
         self.last_event_t = session.pre_start
         self.next_t = session.pre_start + self._gap(session.pre_start)
         self._daily_cache: list[dict] | None = None
+
+    def _set_emit_seconds(self, on: bool) -> None:
+        if on != self._emit_seconds:
+            self._emit_seconds = on
+            self.seconds.resume(self.t) if on else self.seconds.pause()  # from the next whole second
+
+    emit_seconds = property(lambda self: self._emit_seconds, _set_emit_seconds)
 
     # ---- activity -------------------------------------------------------
     def _profile(self, t: int) -> float:
@@ -135,6 +138,7 @@ class SymbolMarket:
         s = self.session
         if self.rate_fn is not None:
             r = self.rate_fn(t)
+            self._bursts = r is None
             if r is not None:
                 return r
         if t < s.open:
@@ -157,7 +161,7 @@ class SymbolMarket:
         if sec != self._prof_sec:  # the shape is smooth: once per tape second is plenty (and cheap)
             self._prof_sec = sec
             self._prof = self._profile(sec * 1000)
-        return self._prof * (self.burst_mult if t < self.burst_until else 1.0)
+        return self._prof * self.burst_mult if t < self.burst_until and self._bursts else self._prof
 
     def _gap(self, t: float) -> float:
         """Milliseconds to the next event (float: high rates need sub-ms gaps); inf when closed."""
@@ -176,15 +180,14 @@ class SymbolMarket:
         self._prof_sec = None
         self.prev_bars = self.bars
         self.bars = []
-        self.builder.new_day()
-        self.seconds.new_day()
+        self.builder.new_day()  # the second bars' day marks with it
         self._daily_cache = None
         self.t = self.last_event_t = nxt.pre_start
         self.next_t = nxt.pre_start + self._gap(nxt.pre_start)
 
     def _flush_bar(self, out: list[dict] | None) -> None:
-        if self.seconds.start is not None:  # the last second of the minute ends with it
-            self.seconds.close(out if self.emit_seconds else None)
+        if self._emit_seconds and out is not None:  # the last second of the minute ends with it
+            self.seconds.close(out)
         closed: list[dict] = []
         self.builder.close(closed)
         self._keep_bars(closed, out)
@@ -200,6 +203,8 @@ class SymbolMarket:
     def advance(self, until: int, out: list[dict] | None = None) -> None:
         """Generate every event with time < ``until``; append them to ``out`` if given."""
         rng = self.rng
+        # A bars only when someone wants them and the events are kept (catch-up drops events)
+        sec = self.seconds if self._emit_seconds and out is not None else None
         while True:
             # A closed session ends the day; the tape resumes at the next 04:00.
             if self.next_t >= self.session.post_end:
@@ -213,18 +218,20 @@ class SymbolMarket:
             if ft >= until:
                 break
             t = int(ft)
-            if self.seconds.due(t):
-                self.seconds.close(out if self.emit_seconds else None)
+            if sec is not None and sec.due(t):
+                sec.close(out)
             if self.builder.due(t):
                 self._flush_bar(out)
             self._event(t, rng, out)
             self.last_event_t = t
             self.next_t = ft + self._gap(ft)
-        if self.seconds.due(until):
-            self.seconds.close(out if self.emit_seconds else None)
+        if sec is not None and sec.due(until):
+            sec.close(out)
         if self.builder.due(until):
             self._flush_bar(out)
         self.t = max(self.t, until)
+        if out is None and self._emit_seconds:  # events dropped: A bars start again at a whole second
+            self.seconds.resume(self.t)
 
     def _event(self, t: int, rng: random.Random, out: list[dict] | None) -> None:
         dt_s = (t - self.last_event_t) / 1000.0
@@ -291,9 +298,10 @@ class SymbolMarket:
             conds.append(2)  # average price trade: counts volume only
         x = _TRADE_EXCHANGES[int(rng.random() * len(_TRADE_EXCHANGES))]
         self.trade_id += 1
+        if self._emit_seconds and out is not None:  # before the minute builder: a second it closes
+            self.seconds.add(t, cents, size, conds, out)  # reads the day marks without this trade
         closed: list[dict] = []
         self.builder.add(t, cents, size, conds, closed)
-        self.seconds.add(t, cents, size, conds, out if self.emit_seconds else None)
         if closed:  # defensive: due() normally closes first
             self._keep_bars(closed, out)
         if out is not None:
@@ -347,16 +355,6 @@ class SymbolMarket:
         return _day_bar(self.bars, self.session.day)
 
 
-def _day_bar(bars: list[dict], day: dt.date) -> dict | None:
-    """One daily bar (Polygon aggregate fields) from a day's minute bars."""
-    if not bars:
-        return None
-    v = sum(b["v"] for b in bars)
-    open_ms = int(dt.datetime.combine(day, dt.time(0, 0), NY).timestamp() * 1000)
-    return {"t": open_ms, "o": bars[0]["o"], "h": max(b["h"] for b in bars), "l": min(b["l"] for b in bars),
-            "c": bars[-1]["c"], "v": v, "vw": bars[-1]["a"], "n": sum(b["n"] for b in bars)}
-
-
 class SyntheticMarket:
     """All symbols' tapes for one seed, created on first use at the clock's session."""
 
@@ -380,13 +378,3 @@ class SyntheticMarket:
             m = self.get(sym, until)
             if m.t < until:
                 m.advance(until, out)
-
-
-def session_on_or_before(t_ms: int) -> Session:
-    """The session whose tape covers ``t_ms``: today's if it is a session, else the last one."""
-    from shared.market_hours import latest_session_on_or_before
-
-    s = latest_session_on_or_before(ny_date(t_ms))
-    if s is None:
-        raise RuntimeError("no NYSE session found in the last two weeks")
-    return s

@@ -1,95 +1,83 @@
 """Second aggregates (Polygon ``A`` events) built from the synthetic trades.
 
-Why its own small builder: ``A`` is a different product from ``AM`` (one bar
-per second that had trades, never a minute bar) and the minute builder in
-:mod:`.bars` belongs to the shared market core; this one only needs the same
-condition rules (:func:`shared.models.conditions.update_rules`). It sees every
-trade of the day, even while nobody subscribes ``A``, so ``av`` (the day's
-volume), ``a`` (the day's VWAP) and ``op`` are right from the first second a
-client asks for; the market only *emits* the bars when someone wants them.
+Why a thin adapter over the market core: ``A`` is a different product from
+``AM`` (one bar per second, never a minute bar), but its bar rules are the
+minute bars' rules - which conditions move high/low, open/close and volume,
+Form T making a bar only outside regular hours, no bar for a second with only
+volume-only prints (its volume reaches the next ``av``). So the bar is
+:class:`shared.market.MinuteBars` with ``bucket=1000`` (one rule, one place),
+and the day's marks ``av``/``a``/``op`` are read from the minute builder's day
+state (:meth:`.bars.BarBuilder.day_marks`): an ``A`` and the ``AM`` closing at
+the same instant carry the same ``av``, ``a`` and ``op``.
+
+Cost: the builder folds trades only while someone subscribes ``A``
+(:meth:`resume` starts it at the next whole second, so no partial second is
+ever published); the day totals never depended on it.
 
 Fields as the spec's StockSecondAggregateEvent: ``v av op vw o c h l a z s e``.
-``op`` is the open of the day's first bar, as the minute bars do; a second with
-volume but no price-moving trade carries the last price as o/h/l/c.
 """
 
 from __future__ import annotations
 
-from shared.models.conditions import update_rules
+from shared.market import MinuteBars
+from shared.market.history import C, H, L, N, O, PV, S, V
+
+from .bars import BarBuilder
 
 SECOND_MS = 1000
 
 
 class SecondBuilder:
-    """Feed trades in time order; closed seconds come back as ``A`` dicts (if ``out`` is given)."""
+    """Feed trades in time order (after :meth:`resume`); closed seconds come back as ``A`` dicts."""
 
-    __slots__ = ("symbol", "start", "o", "h", "l", "c", "v", "pv", "n", "last", "day_v", "day_pv", "day_open")
+    __slots__ = ("symbol", "day", "bars", "since")
 
-    def __init__(self, symbol: str, last_cents: int | None = None):
+    def __init__(self, symbol: str, day: BarBuilder):
         self.symbol = symbol
-        self.start: int | None = None
-        self.last = last_cents
-        self.day_v = self.day_pv = 0
-        self.day_open: int | None = None
-        self._reset()
+        self.day = day  # the minute builder: the day's av / a / op
+        self.bars = MinuteBars(max_bars=2, outbox=True, extended=day.extended, bucket=SECOND_MS)
+        self.since: int | None = None  # first ms folded; None while nobody wants A
 
-    def _reset(self) -> None:
-        self.o = self.h = self.l = self.c = None
-        self.v = self.pv = self.n = 0
+    @property
+    def start(self) -> int | None:
+        f = self.bars.forming
+        return None if f is None else f[S]
 
-    def new_day(self) -> None:
-        self.day_v = self.day_pv = 0
-        self.day_open = None
+    def resume(self, t: int) -> None:
+        """Start building at the first whole second at or after ``t`` (the tape is generated up to ``t``)."""
+        self.bars.forming = None
+        self.since = t + (-t % SECOND_MS)
+
+    def pause(self) -> None:
+        self.bars.forming = None
+        self.since = None
 
     def due(self, t: int) -> bool:
-        return self.start is not None and self.start + SECOND_MS <= t
+        f = self.bars.forming
+        return f is not None and f[S] + SECOND_MS <= t
 
-    def add(self, t: int, cents: int, size: int, conds: list[int] | None, out: list[dict] | None) -> None:
-        sec = t - t % SECOND_MS
-        if self.start is not None and sec != self.start:
-            self.close(out)
-        if self.start is None:
-            self.start = sec
-        hl, last, vol = update_rules(conds)
-        self.n += 1
-        if hl:
-            if self.h is None or cents > self.h:
-                self.h = cents
-            if self.l is None or cents < self.l:
-                self.l = cents
-        if last:
-            if self.o is None:
-                self.o = cents
-            self.c = cents
-        if vol:
-            self.v += size
-            self.pv += cents * size
+    def add(self, t: int, cents: int, size: int, conds: list[int] | None, out: list[dict]) -> None:
+        """Fold one trade (call :meth:`close` first when :meth:`due`: the day marks are read at the close)."""
+        if self.since is None or t < self.since:
+            return
+        self.bars.fold((("T", t, cents, size, None, conds),))
+        self._drain(out)
 
-    def close(self, out: list[dict] | None) -> None:
-        """Finish the open second; append its bar to ``out`` when given (the day totals move either way)."""
-        if self.start is None:
-            return
-        start, self.start = self.start, None
-        if self.v == 0 and self.c is None:
-            self._reset()
-            return
-        o, c = self.o, self.c
-        if c is None:  # volume-only prints: carry the last price
-            o = c = self.last if self.last is not None else (self.h or self.l)
-        if o is None:
-            o = c = self.h
-        if self.day_open is None:
-            self.day_open = o
-        self.last = c
-        self.day_v += self.v
-        self.day_pv += self.pv
-        if out is not None:
-            h = max(x for x in (self.h, o, c) if x is not None)
-            lo = min(x for x in (self.l, o, c) if x is not None)
-            vw = self.pv / self.v / 100 if self.v else c / 100
-            a = self.day_pv / self.day_v / 100 if self.day_v else vw
-            out.append({"ev": "A", "sym": self.symbol, "v": self.v, "av": self.day_v, "op": self.day_open / 100,
-                        "vw": round(vw, 4), "o": o / 100, "c": c / 100, "h": h / 100, "l": lo / 100,
-                        "a": round(a, 4), "z": self.v // self.n if self.n else 0,
+    def close(self, out: list[dict]) -> None:
+        """Finish the open second; its bar (if it had an open/close print) is appended to ``out``."""
+        self.bars.close_forming()
+        self._drain(out)
+
+    def _drain(self, out: list[dict]) -> None:
+        m = self.bars
+        m.vol_only.clear()  # a second of odd lots only: no bar; the day state counted its volume already
+        for _, b in m.take():
+            v = b[V]
+            day_v, day_pv, op = self.day.day_marks()
+            vw = b[PV] / v / 100 if v else b[C] / 100
+            a = day_pv / day_v / 100 if day_v else vw
+            start = b[S]
+            out.append({"ev": "A", "sym": self.symbol, "v": v, "av": day_v, "op": op / 100,
+                        "vw": round(vw, 4), "o": b[O] / 100, "c": b[C] / 100, "h": b[H] / 100, "l": b[L] / 100,
+                        "a": round(a, 4), "z": v // b[N] if b[N] else 0,
                         "s": start, "e": start + SECOND_MS})
-        self._reset()

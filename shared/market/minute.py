@@ -31,6 +31,9 @@ the OHLCV aggregate bars?"; measured on TSLA 2025-06-27, tests/test_market_*):
 * ``A`` (second aggregates) never touch bars; ``AM``/``A`` carry the day's
   ``av``/``op``/``a`` (indices 9-11, absent on old arrays), kept as day marks.
 Other codes (Q is remembered, LULD, NOI, ...) never touch bars.
+
+``bucket`` is the bar length (a minute everywhere but in the simulator, which
+builds its second aggregates with the same rules: ``bucket=1000``).
 """
 
 from __future__ import annotations
@@ -51,9 +54,10 @@ def _extended(start: int) -> bool:
 
 class MinuteBars:
     __slots__ = ("history", "forming", "last_trade", "last_quote", "last_ms", "events", "outbox", "vol_only",
-                 "av", "av_t", "day_vwap", "op", "op_t", "_ext", "extended")
+                 "av", "av_t", "day_vwap", "op", "op_t", "_ext", "extended", "bucket")
 
-    def __init__(self, max_bars: int = 2000, outbox: bool = False, extended=None) -> None:
+    def __init__(self, max_bars: int = 2000, outbox: bool = False, extended=None, bucket: int = MINUTE) -> None:
+        self.bucket = bucket                 # bar length in ms
         self.history = BarHistory(max_bars)
         self.forming: list | None = None    # the current minute's bar (price fields None until opened)
         self.last_trade: list | None = None  # latest T array (any conditions): the snapshot's last trade
@@ -74,8 +78,9 @@ class MinuteBars:
     def fold(self, lst) -> None:
         """Fold wire arrays of this symbol, in arrival order."""
         f = self.forming
+        span = self.bucket
         fs = f[S] if f is not None else _NEVER
-        fe = fs + MINUTE
+        fe = fs + span
         f1, fx = (FLAGS1_EXT, flags_ext) if self._ext else (FLAGS1, flags)
         last_trade = last_quote = None
         for a in lst:
@@ -91,7 +96,7 @@ class MinuteBars:
                     b, m = self._elsewhere(t, c, a)
                     f = self.forming
                     fs = f[S] if f is not None else _NEVER
-                    fe = fs + MINUTE
+                    fe = fs + span
                     f1, fx = (FLAGS1_EXT, flags_ext) if self._ext else (FLAGS1, flags)
                     if b is None:
                         continue
@@ -129,7 +134,7 @@ class MinuteBars:
                 self._official(a)
                 f = self.forming
                 fs = f[S] if f is not None else _NEVER
-                fe = fs + MINUTE
+                fe = fs + span
             elif code == "A":
                 self._marks(a)
         if last_trade is not None:
@@ -146,7 +151,7 @@ class MinuteBars:
 
     def _elsewhere(self, t: int, c, a) -> tuple[list | None, int]:
         """(bar, flags) for a print outside the forming minute (bar None: it touches no bar)."""
-        start = t - t % MINUTE
+        start = t - t % self.bucket
         ext = self.extended(start)  # once per new minute (and late print), never per print in a minute
         m = flags(c, ext)
         f = self.forming
