@@ -28,23 +28,13 @@ import re
 import secrets
 from pathlib import Path
 
+from shared.paths import data_dir
+
 log = logging.getLogger(__name__)
 
-DATA_DIR_ENV = "LIVE_MONITOR_DATA_DIR"
-APP_NAME = "live-monitor"
 ID_FILE = "installation-id"
 _ID_RE = re.compile(r"^[0-9a-f]{8}$")
 _fallback: str | None = None  # this process's stand-in when the data directory is unusable
-
-
-def data_dir() -> Path:
-    """Where live-monitor keeps per-user data: ``$LIVE_MONITOR_DATA_DIR``, else the platform's place."""
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env)
-    import platformdirs  # only when needed: the feed's start-up stays import-light
-
-    return Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def _read(path: Path) -> str | None:

@@ -33,7 +33,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterator
 
-from shared.config import APP_NAME
+from shared.paths import data_dir
 from shared.market.timeframes import day_date
 from shared.market_hours import NY
 
@@ -65,9 +65,7 @@ class StoreError(Exception):
 
 
 def default_path() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir(APP_NAME)) / FILENAME
+    return data_dir() / FILENAME
 
 
 def resolve_path(setting: str) -> Path | None:

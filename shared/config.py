@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .paths import config_dir
+
 ENV_PREFIX = "LIVE_MONITOR_"
-APP_NAME = "live-monitor"
 CONFIG_FILENAME = "live-monitor.toml"
 # LIVE_MONITOR_* variables that are not settings: the config file path, the
 # supervisor's pid (parent watch) and its window-request endpoint, the tests' replay dir,
@@ -319,9 +320,7 @@ class Settings:
 
 
 def default_config_path() -> Path:
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir(APP_NAME)) / CONFIG_FILENAME
+    return config_dir() / CONFIG_FILENAME
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from feed_process import client_ids
-from feed_process.client_ids import ClientIds, data_dir, installation_id
+from feed_process.client_ids import ClientIds, installation_id
+from shared.paths import data_dir
 from tests.util import REPO
 
 TEMPLATE = "ws://relay.example:8200/ws/{client_id}"
