@@ -11,6 +11,8 @@ Why it looks like this
 * ``subscriptions.py``  the upstream follows the debounced union of the subscribers' topics
 * ``backfill.py``       history for a new symbol, retried until it arrives
 * ``control.py``        control requests
+* ``summary.py``        the watchlists' compact per-symbol summaries (``sum|SYM|``, <= 4 Hz, on change)
+* ``alert_service.py``  alerts evaluated on the folded events, persisted, published on ``alert|``
 
 One asyncio loop; plain pyzmq sockets on ``add_reader`` (edge-triggered FDs:
 every reader drains, the heartbeat re-drains as a safety net). Snapshots are
@@ -34,6 +36,7 @@ from shared.config import Settings
 from shared.models import wire
 
 from . import control, history
+from .alert_service import AlertService
 from .backfill import Backfiller
 from .protocols import make_core
 from .publisher import MAX_BATCH  # noqa: F401 - re-exported for the benchmarks' notes
@@ -41,6 +44,7 @@ from .publisher import Publisher
 from .sockets import FeedError, FeedSockets, endpoint_host, is_loopback  # noqa: F401 - public names
 from .state import FeedSymbol
 from .subscriptions import UpstreamUnion
+from .summary import Summaries
 from .websocket_client import PolygonWebSocketClient
 
 log = logging.getLogger(__name__)
@@ -118,6 +122,8 @@ class Feed:
             api_key=settings.api_key.get(), max_bars=settings.max_bars, states=self.states,
             data_clock=self.client.data_clock_ms, has_data=lambda: self.client.has_data,
             resync=self.publisher.resync, retry=backfill_retry)
+        self.summaries = Summaries(self.states, lambda: self.union.summaries, self.publisher.publish)
+        self.alerts = AlertService(self, settings.alerts_file)
         self.supervisor: dict[str, Any] | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
@@ -148,6 +154,8 @@ class Feed:
         loop.add_reader(s.monitor.getsockopt(zmq.FD), s.drain_monitor)
         self.client.connect_to_server()
         self._tasks.append(loop.create_task(self._heartbeat_loop(), name="heartbeat"))
+        self._tasks.append(loop.create_task(self.summaries.run(), name="summaries"))
+        self.alerts.start()
         # Messages that arrived before the readers were attached produced no edge.
         self._drain_control()
         self._drain_xpub()
@@ -193,6 +201,7 @@ class Feed:
     def _on_union(self, added: list[str], removed: list[str]) -> None:
         for sym in added:
             st = self.states[sym] = FeedSymbol(sym, self.settings.max_bars, self.seq_base.get(sym, 0))
+            self.alerts.on_state(st)
             if self.backfill_enabled:
                 self.backfiller.start(st)
         for sym in removed:

@@ -229,6 +229,10 @@ FIELDS: tuple[Field, ...] = (
     Field("curve_dir", "", _to_str, None, "directory with CURVE keys (server.key_secret, client keys)"),
     Field("log_level", "INFO", lambda v: _to_str(v).upper(), _log_level_check, "DEBUG | INFO | WARNING | ERROR"),
     Field("ui_state_file", "", _to_str, None, "INI file for window layout and recent symbols (default: Qt's store)"),
+    Field("alerts_file", "", _to_str, None, "the feed's alerts JSON (default: alerts.json in the user data dir)"),
+    Field("alert_command", "", _to_str, None, "daemon: shell command run per fired alert (alert JSON on stdin)"),
+    Field("alert_command_timeout", 10.0, _to_float, Range(above=0, hi=3600), "seconds before alert_command is killed"),
+    Field("alert_sound", False, _to_bool, None, "window: a sound with each alert notification"),
     Field("api_key", Secret(""), lambda v: v if isinstance(v, Secret) else Secret(_to_str(v)), None,
           "Polygon/Massive key (env POLYGON_API_KEY / MASSIVE_API_KEY, or the file)"),
 )
@@ -261,6 +265,10 @@ class Settings:
     curve_dir: str = ""
     log_level: str = "INFO"
     ui_state_file: str = ""
+    alerts_file: str = ""
+    alert_command: str = ""
+    alert_command_timeout: float = 10.0
+    alert_sound: bool = False
     api_key: Secret = field(default_factory=lambda: Secret(""))
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
