@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from shared.cli import FLAG_RANGES
 from shared.config import Range
 from shared.models.market_data import normalize_symbol
 
@@ -45,8 +46,8 @@ MAX_ALERTS = 1000
 # The one declaration of the alert numbers' ranges (the CLI checks with these too).
 VALUE_RANGES = {"above": Range(above=0, hi=1e9), "below": Range(above=0, hi=1e9), "move": Range(-100, 10_000),
                 "volume": Range(above=0, hi=10_000)}
-HYSTERESIS = Range(0, 100)
-REARM_MINUTES = Range(0, 1440)
+HYSTERESIS = FLAG_RANGES["alert.hysteresis"]       # declared once, with the CLI's flags
+REARM_MINUTES = FLAG_RANGES["alert.rearm_minutes"]
 EDITABLE = ("value", "armed", "hysteresis", "rearm_minutes", "note")
 
 

@@ -84,6 +84,9 @@ FLAG_RANGES: dict[str, Range] = {
     "malformed_every": Range(1, 10**12),
     "max_connections": Range(0, 10**6),
     "close_1011_after": Range(0, 10**12),
+    "alert.value": Range(-100, 1e9),          # the kind's own range is the feed's (alert_book.VALUE_RANGES)
+    "alert.hysteresis": Range(0, 100),
+    "alert.rearm_minutes": Range(0, 1440),
 }
 
 
@@ -160,6 +163,8 @@ COMMANDS: dict[str, tuple[str | None, str, str]] = {
     "tap": ("feed_process.cli_args", "feed_process.tools:run_tap", "print a feed's events"),
     "status": ("feed_process.cli_args", "feed_process.tools:run_status", "the feed's status"),
     "record": ("feed_process.cli_args", "feed_process.tools:run_record", "record a feed to a replay file"),
+    "alert": ("feed_process.alert_cli", "feed_process.alert_cli:run_alert",
+              "add, list, edit, arm, disarm or remove the feed's alerts"),
 }
 
 
