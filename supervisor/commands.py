@@ -184,6 +184,10 @@ async def _daemon(args: argparse.Namespace, settings: Settings) -> int:
         await sup.shutdown()
         raise e if isinstance(e, UserError) else UserError(str(e)) from None
     log.info("daemon running: feed %s on %s (SIGTERM or Ctrl-C to stop)", settings.feed, _label(settings))
+    from .alert_hook import AlertHook  # logs fired alerts, runs alert_command (never in the feed's loop)
+
+    sup.add_task(AlertHook(settings.feed, settings.alert_command, settings.alert_command_timeout,
+                           settings.curve_dir).run(), "alert-hook")
     return await sup.run()
 
 
