@@ -65,7 +65,10 @@ class WatchlistPanel(QWidget):
         self.table.setSortingEnabled(False)
         self.table.horizontalHeader().setSectionsClickable(True)
         self.table.horizontalHeader().sectionClicked.connect(self._sort)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths: ResizeToContents would ask every row's data on every dataChanged (O(rows) per update)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for c, px in enumerate((62, 64, 56, 62, 64, 56, 52, 80)):
+            self.table.setColumnWidth(c, px)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
