@@ -10,7 +10,8 @@ previous close) is ``shared.market.day``'s, the relative volume
 ``shared.market.timeframes``'.
 
 Body (``wire.SUMMARY``; keys ``wire.SUMMARY_KEYS``): ``sym, ts`` (data time of
-the latest event), ``last, change, change_pct, volume, rel_volume`` (today's
+the latest event), ``seq`` (the symbol's last event sequence number: two
+summaries with one ``seq`` describe the same state), ``last, change, change_pct, volume, rel_volume`` (today's
 volume / the average volume by this minute of day over the prior sessions in
 the history, None when none), ``bid, ask, spread, high, low, prev_close`` and
 ``spark``: the closes of the day's last ``SPARK_POINTS`` 5-minute buckets,
@@ -80,7 +81,8 @@ def summarize(st: FeedSymbol, spark: _Spark | None = None) -> dict:
     bid, ask = (q[2], q[4]) if q is not None else (None, None)
     change = last - prev if last is not None and prev else None
     lo = day_start(ref)[1] if ref else None
-    return {"type": wire.SUMMARY, "sym": st.symbol, "ts": st.last_ms, "last": last, "change": _r(change),
+    return {"type": wire.SUMMARY, "sym": st.symbol, "ts": st.last_ms, "seq": st.seq,
+            "last": last, "change": _r(change),
             "change_pct": _r(change / prev * 100, 3) if change is not None else None, "volume": day["volume"],
             "rel_volume": st.profile.relative(st.market.history, ref, day["volume"]) if ref else None,
             "bid": bid, "ask": ask, "spread": _r(ask - bid) if bid and ask else None,
@@ -113,7 +115,7 @@ class Summaries:
             self._events[sym] = st.events
             body = summarize(st, self._spark.setdefault(sym, _Spark()))
             old = self._last.get(sym)
-            if old is not None and all(old[k] == body[k] for k in wire.SUMMARY_KEYS if k != "ts"):
+            if old is not None and all(old[k] == body[k] for k in wire.SUMMARY_KEYS if k not in ("ts", "seq")):
                 continue
             self._last[sym] = body
             self.publish(wire.summary_topic(sym), body)

@@ -80,7 +80,7 @@ SNAPSHOT = "snapshot"
 CONTROL_TYPES = frozenset({HELLO, SNAPSHOT, STATUS, "ping", "command", ALERT})
 DATA_TYPES = frozenset({BATCH, HEARTBEAT, STATUS, ERROR, RESYNC, SUMMARY, ALERT})
 # The summary's keys (docs/PROTOCOL.md); every figure may be None.
-SUMMARY_KEYS = ("sym", "ts", "last", "change", "change_pct", "volume", "rel_volume", "bid", "ask", "spread",
+SUMMARY_KEYS = ("sym", "ts", "seq", "last", "change", "change_pct", "volume", "rel_volume", "bid", "ask", "spread",
                 "high", "low", "prev_close", "spark")
 
 
