@@ -37,7 +37,8 @@ def attach(window: Any, state_file: str = "") -> WatchDocks:
     window.docks["watchlist"] = window._dock("Watchlist", wl, Qt.DockWidgetArea.LeftDockWidgetArea)
     window.docks["alerts"] = window._dock("Alerts", panel, Qt.DockWidgetArea.BottomDockWidgetArea)
     window.tabifyDockWidget(window.docks["errors"], window.docks["alerts"])
-    window.resizeDocks([window.docks["watchlist"]], [420], Qt.Orientation.Horizontal)
+    window.docks["alerts"].raise_()  # the alert log in front of Errors: what a trader must not miss
+    window.resizeDocks([window.docks["watchlist"]], [540], Qt.Orientation.Horizontal)
     wl.symbol_activated.connect(window.switch_symbol)
 
     def new_alert(symbol: str = "", kind: str = "above", value: float | None = None) -> None:
