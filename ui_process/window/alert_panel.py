@@ -120,6 +120,7 @@ class AlertPanel(QWidget):
         self.new_btn, self.arm_btn, self.rm_btn = QPushButton("New alert…"), QPushButton("Arm / disarm"), \
             QPushButton("Delete")
         for b in (self.new_btn, self.arm_btn, self.rm_btn):
+            b.setMinimumWidth(30)  # a narrow dock squeezes the buttons, never widens the window
             buttons.addWidget(b)
         buttons.addStretch(1)
         col = QVBoxLayout(self)
@@ -129,6 +130,9 @@ class AlertPanel(QWidget):
         self.new_btn.clicked.connect(self.create_requested)
         self.arm_btn.clicked.connect(self._toggle)
         self.rm_btn.clicked.connect(self._remove)
+        for w in (self.defined, self.fired):
+            w.setMinimumWidth(60)
+        self.setMinimumWidth(120)
         self.entries: list[dict] = []
         self.alerts: list[dict] = []
         if hasattr(manager, "alert_fired"):

@@ -1,8 +1,8 @@
 """The window's watchlist dock and alert log dock, wired to the window and its manager.
 
 Why apart from ``main_window``: the window module stays the one-symbol
-dashboard; this adds the two docks (left: the watchlist; bottom, tabbed with
-Errors: the alerts) and their wiring in one call, :func:`attach`, made before
+dashboard; this adds the two docks (the watchlist, tabbed with Time & Sales;
+the alerts, tabbed with Errors) and their wiring in one call, :func:`attach`, made before
 the menus are built so View lists them. A row click/Enter charts its symbol
 (``window.switch_symbol``); "Alert above/below" (row menu) and "New alert…"
 open :class:`.alert_panel.AlertDialog` and send ``add_alert`` to the manager.
@@ -34,11 +34,14 @@ def attach(window: Any, state_file: str = "") -> WatchDocks:
     notifier = Notifier(sound=sound, icon=window.windowIcon())
     wl = WatchlistPanel(m, WatchLists(lists_path(state_file)))
     panel = AlertPanel(m, notifier, flash=wl.model.flash)
-    window.docks["watchlist"] = window._dock("Watchlist", wl, Qt.DockWidgetArea.LeftDockWidgetArea)
+    window.docks["watchlist"] = window._dock("Watchlist", wl, Qt.DockWidgetArea.RightDockWidgetArea)
     window.docks["alerts"] = window._dock("Alerts", panel, Qt.DockWidgetArea.BottomDockWidgetArea)
     window.tabifyDockWidget(window.docks["errors"], window.docks["alerts"])
-    window.docks["alerts"].raise_()  # the alert log in front of Errors: what a trader must not miss
-    window.resizeDocks([window.docks["watchlist"]], [540], Qt.Orientation.Horizontal)
+    window.docks["alerts"].raise_()
+    # A tab beside Time & Sales (in front): a dock of its own column would widen the window's minimum
+    # past small screens; drag it out to give it a column (the layout is remembered).
+    window.tabifyDockWidget(window.docks["tape"], window.docks["watchlist"])
+    window.docks["watchlist"].raise_()  # the alert log in front of Errors: what a trader must not miss
     wl.symbol_activated.connect(window.switch_symbol)
 
     def new_alert(symbol: str = "", kind: str = "above", value: float | None = None) -> None:

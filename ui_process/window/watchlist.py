@@ -67,7 +67,7 @@ class WatchlistPanel(QWidget):
         self.table.horizontalHeader().sectionClicked.connect(self._sort)
         # Fixed widths: ResizeToContents would ask every row's data on every dataChanged (O(rows) per update)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for c, px in enumerate((62, 64, 56, 62, 64, 56, 52, 80)):
+        for c, px in enumerate((50, 58, 50, 56, 56, 46, 44, 60)):
             self.table.setColumnWidth(c, px)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
@@ -93,6 +93,12 @@ class WatchlistPanel(QWidget):
         col.setContentsMargins(2, 2, 2, 2)
         col.addLayout(top)
         col.addWidget(self.table, 1)
+        # the dock may be narrow: scroll the table, never widen the window
+        for w, px in ((self.combo, 24), (self.entry, 24), (self.new_btn, 14), (self.del_btn, 14), (self.table, 40)):
+            w.setMinimumWidth(px)
+        top.setSpacing(1)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(2)
         self.model.rows_changed.connect(self._rows_changed)
         self.new_btn.clicked.connect(self._new_list)
         self.del_btn.clicked.connect(self._delete_list)
