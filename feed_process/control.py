@@ -1,5 +1,5 @@
 """Control requests (DEALER -> ROUTER): hello, snapshot, status, ping, command (supervisor_report, notice,
-reconnect).
+reconnect), alert, summary.
 
 Why apart: it is the feed's whole request/reply surface in one place, and
 none of it touches the hot path. One msgpack frame in, one out, echoing
@@ -79,6 +79,12 @@ def handle(feed: "Feed", payload: bytes) -> dict:
         return {"type": "pong", "id": rid}
     if t == "command":
         return _command(feed, req, rid)
+    if t == wire.ALERT:
+        return feed.alerts.handle(req, rid)
+    if t == wire.SUMMARY:
+        syms = req.get("symbols")
+        syms = [s for s in syms if valid_symbol(s)][:500] if isinstance(syms, list) else []
+        return {"type": wire.SUMMARY, "id": rid, "summaries": {s: feed.summaries.current(s) for s in syms}}
     feed.counters["bad_request"] += 1
     return wire.error_reply(rid, f"unknown request type {t[:24]!r}", "unknown_type")
 

@@ -13,6 +13,8 @@ Why it looks like this
 * ``store_sync.py``     the history store (SQLite): load, write finished bars, prune (``store.py``: the SQL)
 * ``shared.rest_limit`` the one REST rate limiter every history request waits at
 * ``control.py``        control requests
+* ``summary.py``        the watchlists' compact per-symbol summaries (``sum|SYM|``, <= 4 Hz, on change)
+* ``alert_service.py``  alerts evaluated on the folded events, persisted, published on ``alert|``
 
 One asyncio loop; plain pyzmq sockets on ``add_reader`` (edge-triggered FDs:
 every reader drains, the heartbeat re-drains as a safety net). Snapshots are
@@ -37,6 +39,7 @@ from shared.models import wire
 from shared.rest_limit import RestLimiter, default_rate
 
 from . import control, history
+from .alert_service import AlertService
 from .backfill import Backfiller
 from .protocols import make_core
 from .publisher import MAX_BATCH  # noqa: F401 - re-exported for the benchmarks' notes
@@ -46,6 +49,7 @@ from .state import FeedSymbol
 from .store import HistoryStore
 from .store_sync import StoreSync
 from .subscriptions import UpstreamUnion
+from .summary import Summaries
 from .websocket_client import PolygonWebSocketClient
 
 log = logging.getLogger(__name__)
@@ -129,6 +133,8 @@ class Feed:
             states=self.states, data_clock=self.client.data_clock_ms, has_data=lambda: self.client.has_data,
             resync=self.publisher.resync, retry=backfill_retry, limiter=self.limiter, store=self.store_sync,
             source=self.store_key, history_days=settings.history_days)
+        self.summaries = Summaries(self.states, lambda: self.union.summaries, self.publisher.publish)
+        self.alerts = AlertService(self, settings.alerts_file)
         self.supervisor: dict[str, Any] | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
@@ -161,6 +167,8 @@ class Feed:
         self._tasks.append(loop.create_task(self._heartbeat_loop(), name="heartbeat"))
         if self.store_sync is not None:
             self._tasks.append(loop.create_task(self._store_loop(), name="history-store"))
+        self._tasks.append(loop.create_task(self.summaries.run(), name="summaries"))
+        self.alerts.start()
         # Messages that arrived before the readers were attached produced no edge.
         self._drain_control()
         self._drain_xpub()
@@ -209,6 +217,7 @@ class Feed:
     def _on_union(self, added: list[str], removed: list[str]) -> None:
         for sym in added:
             st = self.states[sym] = FeedSymbol(sym, self.settings.max_bars, self.seq_base.get(sym, 0))
+            self.alerts.on_state(st)
             if self.backfill_enabled:
                 self.backfiller.start(st)
         for sym in removed:

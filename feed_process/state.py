@@ -13,16 +13,21 @@ history store's watermark) around one
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from shared.market import DayView, MinuteBars, bar_dict, prev_close_from_bars
 from shared.market.timeframes import day_date
 from shared.market_hours import NY
+from shared.market.relvol import VolumeProfile
 from shared.models.wire import event_to_dict
+
+log = logging.getLogger(__name__)
 
 
 class FeedSymbol:
     __slots__ = ("symbol", "seq", "market", "day", "apply_batch", "prev_close", "backfill", "backfill_message",
-                 "backfill_count", "backfill_ahead", "stored", "days", "store_src", "store_mark", "store_version")
+                 "backfill_count", "backfill_ahead", "stored", "days", "store_src", "store_mark", "store_version",
+                 "profile", "watcher")
 
     def __init__(self, symbol: str, max_bars: int = 2000, seq: int = 0) -> None:
         self.symbol = symbol
@@ -41,6 +46,33 @@ class FeedSymbol:
         self.store_src: int | None = None
         self.store_mark = -1
         self.store_version = -1
+        self.profile = VolumeProfile()      # volume by minute of day (summary's rel. volume, volume alerts)
+        self.watcher = None                 # alerts' callback per folded batch (see watch)
+
+    def watch(self, fn) -> None:
+        """Call ``fn(self, batch)`` after every folded batch (the alert engine); None: the bare fold again.
+
+        Only watched symbols pay for it. ``fn`` must not raise into the fold: the publisher
+        would take that for a bad event and fold the batch again one by one."""
+        self.watcher = fn
+        if fn is None:
+            self.apply_batch = self.market.fold
+            return
+        fold = self.market.fold
+
+        def apply(lst):
+            fold(lst)
+            try:
+                fn(self, lst)
+            except Exception:  # an alert bug never costs the market data
+                log.exception("alert check of %s failed", self.symbol)
+        self.apply_batch = apply
+
+    def prior_close(self):
+        """The previous session's close: REST's (backfill) else the bars' (shared.market.day)."""
+        if self.prev_close is not None:
+            return self.prev_close
+        return prev_close_from_bars(self.market.history, self._ref_ms())
 
     # The feed's status and backfill read these.
     @property

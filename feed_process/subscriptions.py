@@ -6,7 +6,10 @@ the XPUB tells the feed the first subscribe and the last unsubscribe of each
 died (SIGKILL). The upstream follows that union after ``delay`` seconds of
 calm, so a window switching symbols costs one upstream exchange, not two.
 ``sys|`` and anything that is not a valid symbol topic never reaches the
-upstream. The feed decides what a change means (state, backfill, upstream
+upstream. A symbol is wanted while any of its topics has a subscriber -
+``md|SYM|`` (events) or ``sum|SYM|`` (the summary of watchlists) - or while
+an armed alert needs it (``pinned``): one upstream subscription per symbol,
+shared by every window, list and alert. The feed decides what a change means (state, backfill, upstream
 messages) in ``on_change(added, removed)``.
 """
 
@@ -24,7 +27,10 @@ class UpstreamUnion:
     def __init__(self, on_change: Callable[[list[str], list[str]], None], delay: float = 0.2) -> None:
         self.on_change = on_change
         self.delay = delay
-        self.topics: set[str] = set()     # symbols with at least one SUB (libzmq's ref-count)
+        self.topics: set[str] = set()     # symbols with at least one SUB on md| or sum|
+        self.subs: set[tuple[bytes, str]] = set()  # (prefix, symbol) topics with a SUB (libzmq's ref-count)
+        self.summaries: set[str] = set()  # symbols whose sum| topic has a subscriber
+        self.pinned: set[str] = set()     # symbols armed alerts watch
         self.upstream: set[str] = set()   # symbols subscribed upstream
         self._handle: asyncio.TimerHandle | None = None
 
@@ -38,20 +44,34 @@ class UpstreamUnion:
                 break
             if not msg:
                 continue
-            sym = wire.symbol_from_topic(msg[1:])
+            topic = msg[1:]
+            sym = wire.watched_symbol(topic)
             if sym is None:
-                continue  # sys| and anything else: not an upstream symbol
+                continue  # sys|, alert| and anything else: not an upstream symbol
+            key = (wire.SUM_PREFIX if topic.startswith(wire.SUM_PREFIX) else wire.MD_PREFIX, sym)
             if msg[0] == 1:
-                self.topics.add(sym)
+                self.subs.add(key)
             elif msg[0] == 0:
-                self.topics.discard(sym)
+                self.subs.discard(key)
             changed = True
-        if changed and self._handle is None:
+        if changed:
+            self.topics = {s for _, s in self.subs}
+            self.summaries = {s for p, s in self.subs if p == wire.SUM_PREFIX}
+            self._schedule()
+
+    def pin(self, symbols: set[str]) -> None:
+        """The symbols armed alerts need (subscribed upstream with or without a subscriber)."""
+        if symbols != self.pinned:
+            self.pinned = set(symbols)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._handle is None:
             self._handle = asyncio.get_running_loop().call_later(self.delay, self.sync)
 
     def sync(self) -> None:
         self._handle = None
-        want = set(self.topics)
+        want = self.topics | self.pinned
         added, removed = sorted(want - self.upstream), sorted(self.upstream - want)
         self.upstream = want
         if added or removed:

@@ -86,6 +86,9 @@ FLAG_RANGES: dict[str, Range] = {
     "close_1011_after": Range(0, 10**12),
     "store_flush": Range(above=0, hi=3600),
     "days": Range(0, 3650),                      # history prune --days (0 = everything)
+    "alert.value": Range(-100, 1e9),          # the kind's own range is the feed's (alert_book.VALUE_RANGES)
+    "alert.hysteresis": Range(0, 100),
+    "alert.rearm_minutes": Range(0, 1440),
 }
 
 
@@ -166,6 +169,8 @@ COMMANDS: dict[str, tuple[str | None, str, str]] = {
              "print a feed's bars of a symbol (any timeframe)"),
     "history": ("feed_process.cli_args", "feed_process.history_cli:run_history",
                 "the local history store: list, export, prune"),
+    "alert": ("feed_process.alert_cli", "feed_process.alert_cli:run_alert",
+              "add, list, edit, arm, disarm or remove the feed's alerts"),
 }
 
 

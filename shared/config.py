@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .paths import config_dir
+from .secret import Secret  # noqa: F401 - re-exported: shared.config.Secret is the public name
 
 ENV_PREFIX = "LIVE_MONITOR_"
 CONFIG_FILENAME = "live-monitor.toml"
@@ -39,46 +40,6 @@ POLYGON_REST_URL = "https://api.massive.com"
 
 class ConfigError(ValueError):
     """A bad configuration key or value; the message names the key and source."""
-
-
-class Secret:
-    """A string that never shows itself in repr/str/format."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self._value else "Secret('')"
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return repr(self)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __reduce__(self):  # never pickle the value into a child's argv/logs by accident
-        raise TypeError("Secret cannot be pickled; pass it through the environment")
-
-    # Immutable, so copies are the object itself (lets dataclasses.asdict/deepcopy
-    # work on Settings without ever serialising the value).
-    def __copy__(self) -> "Secret":
-        return self
-
-    def __deepcopy__(self, memo: dict) -> "Secret":
-        return self
 
 
 def _to_bool(v: Any) -> bool:
@@ -244,6 +205,10 @@ FIELDS: tuple[Field, ...] = (
     Field("history_days", 30, _to_int, Range(1, 3650), "days of minute and day bars the history store keeps"),
     Field("rest_rate", "", _to_str, _rest_rate_check,
           "REST requests allowed: N/s, N/min, N/h or unlimited (default: 5/min on Polygon, else unlimited)"),
+    Field("alerts_file", "", _to_str, None, "the feed's alerts JSON (default: alerts.json in the user data dir)"),
+    Field("alert_command", "", _to_str, None, "daemon: shell command run per fired alert (alert JSON on stdin)"),
+    Field("alert_command_timeout", 10.0, _to_float, Range(above=0, hi=3600), "seconds before alert_command is killed"),
+    Field("alert_sound", False, _to_bool, None, "window: a sound with each alert notification"),
     Field("api_key", Secret(""), lambda v: v if isinstance(v, Secret) else Secret(_to_str(v)), None,
           "Polygon/Massive key (env POLYGON_API_KEY / MASSIVE_API_KEY, or the file)"),
 )
@@ -280,6 +245,10 @@ class Settings:
     history_db: str = ""
     history_days: int = 30
     rest_rate: str = ""
+    alerts_file: str = ""
+    alert_command: str = ""
+    alert_command_timeout: float = 10.0
+    alert_sound: bool = False
     api_key: Secret = field(default_factory=lambda: Secret(""))
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

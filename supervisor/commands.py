@@ -193,6 +193,10 @@ async def _daemon(args: argparse.Namespace, settings: Settings) -> int:
     if not await _started(sup, start()):
         return 0
     log.info("daemon running: feed %s on %s (SIGTERM or Ctrl-C to stop)", settings.feed, _label(settings))
+    from .alert_hook import AlertHook  # logs fired alerts, runs alert_command (never in the feed's loop)
+
+    sup.add_task(AlertHook(settings.feed, settings.alert_command, settings.alert_command_timeout,
+                           settings.curve_dir).run(), "alert-hook")
     return await sup.run()
 
 

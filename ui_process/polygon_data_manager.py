@@ -24,6 +24,10 @@ it in the relay's envelope
 as the seed's relay sent Polygon's), which routes to the ``_process_*`` hooks.
 Overrides are detected at construction and at :meth:`connect`.
 
+Many symbols (issue 16, :mod:`ui_process.watch_api`): ``watch(symbols)`` with
+``summary_updated(dict)``, and alerts (``alert_fired``, ``alerts_changed``,
+``add_alert``...) beside the one-symbol API, which does not change.
+
 Three signals beyond the seed's seven (nothing of the seed's changes):
 ``luld_event(dict)`` (LULD price bands / halts, ``event_type`` ``'luld'``),
 ``second_aggregate_updated(dict)`` (``A`` bars, ``timeframe`` ``'1s'``; never a
@@ -56,7 +60,9 @@ from shared.models.market_data import (AGGREGATE_KEYS, QUOTE_KEYS, TRADE_KEYS, I
 
 from . import private_feed
 from .feed_transport import FeedTransport
-from .manager_core import Emit, ManagerCore, NullIO
+from .manager_core import Emit, NullIO
+from .watch_api import WatchApi
+from .watch_core import WatchCore
 
 logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 
@@ -65,7 +71,7 @@ RESOLVE_POLL_MS = 20
 _SEED_KEYS = {"trade": TRADE_KEYS, "quote": QUOTE_KEYS, "aggregate": AGGREGATE_KEYS}
 
 
-class PolygonDataManager(QObject):
+class PolygonDataManager(WatchApi, QObject):
     """Central hub: feed messages in, the seed's Qt signals out (see module doc)."""
 
     market_data_updated = pyqtSignal(dict)       # TickerCalculationData
@@ -78,6 +84,9 @@ class PolygonDataManager(QObject):
     luld_event = pyqtSignal(dict)                # not in the seed: LULD bands / halts
     second_aggregate_updated = pyqtSignal(dict)  # not in the seed: second bars (A)
     levels_updated = pyqtSignal(dict)            # not in the seed: prior day / pre-market / opening range
+    summary_updated = pyqtSignal(dict)           # not in the seed: a watched symbol's summary (watch())
+    alert_fired = pyqtSignal(dict)               # not in the seed: a fired alert (live, or from the feed's log)
+    alerts_changed = pyqtSignal(dict)            # not in the seed: {alerts: [...]} after a change
 
     _transport_class = FeedTransport  # a subclass may time or wrap the transport (bench/ui_ingest.py)
 
@@ -97,9 +106,13 @@ class PolygonDataManager(QObject):
                     exit=self.exit_signal_generated.emit, connection=self.connection_status_changed.emit,
                     error=self.error_occurred.emit, luld=self.luld_event.emit,
                     second=self.second_aggregate_updated.emit, levels=self.levels_updated.emit)
-        self._core = ManagerCore(symbol or (s.symbols[0] if s.symbols else "AAPL"), max_bars=s.max_bars,
-                                 no_data_threshold=s.no_data_threshold, ui_update_hz=s.ui_update_hz,
-                                 client=f"ui-{os.getpid()}", clock=clock, wall_clock=wall_clock, emit=emit)
+        self._core = WatchCore(symbol or (s.symbols[0] if s.symbols else "AAPL"), max_bars=s.max_bars,
+                               no_data_threshold=s.no_data_threshold, ui_update_hz=s.ui_update_hz,
+                               client=f"ui-{os.getpid()}", clock=clock, wall_clock=wall_clock, emit=emit,
+                               on_summary=self.summary_updated.emit, on_alert=self.alert_fired.emit,
+                               on_alerts=self.alerts_changed.emit)
+        self.entry_signal_generated.connect(self._report_signal)
+        self.exit_signal_generated.connect(self._report_signal)
         self.signal_engine = self._core.signal_engine
         self.stats = self._core.stats
         self._transport: FeedTransport | None = None

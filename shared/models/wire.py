@@ -62,6 +62,8 @@ MAX_STR_LEN = 1 * 1024 * 1024
 
 SYS_TOPIC = b"sys|"
 MD_PREFIX = b"md|"
+SUM_PREFIX = b"sum|"     # sum|SYM|: one symbol's compact summary (watchlists), no events
+ALERT_TOPIC = b"alert|"  # fired alerts of every symbol
 
 # Message types on the data socket
 BATCH = "batch"          # events of one symbol
@@ -69,12 +71,17 @@ HEARTBEAT = "heartbeat"  # every second on sys|
 STATUS = "status"        # upstream state changed (same body as heartbeat), or a status reply
 ERROR = "error"          # an input error the feed counted (sys|), or an error reply
 RESYNC = "resync"        # per-symbol: state changed outside the stream (backfill done) -> re-snapshot
+SUMMARY = "summary"      # sum|SYM|: last, change, volume, rel. volume, quote, day range, sparkline
+ALERT = "alert"          # alert|: one fired alert; also the control request for the alert book (op)
 # Control requests / replies
 HELLO = "hello"
 SNAPSHOT = "snapshot"
 
-CONTROL_TYPES = frozenset({HELLO, SNAPSHOT, STATUS, "ping", "command"})
-DATA_TYPES = frozenset({BATCH, HEARTBEAT, STATUS, ERROR, RESYNC})
+CONTROL_TYPES = frozenset({HELLO, SNAPSHOT, STATUS, "ping", "command", ALERT})
+DATA_TYPES = frozenset({BATCH, HEARTBEAT, STATUS, ERROR, RESYNC, SUMMARY, ALERT})
+# The summary's keys (docs/PROTOCOL.md); every figure may be None.
+SUMMARY_KEYS = ("sym", "ts", "seq", "last", "change", "change_pct", "volume", "rel_volume", "bid", "ask", "spread",
+                "high", "low", "prev_close", "spark")
 
 
 class WireError(ValueError):
@@ -87,6 +94,18 @@ class WireError(ValueError):
 def topic_for(symbol: str) -> bytes:
     """``md|AAPL|``: the trailing delimiter stops AAPL matching AAPLW."""
     return MD_PREFIX + symbol.encode("ascii") + b"|"
+
+
+def summary_topic(symbol: str) -> bytes:
+    """``sum|AAPL|``: delimiter-terminated like ``md|``."""
+    return SUM_PREFIX + symbol.encode("ascii") + b"|"
+
+
+def watched_symbol(topic: bytes) -> str | None:
+    """The symbol of an ``md|SYM|`` or ``sum|SYM|`` topic (both subscribe the symbol upstream); else None."""
+    if topic.startswith(SUM_PREFIX):
+        topic = MD_PREFIX + topic[len(SUM_PREFIX):]
+    return symbol_from_topic(topic)
 
 
 def symbol_from_topic(topic: bytes) -> str | None:

@@ -37,12 +37,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QLabel
 
-HALT = frozenset({15})
-RESUME = frozenset({16})
-LIMIT_ENTERED = frozenset({21, 23, 25, 27, 28})
-LIMIT_EXITED = frozenset({22, 24, 26})
-AT_UPPER = frozenset({5, 7})
-AT_LOWER = frozenset({6, 8})
+from shared.market.luld import AT_LOWER, AT_UPPER, HALT, LIMIT_ENTERED, LIMIT_EXITED, RESUME  # noqa: F401
 
 BANNER_COLOURS = {"halt": "#b71c1c", "limit": "#e65100"}
 

@@ -31,7 +31,7 @@ from PyQt6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMe
 
 from shared.supervisor_client import report_symbol
 
-from . import menus, theme
+from . import menus, theme, watch_dock
 from .chart import ChartWidget
 from .chart_controls import ChartControls
 from .error_panel import ErrorPanel
@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["ticker"]], [430], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["signals"]], [190], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["signals"], self.docks["errors"]], [700, 400], Qt.Orientation.Horizontal)
+        self.watch = watch_dock.attach(self, state_file)  # watchlist + alerts docks (issue 16)
         # ---- actions and menu bar (after the docks: View lists them), then the toolbar
         self.controls = ChartControls(self, restore=restore, timeframe=timeframe)
         self.actions_by_key = menus.build(self)
@@ -222,7 +223,11 @@ class MainWindow(QMainWindow):
         self._notice_timer.start()
 
     # ---------------------------------------------------------------- manager slots
+    def chart_last_price(self) -> float | None:
+        return getattr(self, "_last_price", None)
+
     def on_market_data(self, d: dict[str, Any]) -> None:
+        self._last_price = d.get("last_price")
         self.ticker.set_quote_sizes(self.tape.bid_size or None, self.tape.ask_size or None)
         self.ticker.update_ticker(d)
         self.chart.set_last_price(d.get("last_price"))

@@ -1,0 +1,173 @@
+"""The alert log panel (beside Errors and Signals), the alert dialog, and how a fired alert is announced.
+
+Why here and not in the feed: the feed decides and remembers (it fires with
+no window open); a window only shows. A fired alert (``alert_fired``) becomes
+a row on top of the log; when it is news (``notify``: no window showed it
+yet) it also becomes a desktop notification (``QSystemTrayIcon.showMessage``
+when the platform has a tray, else a log line), an optional beep
+(``alert_sound`` setting) and a flash of its watchlist row. The defined alerts
+(``alerts_changed``) are the upper list: arm / disarm / delete act on the
+selected one through the manager's requests; *New alert…* opens the dialog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Callable
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtGui import QIcon
+from PyQt6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
+                             QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+                             QSplitter, QSystemTrayIcon, QVBoxLayout, QWidget)
+
+from shared.market_hours import NY
+
+log = logging.getLogger(__name__)
+
+KINDS = ("above", "below", "move", "volume", "high", "low", "halt", "resume", "signal")
+WITH_VALUE = ("above", "below", "move", "volume")
+
+
+def alert_text(a: dict) -> str:
+    state = "fired" if a.get("fired") else ("armed" if a.get("armed") else "off")
+    v = "" if a.get("value") is None else f" {a['value']:g}"
+    return f"{a['id']}  {a['symbol']} {a['kind']}{v}  [{state}]" + (f"  — {a['note']}" if a.get("note") else "")
+
+
+def entry_text(e: dict) -> str:
+    t = e.get("t") or e.get("fired_ms")
+    stamp = dt.datetime.fromtimestamp(t / 1000, NY).strftime("%H:%M:%S") if t else "--:--:--"
+    return f"{stamp}  {e.get('message', '')}"
+
+
+class AlertDialog(QDialog):
+    """Create an alert: symbol, kind, value (price level, %, or x average), note."""
+
+    def __init__(self, symbol: str = "", kind: str = "above", value: float | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New alert — Live Monitor")
+        self.symbol = QLineEdit(symbol)
+        self.kind = QComboBox()
+        self.kind.addItems(KINDS)
+        self.kind.setCurrentText(kind)
+        self.value = QDoubleSpinBox(decimals=2, minimum=-100, maximum=1e9, value=value or 0.0)
+        self.note = QLineEdit()
+        form = QFormLayout(self)
+        form.addRow("Symbol", self.symbol)
+        form.addRow("When", self.kind)
+        form.addRow("Value", self.value)
+        form.addRow("Note", self.note)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        bb.accepted.connect(self.accept)
+        bb.rejected.connect(self.reject)
+        form.addRow(bb)
+        self.kind.currentTextChanged.connect(lambda k: self.value.setEnabled(k in WITH_VALUE))
+
+    def spec(self) -> dict:
+        k = self.kind.currentText()
+        out: dict[str, Any] = {"symbol": self.symbol.text().strip(), "kind": k}
+        if k in WITH_VALUE:
+            out["value"] = self.value.value()
+        if self.note.text().strip():
+            out["note"] = self.note.text().strip()
+        return out
+
+
+class Notifier:
+    """Desktop notification (tray when there is one, else the log) and an optional beep."""
+
+    def __init__(self, sound: bool = False, icon: QIcon | None = None) -> None:
+        self.sound = sound
+        self.tray: QSystemTrayIcon | None = None
+        self.shown: list[str] = []
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(icon or QIcon())
+            self.tray.show()
+
+    def notify(self, title: str, text: str) -> None:
+        self.shown.append(text)
+        if self.tray is not None and self.tray.supportsMessages():
+            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 8000)
+        else:
+            log.warning("alert: %s", text)
+        if self.sound:
+            QApplication.beep()
+
+
+class AlertPanel(QWidget):
+    create_requested = pyqtSignal()
+    count_changed = pyqtSignal(int)
+
+    def __init__(self, manager: Any, notifier: Notifier, flash: Callable[[str], None] = lambda s: None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.manager, self.notifier, self.flash = manager, notifier, flash
+        self.defined = QListWidget()
+        self.fired = QListWidget()
+        self.fired.setWordWrap(True)
+        split = QSplitter()
+        for title, w in (("Alerts", self.defined), ("Fired", self.fired)):
+            box = QWidget()
+            lay = QVBoxLayout(box)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.addWidget(QLabel(f"<b>{title}</b>"))
+            lay.addWidget(w)
+            split.addWidget(box)
+        buttons = QHBoxLayout()
+        self.new_btn, self.arm_btn, self.rm_btn = QPushButton("New alert…"), QPushButton("Arm / disarm"), \
+            QPushButton("Delete")
+        for b in (self.new_btn, self.arm_btn, self.rm_btn):
+            b.setMinimumWidth(30)  # a narrow dock squeezes the buttons, never widens the window
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(2, 2, 2, 2)
+        col.addLayout(buttons)
+        col.addWidget(split, 1)
+        self.new_btn.clicked.connect(self.create_requested)
+        self.arm_btn.clicked.connect(self._toggle)
+        self.rm_btn.clicked.connect(self._remove)
+        for w in (self.defined, self.fired):
+            w.setMinimumWidth(60)
+        self.setMinimumWidth(120)
+        self.entries: list[dict] = []
+        self.alerts: list[dict] = []
+        if hasattr(manager, "alert_fired"):
+            manager.alert_fired.connect(self.on_fired)
+            manager.alerts_changed.connect(self.on_alerts)
+
+    def on_fired(self, e: dict) -> None:
+        self.entries.insert(0, e)
+        self.fired.insertItem(0, QListWidgetItem(entry_text(e)))
+        while self.fired.count() > 500:
+            self.fired.takeItem(self.fired.count() - 1)
+        if e.get("notify"):
+            self.notifier.notify(f"Alert: {e.get('symbol')}", e.get("message", ""))
+            self.flash(str(e.get("symbol")))
+        self.count_changed.emit(len(self.entries))
+
+    def on_alerts(self, d: dict) -> None:
+        self.alerts = list(d.get("alerts") or [])
+        self.defined.clear()
+        for a in self.alerts:
+            self.defined.addItem(alert_text(a))
+
+    def _selected(self) -> dict | None:
+        r = self.defined.currentRow()
+        return self.alerts[r] if 0 <= r < len(self.alerts) else None
+
+    def _toggle(self) -> None:
+        a = self._selected()
+        if a is not None:
+            self.manager.arm_alert(a["id"], not a.get("armed"))
+
+    def _remove(self) -> None:
+        a = self._selected()
+        if a is not None:
+            self.manager.remove_alert(a["id"])
+
+    def fired_texts(self) -> list[str]:
+        return [self.fired.item(i).text() for i in range(self.fired.count())]

@@ -1,0 +1,55 @@
+"""The window's watchlist dock and alert log dock, wired to the window and its manager.
+
+Why apart from ``main_window``: the window module stays the one-symbol
+dashboard; this adds the two docks (the watchlist, tabbed with Time & Sales;
+the alerts, tabbed with Errors) and their wiring in one call, :func:`attach`, made before
+the menus are built so View lists them. A row click/Enter charts its symbol
+(``window.switch_symbol``); "Alert above/below" (row menu) and "New alert…"
+open :class:`.alert_panel.AlertDialog` and send ``add_alert`` to the manager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QDialog
+
+from .alert_panel import AlertDialog, AlertPanel, Notifier
+from .watchlist import WatchlistPanel
+from .watchlist_lists import WatchLists, lists_path
+
+
+@dataclass
+class WatchDocks:
+    watchlist: WatchlistPanel
+    alerts: AlertPanel
+    notifier: Notifier
+
+
+def attach(window: Any, state_file: str = "") -> WatchDocks:
+    m = window.manager
+    sound = bool(getattr(getattr(m, "settings", None), "alert_sound", False))
+    notifier = Notifier(sound=sound, icon=window.windowIcon())
+    wl = WatchlistPanel(m, WatchLists(lists_path(state_file)))
+    panel = AlertPanel(m, notifier, flash=wl.model.flash)
+    window.docks["watchlist"] = window._dock("Watchlist", wl, Qt.DockWidgetArea.RightDockWidgetArea)
+    window.docks["alerts"] = window._dock("Alerts", panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+    window.tabifyDockWidget(window.docks["errors"], window.docks["alerts"])
+    window.docks["alerts"].raise_()
+    # A tab beside Time & Sales (in front): a dock of its own column would widen the window's minimum
+    # past small screens; drag it out to give it a column (the layout is remembered).
+    window.tabifyDockWidget(window.docks["tape"], window.docks["watchlist"])
+    window.docks["watchlist"].raise_()  # the alert log in front of Errors: what a trader must not miss
+    wl.symbol_activated.connect(window.switch_symbol)
+
+    def new_alert(symbol: str = "", kind: str = "above", value: float | None = None) -> None:
+        d = AlertDialog(symbol or window.symbol, kind, value, window)
+        if d.exec() == QDialog.DialogCode.Accepted and hasattr(m, "add_alert"):
+            spec = d.spec()
+            m.add_alert(spec.pop("symbol"), spec.pop("kind"), spec.pop("value", None), **spec)
+
+    wl.alert_requested.connect(new_alert)
+    panel.create_requested.connect(lambda: new_alert(window.symbol, "above", window.chart_last_price()))
+    return WatchDocks(wl, panel, notifier)
