@@ -106,7 +106,7 @@ class Feed:
         self.pid = os.getpid()
         self.started = clock()
         self.protocol = settings.upstream_protocol
-        self.core = make_core(self.protocol, settings.api_key.get())
+        self.core = make_core(self.protocol, settings.api_key.get(), settings.channels)
         self.states: dict[str, FeedSymbol] = {}
         self.seq_base: dict[str, int] = {}        # seq survives a symbol being dropped and re-added
         self.sockets = FeedSockets(settings, sndhwm)

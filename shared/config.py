@@ -75,6 +75,20 @@ def _to_str(v: Any) -> str:
     return str(v)
 
 
+UPSTREAM_CHANNELS = ("T", "Q", "AM", "A", "LULD", "NOI")  # Polygon's stocks channels (docs/PROTOCOL.md)
+
+
+def _to_channels(v: Any) -> tuple[str, ...]:
+    parts = [p.strip() for p in v.split(",")] if isinstance(v, str) else list(v) if isinstance(v, (list, tuple)) \
+        else None
+    if parts is None:
+        raise ValueError(f"expected channel codes like T,Q,AM, got {type(v).__name__}")
+    bad = [p for p in parts if p not in UPSTREAM_CHANNELS]
+    if bad or not parts:
+        raise ValueError(f"unknown channel {bad[0] if bad else ''!r} (use {','.join(UPSTREAM_CHANNELS)})")
+    return tuple(dict.fromkeys(parts))  # order kept, repeats dropped
+
+
 def _to_symbols(v: Any) -> tuple[str, ...]:
     from .models.market_data import normalize_symbol
 
@@ -185,6 +199,8 @@ FIELDS: tuple[Field, ...] = (
     Field("protocol", "", _to_str, lambda v: v == "" or _one_of(*PROTOCOLS)(v),
           "relay | polygon (default: from the upstream)"),
     Field("client_id", "live_monitor", _to_str, None, "client id on the relay path"),
+    Field("channels", ("T", "Q", "AM"), _to_channels, None,
+          "upstream channels: T,Q,AM plus A (second bars), LULD (bands, halts), NOI (imbalances)"),
     Field("rest_url", "", _to_str, None, "history REST base URL (default: from the upstream)"),
     Field("ui_update_hz", 30.0, _to_float, Range(1, 1000), "max market_data_updated emissions per second"),
     Field("symbols", ("AAPL",), _to_symbols, _non_empty, "symbols to open (one window each)"),
@@ -228,6 +244,7 @@ class Settings:
     upstream: str = "sim"
     protocol: str = ""
     client_id: str = "live_monitor"
+    channels: tuple[str, ...] = ("T", "Q", "AM")
     rest_url: str = ""
     ui_update_hz: float = 30.0
     symbols: tuple[str, ...] = ("AAPL",)
@@ -284,6 +301,7 @@ class Settings:
         """Everything but the key (safe to print or send over the wire)."""
         d = {f.name: getattr(self, f.name) for f in FIELDS if f.name != "api_key"}
         d["symbols"] = list(self.symbols)
+        d["channels"] = list(self.channels)
         d["api_key_set"] = bool(self.api_key)
         return d
 

@@ -37,6 +37,9 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --replay: as fast as the feed reads")
     g.add_argument("--loop", dest="sim_loop", action="store_true", default=None,
                    help="with --replay: start over at the end")
+    u = p.add_argument_group("upstream")
+    u.add_argument("--channels", dest="channels", metavar="CODES", default=None,
+                   help="upstream channels: T,Q,AM (default) plus A (second bars), LULD (bands and halts), NOI")
     s = p.add_argument_group("security")
     s.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
                    help="CURVE keys: the feed serves (and windows connect) encrypted with these")

@@ -34,6 +34,7 @@ from .plans import (
     feed_spec,
     parse_sim_ready,
     security_env,
+    settings_env,
     sim_feed_spec,
     sim_spec,
     ui_spec,
@@ -159,6 +160,7 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
                    ui_factory: Callable[..., ChildSpec]) -> int:
     sup = Supervisor(settings.feed, mode="desktop", curve_dir=settings.curve_dir)
     sup.child_env.update(security_env(settings))
+    sup.child_env.update(settings_env(settings))
     sup.install_signal_handlers()
     opened: list[str | None] = []
 
@@ -184,6 +186,7 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
 async def _daemon(args: argparse.Namespace, settings: Settings) -> int:
     sup = Supervisor(settings.feed, mode="daemon", curve_dir=settings.curve_dir)
     sup.child_env.update(security_env(settings))
+    sup.child_env.update(settings_env(settings))
     sup.install_signal_handlers()
 
     async def start() -> None:

@@ -55,6 +55,33 @@ def security_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+# Settings a child gets in its argv or must not inherit from the desktop's command line.
+_NOT_HANDED_DOWN = frozenset({"feed", "upstream", "protocol", "symbols", "api_key", "server_url"})
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Settings the user gave as flags, for every child as ``LIVE_MONITOR_*`` variables.
+
+    A child re-reads its settings (flags > env > file); without this, ``live-monitor
+    --channels T,Q,AM,LULD`` or ``--history-days 5`` would stop at the supervisor. The
+    simulator's own flags (``sim_*``) travel in its argv; the key never leaves the environment."""
+    env: dict[str, str] = {}
+    for name, source in settings.sources.items():
+        if source != "flag" or name in _NOT_HANDED_DOWN or name.startswith("sim_"):
+            continue
+        v = getattr(settings, name)
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            text = "1" if v else "0"
+        elif isinstance(v, (tuple, list)):
+            text = ",".join(map(str, v))
+        else:
+            text = str(v)
+        env[f"LIVE_MONITOR_{name.upper()}"] = text
+    return env
+
+
 def sim_spec(settings: Settings, args: argparse.Namespace, port: int, seed: int | None = None) -> ChildSpec:
     """The simulator. ``seed`` pins the one a first start chose (restarts replay the same tape)."""
     argv = child_command("sim", "--port", str(port), *common_flags(args))
