@@ -65,7 +65,10 @@ def test_window_on_simulator_shows_what_was_sent(qtbot, sim, feed_env, tmp_path)
         w = open_window(qtbot, feed.control, tmp_path)
         m: RecordingManager = w.manager  # type: ignore[assignment]
         try:
-            until(qtbot, lambda: bars_loaded(w) and m.tickers and w.tape_view.model.rowCount() >= 3)
+            # Finished bars, not only the forming one: the first snapshot can come before the
+            # backfill (the feed waits up to 2 s for the data clock), with just the forming bar.
+            until(qtbot, lambda: bars_loaded(w) and m.get_accumulated_bars() and m.tickers
+                  and w.tape_view.model.rowCount() >= 3)
             w.refresh_status()
             # the sim runs at --speed 5: a virtual session, which the feed relays and the badge says
             assert sim.status()["session"] == "virtual"
