@@ -72,6 +72,7 @@ def run_sim(*extra_args: str, timeout: float = 45.0, env: dict | None = None) ->
     with listening_process(cmd, env=penv, timeout=timeout, what="simulator", keep_stderr=2000,
                            stderr_tail=5) as (proc, line, err):
         port = int(line.split()[1].rsplit(":", 1)[1])
-        src = line.rsplit("source=", 1)[-1] if "source=" in line else "simulated"
+        fields = dict(p.split("=", 1) for p in line.split()[2:] if "=" in p)
+        src = fields.get("source", "simulated")
         yield SimProc(port=port, url_relay=f"ws://127.0.0.1:{port}/ws/{{client_id}}",
                       url_polygon=f"ws://127.0.0.1:{port}/stocks", proc=proc, source=src, stderr_lines=err)

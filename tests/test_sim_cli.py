@@ -21,6 +21,22 @@ def test_listening_line_status_and_sigterm_exits_zero():
         assert sim.proc.wait(10) == 0
 
 
+def test_the_ready_line_carries_the_seed_the_supervisor_pins_for_restarts():
+    import json
+    import os
+    import urllib.request
+
+    from supervisor.plans import parse_sim_ready
+    from tests.util import listening_process
+
+    cmd = [sys.executable, "-m", "feed_process.sim", "--port", "0", "--clock", "virtual"]
+    with listening_process(cmd, env=dict(os.environ), timeout=45, what="simulator") as (_proc, line, _err):
+        port, seed = parse_sim_ready(line)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sim/status", timeout=5) as r:
+            drawn = json.loads(r.read())["seed"]
+        assert isinstance(seed, int) and seed == drawn  # a restart with --seed {seed} replays the same tape
+
+
 def test_without_seed_each_launch_draws_one_and_logs_how_to_reproduce_it():
     seeds = []
     for _ in range(2):

@@ -1,7 +1,7 @@
 """``live-monitor sim`` as a process: flags -> config -> server, the LISTENING line, signals.
 
 Why apart from :mod:`.server`: the process contract (exactly one
-``LISTENING ws://HOST:PORT source=...`` line on stdout when ready, SIGTERM /
+``LISTENING ws://HOST:PORT source=... [seed=N]`` line on stdout when ready, SIGTERM /
 SIGINT -> exit 0, a bad flag, a taken port or a missing replay file -> one
 stderr line and exit != 0) is about the process, not about serving. The
 seed and the clock chosen for this launch are logged here, so a run can be
@@ -61,13 +61,15 @@ def describe(srv: SimServer) -> str:
 
 
 def run_sim(args: argparse.Namespace, settings=None) -> int:
-    """``live-monitor sim``: prints ``LISTENING ws://HOST:PORT source=...`` when ready."""
+    """``live-monitor sim``: prints ``LISTENING ws://HOST:PORT source=... [seed=N]`` when ready."""
     cfg = config_from_args(args)
     if cfg.clock in ("wall", "real") and cfg.speed != 1.0:
         log.warning("--speed is ignored with --clock wall (the wall clock runs at 1x)")
 
     def ready(srv: SimServer) -> None:
-        print(f"LISTENING {srv.url} source={srv.source}", flush=True)
+        # seed=N (synthetic tapes): the supervisor restarts a crashed simulator with the same tape
+        seed = f" seed={srv.seed}" if srv.seed is not None else ""
+        print(f"LISTENING {srv.url} source={srv.source}{seed}", flush=True)
         log.info("simulator listening on %s (source=%s, %s)", srv.url, srv.source, describe(srv))
 
     return asyncio.run(serve(cfg, ready))
