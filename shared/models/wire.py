@@ -16,7 +16,8 @@ Why it looks like this
   events with ``seq <= snapshot.seq``; a gap or a new epoch -> re-snapshot.
 
 Sockets (see docs/PROTOCOL.md):
-  data    XPUB -> SUB, multipart ``[topic, payload]``; topics ``md|SYM|`` and ``sys|``
+  data    XPUB -> SUB, multipart ``[topic, payload]``; topics ``md|SYM|`` (events), ``sum|SYM|``
+          (summaries), ``alert|`` (fired alerts) and ``sys|`` (heartbeats, status, errors)
   control ROUTER <-> DEALER, single-frame payloads; every request carries ``id``
           and the reply echoes it.
 
