@@ -105,11 +105,12 @@ class MainWindow(QMainWindow):
         }
         self.splitDockWidget(self.docks["ticker"], self.docks["tape"], Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["signals"], self.docks["errors"], Qt.Orientation.Horizontal)
+        self.watch = watch_dock.attach(self, state_file)  # watchlist + alerts docks (issue 16)
+        # Sizes after every dock is placed: tabifying the watchlist and alert docks re-lays them out.
         self.resizeDocks([self.docks["ticker"], self.docks["tape"]], [250, 520], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["ticker"]], [430], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["signals"]], [190], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["signals"], self.docks["errors"]], [700, 400], Qt.Orientation.Horizontal)
-        self.watch = watch_dock.attach(self, state_file)  # watchlist + alerts docks (issue 16)
         # ---- actions and menu bar (after the docks: View lists them), then the toolbar
         self.controls = ChartControls(self, restore=restore, timeframe=timeframe)
         self.actions_by_key = menus.build(self)

@@ -38,10 +38,11 @@ def attach(window: Any, state_file: str = "") -> WatchDocks:
     window.docks["alerts"] = window._dock("Alerts", panel, Qt.DockWidgetArea.BottomDockWidgetArea)
     window.tabifyDockWidget(window.docks["errors"], window.docks["alerts"])
     window.docks["alerts"].raise_()
-    # A tab beside Time & Sales (in front): a dock of its own column would widen the window's minimum
-    # past small screens; drag it out to give it a column (the layout is remembered).
+    # A tab beside Time & Sales: a dock of its own column would widen the window's minimum past
+    # small screens; drag it out to give it a column (the layout is remembered). Time & Sales stays
+    # in front at first, readable at the default size; the alert log is in front of Errors.
     window.tabifyDockWidget(window.docks["tape"], window.docks["watchlist"])
-    window.docks["watchlist"].raise_()  # the alert log in front of Errors: what a trader must not miss
+    window.docks["tape"].raise_()
     wl.symbol_activated.connect(window.switch_symbol)
 
     def new_alert(symbol: str = "", kind: str = "above", value: float | None = None) -> None:
