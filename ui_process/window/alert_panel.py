@@ -7,7 +7,10 @@ yet) it also becomes a desktop notification (``QSystemTrayIcon.showMessage``
 when the platform has a tray, else a log line), an optional beep
 (``alert_sound`` setting) and a flash of its watchlist row. The defined alerts
 (``alerts_changed``) are the upper list: arm / disarm / delete act on the
-selected one through the manager's requests; *New alert…* opens the dialog.
+selected one through the manager's requests; *New alert…* opens the dialog;
+*Edit…* (or a double-click on a row) opens it pre-filled with that alert and
+sends what changed with ``edit_alert`` (the feed edits value, hysteresis,
+re-arm minutes and note; symbol and kind stay, as ``alert_book.EDITABLE`` says).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def entry_text(e: dict) -> str:
 
 
 class AlertDialog(QDialog):
-    """Create an alert: symbol, kind, value (price level, %, or x average), note."""
+    """Create an alert: symbol, kind, value (price level, %, or x average), note; or edit one (:meth:`editing`)."""
 
     def __init__(self, symbol: str = "", kind: str = "above", value: float | None = None,
                  parent: QWidget | None = None) -> None:
@@ -65,6 +68,39 @@ class AlertDialog(QDialog):
         bb.rejected.connect(self.reject)
         form.addRow(bb)
         self.kind.currentTextChanged.connect(lambda k: self.value.setEnabled(k in WITH_VALUE))
+        self.value.setEnabled(kind in WITH_VALUE)
+        self.form = form
+        self.hysteresis: QDoubleSpinBox | None = None
+        self.rearm: QDoubleSpinBox | None = None
+
+    @classmethod
+    def editing(cls, a: dict, parent: QWidget | None = None) -> "AlertDialog":
+        """The dialog pre-filled with alert ``a``; symbol and kind fixed, hysteresis and re-arm shown."""
+        d = cls(str(a.get("symbol", "")), str(a.get("kind", "above")), a.get("value"), parent)
+        d.setWindowTitle(f"Edit alert {a.get('id', '')} — Live Monitor")
+        d.symbol.setEnabled(False)
+        d.kind.setEnabled(False)
+        d.note.setText(str(a.get("note") or ""))
+        if a.get("hysteresis") is not None:
+            d.hysteresis = QDoubleSpinBox(decimals=3, minimum=0, maximum=100, value=float(a["hysteresis"]))
+            d.form.insertRow(3, "Hysteresis", d.hysteresis)
+        if a.get("rearm_minutes") is not None:
+            d.rearm = QDoubleSpinBox(decimals=1, minimum=0, maximum=1440, value=float(a["rearm_minutes"]))
+            d.form.insertRow(3, "Re-arm after (min)", d.rearm)
+        return d
+
+    def changes(self, a: dict) -> dict:
+        """What the user changed against alert ``a``, as ``edit_alert`` keywords."""
+        out: dict[str, Any] = {}
+        if a.get("kind") in WITH_VALUE and self.value.value() != a.get("value"):
+            out["value"] = self.value.value()
+        if self.hysteresis is not None and self.hysteresis.value() != a.get("hysteresis"):
+            out["hysteresis"] = self.hysteresis.value()
+        if self.rearm is not None and self.rearm.value() != a.get("rearm_minutes"):
+            out["rearm_minutes"] = self.rearm.value()
+        if self.note.text().strip() != (a.get("note") or ""):
+            out["note"] = self.note.text().strip()
+        return out
 
     def spec(self) -> dict:
         k = self.kind.currentText()
@@ -117,9 +153,9 @@ class AlertPanel(QWidget):
             lay.addWidget(w)
             split.addWidget(box)
         buttons = QHBoxLayout()
-        self.new_btn, self.arm_btn, self.rm_btn = QPushButton("New alert…"), QPushButton("Arm / disarm"), \
-            QPushButton("Delete")
-        for b in (self.new_btn, self.arm_btn, self.rm_btn):
+        self.new_btn, self.edit_btn, self.arm_btn, self.rm_btn = QPushButton("New alert…"), QPushButton("Edit…"), \
+            QPushButton("Arm / disarm"), QPushButton("Delete")
+        for b in (self.new_btn, self.edit_btn, self.arm_btn, self.rm_btn):
             b.setMinimumWidth(30)  # a narrow dock squeezes the buttons, never widens the window
             buttons.addWidget(b)
         buttons.addStretch(1)
@@ -128,6 +164,8 @@ class AlertPanel(QWidget):
         col.addLayout(buttons)
         col.addWidget(split, 1)
         self.new_btn.clicked.connect(self.create_requested)
+        self.edit_btn.clicked.connect(self.edit_selected)
+        self.defined.itemDoubleClicked.connect(lambda *_: self.edit_selected())
         self.arm_btn.clicked.connect(self._toggle)
         self.rm_btn.clicked.connect(self._remove)
         for w in (self.defined, self.fired):
@@ -158,6 +196,20 @@ class AlertPanel(QWidget):
     def _selected(self) -> dict | None:
         r = self.defined.currentRow()
         return self.alerts[r] if 0 <= r < len(self.alerts) else None
+
+    def edit_selected(self) -> bool:
+        """*Edit…*: the dialog pre-filled with the selected alert; OK sends what changed. True when sent."""
+        a = self._selected()
+        if a is None:
+            return False
+        d = AlertDialog.editing(a, self)
+        if d.exec() != QDialog.DialogCode.Accepted:
+            return False
+        changes = d.changes(a)
+        if changes and hasattr(self.manager, "edit_alert"):
+            self.manager.edit_alert(a["id"], **changes)
+            return True
+        return False
 
     def _toggle(self) -> None:
         a = self._selected()

@@ -4,12 +4,14 @@ Why this shape:
 * **User lines** are pyqtgraph ``InfiniteLine`` s (drag built in). Adding one
   is "arm, then click" (L or Alt+L, then a click on the price pane): a click alone
   pans and zooms, as before. Double-click a line to label it, right-click it
-  for Label / Delete. Every change calls :attr:`LevelLayer.on_change` with the
+  for Label / Delete / "Alert when price crosses above (below) this level"
+  (:attr:`LevelLayer.on_alert`, wired by :mod:`.watch_dock`). Every change calls :attr:`LevelLayer.on_change` with the
   symbol's rows ``[{"price", "label"}]``; the window stores them per symbol
   (:mod:`.persist`), so they survive a restart.
 * **Automatic lines** (prior day high/low/close, pre-market high/low, opening
   range) come from the manager's ``levels_updated`` (computed by
-  :mod:`shared.market.levels`, never here), each group toggleable.
+  :mod:`shared.market.levels`, never here), each group toggleable; right-click
+  one for *Alert…* (the alert dialog, pre-filled with the level).
 * **The tag**: the line nearest the crosshair gets its name and price on the
   right edge of the price pane, so a trader reads "PDH 212.40" without
   hunting for the line's own small label.
@@ -64,6 +66,27 @@ class UserLine(pg.InfiniteLine):
             menu = QMenu()
             menu.addAction("Label…", lambda: self.layer.ask_label(self))
             menu.addAction("Delete", lambda: self.layer.remove(self))
+            if self.layer.on_alert is not None:
+                kind = self.layer.cross_kind(float(self.value()))
+                text = f"Alert when price crosses {kind} this level" if kind else "Alert at this level…"
+                menu.addAction(text, lambda: self.layer.alert(float(self.value())))
+            menu.exec(ev.screenPos().toPoint())
+            return
+        super().mouseClickEvent(ev)
+
+
+class AutoLine(pg.InfiniteLine):
+    """An automatic level (fixed); right-click offers *Alert…* when the window wired alerts."""
+
+    def __init__(self, layer: "LevelLayer", **kw: Any):
+        super().__init__(**kw)
+        self.layer = layer
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph)
+        if ev.button() == Qt.MouseButton.RightButton and self.layer.on_alert is not None:
+            ev.accept()
+            menu = QMenu()
+            menu.addAction("Alert…", lambda: self.layer.alert(float(self.value()), ask=True))
             menu.exec(ev.screenPos().toPoint())
             return
         super().mouseClickEvent(ev)
@@ -79,12 +102,16 @@ class LevelLayer:
         self.armed = False
         self.on_change: Callable[[list[dict]], None] | None = None
         self.ask_text: Callable[[str], str | None] = self._dialog  # tests replace the dialog
+        # An alert at a level: on_alert(price, kind, ask); kind is above/below against price_now() (None:
+        # no price yet); ask: open the dialog rather than add it at once.
+        self.on_alert: Callable[[float, str | None, bool], None] | None = None
+        self.price_now: Callable[[], float | None] = lambda: None
         for name in NAMES:
             colour = AUTO_COLOURS[_group(name)]
-            line = pg.InfiniteLine(angle=0, movable=False,
-                                   pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
-                                   label=NAMES[name] + " {value:,.2f}",
-                                   labelOpts={"position": 0.72, "color": colour, "anchors": [(0, 1), (0, 1)]})
+            line = AutoLine(self, angle=0, movable=False,
+                            pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
+                            label=NAMES[name] + " {value:,.2f}",
+                            labelOpts={"position": 0.72, "color": colour, "anchors": [(0, 1), (0, 1)]})
             line.setVisible(False)
             line.setZValue(20)
             plot.addItem(line, ignoreBounds=True)
@@ -152,6 +179,16 @@ class LevelLayer:
         self.armed = False
         self.add(y)
         return True
+
+    def cross_kind(self, price: float) -> str | None:
+        """"above" when the level is above the last price, "below" when not; None with no price yet."""
+        last = self.price_now()
+        return None if last is None else ("above" if price > last else "below")
+
+    def alert(self, price: float, ask: bool = False) -> None:
+        """The level's alert action: hands (price, kind, ask) to :attr:`on_alert`."""
+        if self.on_alert is not None:
+            self.on_alert(price, self.cross_kind(price), ask)
 
     # ---------------------------------------------------------------- automatic lines
     def set_auto(self, levels: dict) -> None:

@@ -6,6 +6,11 @@ the alerts, tabbed with Errors) and their wiring in one call, :func:`attach`, ma
 the menus are built so View lists them. A row click/Enter charts its symbol
 (``window.switch_symbol``); "Alert above/below" (row menu) and "New alert…"
 open :class:`.alert_panel.AlertDialog` and send ``add_alert`` to the manager.
+The chart's levels become alerts here too (:func:`level_alert`, the level
+menu's action): a user line's "Alert when price crosses above/below" adds one
+at once for the window's symbol, above when the line is over the last price;
+an automatic level's *Alert…* (or any level before a price arrived) opens
+the dialog pre-filled.
 """
 
 from __future__ import annotations
@@ -51,6 +56,16 @@ def attach(window: Any, state_file: str = "") -> WatchDocks:
             spec = d.spec()
             m.add_alert(spec.pop("symbol"), spec.pop("kind"), spec.pop("value", None), **spec)
 
+    def level_alert(price: float, kind: str | None, ask: bool = False) -> None:
+        value = round(float(price), 4)
+        if ask or kind is None or not window.symbol:
+            new_alert(window.symbol, kind or "above", value)
+        elif hasattr(m, "add_alert"):
+            m.add_alert(window.symbol, kind, value)
+
+    levels = window.chart.levels
+    levels.price_now = window.chart_last_price
+    levels.on_alert = level_alert
     wl.alert_requested.connect(new_alert)
     panel.create_requested.connect(lambda: new_alert(window.symbol, "above", window.chart_last_price()))
     return WatchDocks(wl, panel, notifier)
