@@ -42,8 +42,9 @@ def add_alert_arguments(p: argparse.ArgumentParser) -> None:
                    help="volume/high/low: minutes before the alert can fire again (default 1 / 5 / 5)")
     p.add_argument("--note", default=None, help="a word to yourself, shown with the alert")
     p.add_argument("--json", action="store_true", help="the feed's reply as JSON")
-    p.add_argument("--timeout", type=float, metavar="S", default=3.0, help="seconds to wait for the feed")
-    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None, help=argparse.SUPPRESS)
+    from feed_process.cli_args import add_feed_client_flags
+
+    add_feed_client_flags(p)
 
 
 def _number(text: str) -> float:

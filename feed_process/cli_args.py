@@ -49,16 +49,21 @@ def add_feed_arguments(p: argparse.ArgumentParser) -> None:
                    help=argparse.SUPPRESS)  # seconds between history-store writes (tests)
 
 
+def add_feed_client_flags(p: argparse.ArgumentParser) -> None:
+    """How a command reaches a running feed: its answer timeout and, for a remote feed, the CURVE keys."""
+    p.add_argument("--timeout", type=float, metavar="S", default=3.0,
+                   help="seconds to wait for the feed to answer (default 3)")
+    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
+                   help="CURVE keys for a remote feed: server.key and client.key_secret")
+
+
 def _add_subscriber_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="symbols to watch (e.g. AAPL BRK.B)")
     p.add_argument("--channels", default="T,Q,AM", metavar="CODES",
                    help="event codes to show: T, Q, AM, A, LULD, NOI (default T,Q,AM)")
     p.add_argument("--count", type=positive_int, metavar="N", default=None, help="stop after N events")
     p.add_argument("--duration", type=positive_float, metavar="S", default=None, help="stop after S seconds")
-    p.add_argument("--timeout", type=positive_float, metavar="S", default=3.0,
-                   help="seconds to wait for the feed to answer (default 3)")
-    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
-                   help="CURVE keys for a remote feed: server.key and client.key_secret")
+    add_feed_client_flags(p)
 
 
 def add_tap_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,10 +81,7 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_status_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="the status reply as JSON")
-    p.add_argument("--timeout", type=float, metavar="S", default=3.0,
-                   help="seconds to wait for the feed to answer (default 3)")
-    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
-                   help="CURVE keys for a remote feed: server.key and client.key_secret")
+    add_feed_client_flags(p)
 
 
 def add_bars_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,10 +95,7 @@ def add_bars_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-forming", dest="forming", action="store_false", default=True,
                    help="leave out the bar still forming")
     p.add_argument("--json", action="store_true", help="one bar dict per line (the snapshot's aggregate dicts)")
-    p.add_argument("--timeout", type=float, metavar="S", default=3.0,
-                   help="seconds to wait for the feed to answer (default 3)")
-    p.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
-                   help="CURVE keys for a remote feed: server.key and client.key_secret")
+    add_feed_client_flags(p)
 
 
 def add_history_arguments(p: argparse.ArgumentParser) -> None:

@@ -6,9 +6,8 @@ about the connection's life - states, timeouts, backoff, stall, when it is
 healthy - in the sans-I/O session (``upstream_session.py``). What is left
 here is I/O: open a socket, "wait for a frame or the session's deadline",
 hand frames to the feed's frame boundary, carry out the session's actions.
-It keeps the seed's operations (``connect_to_server``, ``subscribe``,
-``unsubscribe``, ``change_symbol``, ``disconnect``) with callbacks instead of
-Qt signals, so it runs in the feed's loop with no thread.
+It keeps the seed's operations (``connect_to_server``, ``subscribe``, ``unsubscribe``,
+``change_symbol``, ``disconnect``) with callbacks, so it runs in the feed's loop with no thread.
 
 **Supervised.** The connection loop runs inside :meth:`_supervise`: an
 exception that escapes it (a bug; frame-level trouble is contained by the
@@ -22,9 +21,8 @@ configured id, the installation's stable id and a per-connection suffix (a
 relay keeps every callback an id ever registered). URLs are shown redacted
 (no userinfo, no query: where some tools put ``apiKey``).
 
-**Reconnect** (:meth:`reconnect`, the feed's ``reconnect`` command): the
-session grants a whole attempt budget and tries now; the loop's waits wake
-on it, and a loop that ended in ``failed`` is started again.
+**Reconnect** (:meth:`reconnect`, the feed's ``reconnect`` command): a whole attempt budget and an
+attempt now; the loop's waits wake on it, and a loop that ended in ``failed`` starts again.
 """
 
 from __future__ import annotations
