@@ -26,13 +26,26 @@ Subscriber = example.Subscriber
 CLI = [sys.executable, "-c", "import sys; from shared.cli import main; sys.exit(main())"]
 
 
+def _data_dir() -> str:
+    """The temporary user data dir of this run: conftest's under pytest; one of its own for the
+    benchmarks, which reuse these helpers outside pytest (removed at exit)."""
+    if not os.environ.get("LIVE_MONITOR_DATA_DIR"):
+        import atexit
+        import shutil
+        import tempfile
+
+        os.environ["LIVE_MONITOR_DATA_DIR"] = tempfile.mkdtemp(prefix="live-monitor-bench-data-")
+        atexit.register(shutil.rmtree, os.environ["LIVE_MONITOR_DATA_DIR"], True)
+    return os.environ["LIVE_MONITOR_DATA_DIR"]
+
+
 def clean_env(**extra: str) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("LIVE_MONITOR_") and k not in ("POLYGON_API_KEY", "MASSIVE_API_KEY")}
     env["PYTHONUNBUFFERED"] = "1"
     env["LIVE_MONITOR_CONFIG"] = os.devnull  # never read the user's config file
     env["LIVE_MONITOR_HISTORY_DB"] = "off"   # no history store unless a test names one (never the user's)
-    env["LIVE_MONITOR_DATA_DIR"] = os.environ["LIVE_MONITOR_DATA_DIR"]  # the run's temporary one (conftest)
+    env["LIVE_MONITOR_DATA_DIR"] = _data_dir()  # the run's temporary one (conftest), never the user's
     env["LIVE_MONITOR_SIM_CLOCK"] = "virtual"  # a simulator a daemon / private feed starts: a fixed session
     env.update(extra)
     return env
