@@ -168,7 +168,14 @@ class SymbolMarket:
         lam = self.intensity(int(t))
         if lam <= 0.0:
             return math.inf
-        return -math.log(1.0 - self.rng.random()) / lam * 1000.0  # expovariate, inlined
+        gap = -math.log(1.0 - self.rng.random()) / lam * 1000.0  # expovariate, inlined
+        start = getattr(self.rate_fn, "start_ms", None)
+        if start is not None and t < start < t + gap:
+            # --rate switches the intensity on at its start: a gap drawn at the thin pre-market rate
+            # must not run past it (a subscriber saw nothing for 17 s). No event came before the
+            # switch, so by memorylessness the next one is drawn afresh from there.
+            return (start - t) + self._gap(start)
+        return gap
 
     # ---- generation -----------------------------------------------------
     def _roll_session(self, out: list[dict] | None) -> None:

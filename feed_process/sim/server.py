@@ -153,6 +153,7 @@ class SimServer:
             if t < start_ms or self.tape is None:
                 return None
             return rate / max(1, len(self.tape.live)) / max(self.clock.speed, 1e-9)
+        fn.start_ms = start_ms  # type: ignore[attr-defined]  # where the tape's intensity jumps
         return fn
 
     # ---- WebSocket handlers ---------------------------------------------
