@@ -51,9 +51,9 @@ def read_list(s: QSettings, key: str) -> list[str]:
 def shared_path(state_file: str = "") -> Path:
     if state_file:
         return Path(state_file).resolve().parent / "shared-state.json"
-    from platformdirs import user_config_dir
+    from shared.paths import config_dir  # the one rule for per-user directories
 
-    return Path(user_config_dir("live-monitor", ORG)) / "shared-state.json"
+    return config_dir() / "shared-state.json"
 
 
 class SharedState:
