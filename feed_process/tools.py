@@ -32,7 +32,6 @@ Why it looks like this
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import signal
 import sys
@@ -120,6 +119,8 @@ def _human(sym: str, a: list) -> str:
 
 
 def _open_record(path: str) -> IO[bytes]:
+    import gzip  # only a recording to .gz needs it
+
     try:
         return gzip.open(path, "wb") if path.endswith(".gz") else open(path, "wb")
     except OSError as e:
