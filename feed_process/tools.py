@@ -22,9 +22,9 @@ Why it looks like this
   (``A`` is second aggregates, never minute bars). ``--record`` / ``record --out``
   write the replay format (one Polygon event per line, gzip for ``.gz``).
 * **tap --json at the feed's speed** (bench/cli.py, against the official
-  client): per event only the seed dict and one orjson call
-  (:func:`_json_lines`, the one decode step to adapt when the wire model
-  changes); every data message waiting is taken in one poll round, and the
+  client): per event only the seed dict (``wire.event_to_dict``, from the
+  events as the link hands them over) and one orjson call (:func:`_json_lines`,
+  tap's one decode step); every data message waiting is taken in one poll round, and the
   round's lines leave in one write to the binary stdout (no text layer, no
   flush per line). A reader that leaves (``| head``) ends tap quietly, exit 0.
 """
@@ -106,16 +106,28 @@ def _channels(spec: str) -> set[str]:
     return out
 
 
-def _human(sym: str, a: list) -> str:
-    t = time.strftime("%H:%M:%S", time.gmtime(a[1] / 1000)) + f".{a[1] % 1000:03d}Z"
-    code = a[0]
-    if code == "T":
-        return f"{t} {sym:<6} T  {a[2]:>10} x {a[3]:<6} ex={a[4]} c={a[5]}"
-    if code == "Q":
-        return f"{t} {sym:<6} Q  {a[2]:>10} x {a[3]:<5} / {a[4]:>10} x {a[5]}"
-    if code in ("AM", "A"):
-        return f"{t} {sym:<6} {code:<2} o={a[2]} h={a[3]} l={a[4]} c={a[5]} v={a[6]} vw={a[7]}"
-    return f"{t} {sym:<6} {code} {a[2:]}"
+# channel code -> the seed dict's event_type (wire.event_to_dict): tap filters on the dict it makes anyway
+EVENT_TYPE = {"T": "trade", "Q": "quote", "AM": "aggregate", "A": "second_aggregate", "LULD": "luld",
+              "NOI": "imbalance"}
+CODE = {v: k for k, v in EVENT_TYPE.items()}
+
+
+def _human(d: dict) -> str:
+    """One readable line of a seed dict (no ``--json``)."""
+    ts = d["timestamp"]
+    t = time.strftime("%H:%M:%S", time.gmtime(ts / 1000)) + f".{ts % 1000:03d}Z"
+    sym, kind = d["symbol"], d["event_type"]
+    code = CODE.get(kind, kind)
+    if kind == "trade":
+        return f"{t} {sym:<6} T  {d['price']:>10} x {d['size']:<6} {d['exchange'] or '-'} c={d['conditions']}"
+    if kind == "quote":
+        return (f"{t} {sym:<6} Q  {d['bid_price']:>10} x {d['bid_size']:<5} / {d['ask_price']:>10} x "
+                f"{d['ask_size']}")
+    if kind in ("aggregate", "second_aggregate"):
+        return (f"{t} {sym:<6} {code:<2} o={d['open']} h={d['high']} l={d['low']} c={d['close']} "
+                f"v={d['volume']} vw={d['vwap']}")
+    rest = " ".join(f"{k}={v}" for k, v in d.items() if k not in ("event_type", "symbol", "timestamp"))
+    return f"{t} {sym:<6} {code} {rest}"
 
 
 def _open_record(path: str) -> IO[bytes]:
@@ -251,32 +263,29 @@ class TapLinks:
             self.dealer.close(linger=0)
 
 
-def _to_dict(sym: str, a: list) -> dict:
-    try:
-        return wire.event_to_dict(sym, a)
-    except wire.WireError:
-        if a and a[0] in ("T", "Q", "AM"):
-            raise
-        return {"event_type": str(a[0]).lower(), "symbol": sym, "array": a}  # a kind this build can't expand
+def _bad(a: Any, types: set[str], e: Exception) -> None:
+    """An event ``wire.event_to_dict`` refused: say so if it is of a kind tap shows (an unknown kind from
+    a newer feed is none of them: skipped quietly)."""
+    if isinstance(a, (list, tuple)) and a and EVENT_TYPE.get(a[0]) in types:
+        _say(f"bad event: {e}")
 
 
-def _json_lines(sym: str, events: list, channels: set[str], limit: int, buf: bytearray) -> int:
-    """The ``--json`` hot path, the tap's one decode step: append one seed-dict JSON line per event of
-    ``channels`` (at most ``limit``) to ``buf``; return how many. Per event: the code test, the seed
-    dict (``wire.event_to_dict``, the one place seed dicts are made) and one orjson call - lines go
-    into one bytearray (measured: 2-4x cheaper than a list of bytes joined) and out in one write."""
+def _json_lines(sym: str, events: list, types: set[str], limit: int, buf: bytearray) -> int:
+    """The ``--json`` hot path, tap's one decode step: append one seed-dict JSON line per event of
+    ``types`` (at most ``limit``) to ``buf``; return how many. Per event: the seed dict
+    (``wire.event_to_dict``, the one place seed dicts are made, from whatever the link hands over) and
+    one orjson call; the lines go into one bytearray (measured: 2-4x cheaper than a list of bytes
+    joined) and out in one write."""
     dumps, to_dict, n = orjson.dumps, wire.event_to_dict, 0
     for a in events:
-        if a[0] not in channels:
-            continue
         try:
-            buf += dumps(to_dict(sym, a))
-        except (wire.WireError, TypeError):  # a kind this build can't expand, or a bad array: rare, slow path
-            try:
-                buf += dumps(_to_dict(sym, a))
-            except (wire.WireError, TypeError) as e:
-                _say(f"bad event: {e}")
-                continue
+            d = to_dict(sym, a)
+        except wire.WireError as e:
+            _bad(a, types, e)
+            continue
+        if d["event_type"] not in types:
+            continue
+        buf += dumps(d)
         buf += b"\n"
         n += 1
         if n >= limit:
@@ -284,26 +293,25 @@ def _json_lines(sym: str, events: list, channels: set[str], limit: int, buf: byt
     return n
 
 
-def _other_lines(sym: str, events: list, channels: set[str], limit: int, buf: bytearray | None,
+def _other_lines(sym: str, events: list, types: set[str], limit: int, buf: bytearray | None,
                  as_json: bool, rec: IO[bytes] | None) -> int:
-    """The human-readable and ``--record`` paths (``buf`` None: record only): one event at a time."""
+    """The readable and ``--record`` paths (``buf`` None: record only), one seed dict at a time."""
     n = 0
     for a in events:
-        if a[0] not in channels:
+        try:
+            d = wire.event_to_dict(sym, a)
+        except wire.WireError as e:
+            _bad(a, types, e)
             continue
-        if rec is not None or as_json:
+        if d["event_type"] not in types:
+            continue
+        if rec is not None:
             try:
-                d = _to_dict(sym, a)
-            except wire.WireError as e:
-                _say(f"bad event: {e}")
-                continue
-            if rec is not None:
-                try:
-                    rec.write(orjson.dumps(to_polygon(d)) + b"\n")
-                except (KeyError, TypeError, ValueError):
-                    _say(f"cannot record a {a[0]} event")
+                rec.write(orjson.dumps(to_polygon(d)) + b"\n")
+            except (KeyError, TypeError, ValueError):
+                _say(f"cannot record a {d['event_type']} event")
         if buf is not None:
-            buf += orjson.dumps(d) if as_json else _human(sym, a).encode()
+            buf += orjson.dumps(d) if as_json else _human(d).encode()
             buf += b"\n"
         n += 1
         if n >= limit:
@@ -319,7 +327,7 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         symbols = [normalize_symbol(s) for s in args.symbols]
     except ValueError as e:
         raise UserError(str(e), 2) from None
-    channels = _channels(args.channels)
+    types = {EVENT_TYPE[c] for c in _channels(args.channels)}
     ctx = zmq.Context.instance()
     hello = ask(settings, wire.hello_request(client="tap"), args.timeout, ctx)  # fail fast: one line, exit 1
     up = hello.get("upstream") or {}
@@ -351,9 +359,9 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         nonlocal n
         limit = want - n if want is not None else len(events)
         if fast:
-            n += _json_lines(sym, events, channels, limit, buf)
+            n += _json_lines(sym, events, types, limit, buf)
         else:
-            n += _other_lines(sym, events, channels, limit, buf if show else None, args.json, rec)
+            n += _other_lines(sym, events, types, limit, buf if show else None, args.json, rec)
         if len(buf) >= OUT_CHUNK:
             out()
 
@@ -362,7 +370,7 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
             if want is not None and n >= want:
                 break
             kind = o[0]
-            if kind == "events":
+            if kind == "events":  # as the link hands them over: event_to_dict reads them as they come
                 show_events(link.symbol, o[1])
             elif kind == "snapshot" and link.counters["snapshots"] > 1:
                 _say(f"{link.symbol}: re-snapshot at seq {o[1].get('seq')}")
