@@ -23,7 +23,7 @@ Why it looks like this
   write the replay format (one Polygon event per line, gzip for ``.gz``).
 * **tap --json at the feed's speed** (bench/cli.py, against the official
   client): per event only the seed dict (``wire.event_to_dict``, from the
-  events as the link hands them over) and one orjson call (:func:`_json_lines`,
+  events as the link hands them over) and one orjson call (:func:`.tap_lines.json_lines`,
   tap's one decode step); every data message waiting is taken in one poll round, and the
   round's lines leave in one write to the binary stdout (no text layer, no
   flush per line). A reader that leaves (``| head``) ends tap quietly, exit 0.
@@ -38,15 +38,17 @@ import sys
 import time
 from typing import IO, Any
 
-import orjson
 import zmq
 
 from shared.cli import UserError
 from shared.config import Settings
 from shared.feed_probe import NothingListens, ask_feed
 from shared.models import wire
-from shared.models.market_data import normalize_symbol, to_polygon
+from shared.models.market_data import normalize_symbol
 from shared.zmq_client import apply_curve, data_endpoint
+
+from .tap_lines import EVENT_TYPE, json_lines, other_lines
+from .tap_lines import say as _say
 
 CHANNELS = ("T", "Q", "AM", "A", "LULD", "NOI")
 TICK_S = 0.1
@@ -85,6 +87,8 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     st.pop("v", None)
     st.pop("id", None)
     if args.json:
+        import orjson
+
         sys.stdout.write(orjson.dumps(st, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
     else:
         print(format_status(st))
@@ -106,30 +110,6 @@ def _channels(spec: str) -> set[str]:
     return out
 
 
-# channel code -> the seed dict's event_type (wire.event_to_dict): tap filters on the dict it makes anyway
-EVENT_TYPE = {"T": "trade", "Q": "quote", "AM": "aggregate", "A": "second_aggregate", "LULD": "luld",
-              "NOI": "imbalance"}
-CODE = {v: k for k, v in EVENT_TYPE.items()}
-
-
-def _human(d: dict) -> str:
-    """One readable line of a seed dict (no ``--json``)."""
-    ts = d["timestamp"]
-    t = time.strftime("%H:%M:%S", time.gmtime(ts / 1000)) + f".{ts % 1000:03d}Z"
-    sym, kind = d["symbol"], d["event_type"]
-    code = CODE.get(kind, kind)
-    if kind == "trade":
-        return f"{t} {sym:<6} T  {d['price']:>10} x {d['size']:<6} {d['exchange'] or '-'} c={d['conditions']}"
-    if kind == "quote":
-        return (f"{t} {sym:<6} Q  {d['bid_price']:>10} x {d['bid_size']:<5} / {d['ask_price']:>10} x "
-                f"{d['ask_size']}")
-    if kind in ("aggregate", "second_aggregate"):
-        return (f"{t} {sym:<6} {code:<2} o={d['open']} h={d['high']} l={d['low']} c={d['close']} "
-                f"v={d['volume']} vw={d['vwap']}")
-    rest = " ".join(f"{k}={v}" for k, v in d.items() if k not in ("event_type", "symbol", "timestamp"))
-    return f"{t} {sym:<6} {code} {rest}"
-
-
 def _open_record(path: str) -> IO[bytes]:
     import gzip  # only a recording to .gz needs it
 
@@ -137,10 +117,6 @@ def _open_record(path: str) -> IO[bytes]:
         return gzip.open(path, "wb") if path.endswith(".gz") else open(path, "wb")
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror}") from None
-
-
-def _say(text: str) -> None:
-    print(f"# {text}", file=sys.stderr, flush=True)
 
 
 class TapLinks:
@@ -263,62 +239,6 @@ class TapLinks:
             self.dealer.close(linger=0)
 
 
-def _bad(a: Any, types: set[str], e: Exception) -> None:
-    """An event ``wire.event_to_dict`` refused: say so if it is of a kind tap shows (an unknown kind from
-    a newer feed is none of them: skipped quietly)."""
-    if isinstance(a, (list, tuple)) and a and EVENT_TYPE.get(a[0]) in types:
-        _say(f"bad event: {e}")
-
-
-def _json_lines(sym: str, events: list, types: set[str], limit: int, buf: bytearray) -> int:
-    """The ``--json`` hot path, tap's one decode step: append one seed-dict JSON line per event of
-    ``types`` (at most ``limit``) to ``buf``; return how many. Per event: the seed dict
-    (``wire.event_to_dict``, the one place seed dicts are made, from whatever the link hands over) and
-    one orjson call; the lines go into one bytearray (measured: 2-4x cheaper than a list of bytes
-    joined) and out in one write."""
-    dumps, to_dict, n = orjson.dumps, wire.event_to_dict, 0
-    for a in events:
-        try:
-            d = to_dict(sym, a)
-        except wire.WireError as e:
-            _bad(a, types, e)
-            continue
-        if d["event_type"] not in types:
-            continue
-        buf += dumps(d)
-        buf += b"\n"
-        n += 1
-        if n >= limit:
-            break
-    return n
-
-
-def _other_lines(sym: str, events: list, types: set[str], limit: int, buf: bytearray | None,
-                 as_json: bool, rec: IO[bytes] | None) -> int:
-    """The readable and ``--record`` paths (``buf`` None: record only), one seed dict at a time."""
-    n = 0
-    for a in events:
-        try:
-            d = wire.event_to_dict(sym, a)
-        except wire.WireError as e:
-            _bad(a, types, e)
-            continue
-        if d["event_type"] not in types:
-            continue
-        if rec is not None:
-            try:
-                rec.write(orjson.dumps(to_polygon(d)) + b"\n")
-            except (KeyError, TypeError, ValueError):
-                _say(f"cannot record a {d['event_type']} event")
-        if buf is not None:
-            buf += orjson.dumps(d) if as_json else _human(d).encode()
-            buf += b"\n"
-        n += 1
-        if n >= limit:
-            break
-    return n
-
-
 OUT_CHUNK = 1 << 20  # write out the pending lines at this size even inside one poll round (bounded memory)
 
 
@@ -359,9 +279,9 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         nonlocal n
         limit = want - n if want is not None else len(events)
         if fast:
-            n += _json_lines(sym, events, types, limit, buf)
+            n += json_lines(sym, events, types, limit, buf)
         else:
-            n += _other_lines(sym, events, types, limit, buf if show else None, args.json, rec)
+            n += other_lines(sym, events, types, limit, buf if show else None, args.json, rec)
         if len(buf) >= OUT_CHUNK:
             out()
 
