@@ -1,0 +1,208 @@
+"""A desk of a hundred screens: one feed, 100 SUB sockets in 4 processes, 20 symbols + one burst symbol.
+
+Why this shape (issue 17): a team shares one daemon. What it must show is the
+feed's CPU, every screen's latency and gaps, and where one feed stops
+keeping up. The upstream is the paced stand-in (:mod:`bench.paced`, ``stamp``
+mode: each trade's id is its frame's send time in ns, so a subscriber reads
+its own latency from wire index 6 - upstream send -> subscriber receive, the
+feed's whole path and both hops). It streams
+
+* 20 symbols at intraday rates of a liquid watchlist (trades + quotes, Poisson,
+  ``SYMBOL_RATES``: 400 events/s for the busiest down to 4; 1,635 events/s together), and
+* ``BURST``, a hot name, at 20k events/s in frames of 5 (4,000 frames/s; above
+  that the frames grow, as Polygon's do, at the same frame rate).
+
+Subscribers: 4 processes x 25 SUB sockets (each socket is one screen: its own
+connection to the feed's XPUB). Screen ``g`` watches 4 of the 20 symbols
+(each symbol has 20 watchers) and every 5th screen also watches the burst
+symbol (20 watchers). Each process drains its sockets with one poller, checks
+every batch's ``seq`` (a gap = the feed's high-water mark dropped for that
+screen) and keeps one latency per frame stamp, after a 1 s warm-up.
+
+Saturation: the burst rate is raised (full mode) until a screen sees gaps,
+the feed's CPU reaches ~95 % of a core, or the latency runs away (p99 > 50 ms:
+the feed is queueing upstream). On this 2-core machine the stand-in and the
+100 screens share the cores with the feed, so the point found is a floor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import psutil
+
+from bench.common import REPO, bench_env, free_port, start, stop
+from bench.latency import feed_cmd
+from bench.paced import STANDIN
+
+PY = sys.executable
+SYMBOLS = [f"S{i:02d}" for i in range(20)]
+SYMBOL_RATES = [400, 300, 200, 150, 120, 100, 80, 60, 50, 40, 30, 25, 20, 15, 12, 10, 8, 6, 5, 4]
+PROCS, PER_PROC, WATCH, BURST_EVERY = 4, 25, 4, 5
+
+_SCREENS = textwrap.dedent("""
+    import json, sys, time, msgpack, zmq
+    ctl, first, n, symbols, watch, burst_every, idle = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                                       sys.argv[4].split(","), int(sys.argv[5]), int(sys.argv[6]),
+                                                       float(sys.argv[7]))
+    ctx = zmq.Context()
+    d = ctx.socket(zmq.DEALER); d.setsockopt(zmq.LINGER, 0); d.connect(ctl)
+    d.send(msgpack.packb({"v": 1, "type": "hello", "id": 1}))
+    if not d.poll(20000): sys.exit("no feed")
+    data = msgpack.unpackb(d.recv())["data"]
+    socks, poller = [], zmq.Poller()
+    for g in range(first, first + n):
+        s = ctx.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM, 0); s.setsockopt(zmq.LINGER, 0); s.connect(data)
+        for k in range(watch):
+            s.setsockopt(zmq.SUBSCRIBE, ("md|%s|" % symbols[(g * watch + k) % len(symbols)]).encode())
+        if g % burst_every == 0:
+            s.setsockopt(zmq.SUBSCRIBE, b"md|BURST|")
+        socks.append(s); poller.register(s, zmq.POLLIN)
+    print("READY", flush=True)
+    unpackb, mono, NB = msgpack.unpackb, time.monotonic_ns, zmq.NOBLOCK
+    st = [{"lat": [], "gaps": 0, "events": 0, "msgs": 0, "next": {}} for _ in socks]
+    index = {s: i for i, s in enumerate(socks)}
+    t_first = None; warm_ns = 1_000_000_000; cpu0 = 0.0
+    wait = 30000
+    while True:
+        ready = poller.poll(wait)
+        if not ready:
+            break
+        wait = int(idle * 1000)
+        for s, _ in ready:
+            me = st[index[s]]
+            lat, nxt = me["lat"], me["next"]
+            while True:
+                try:
+                    topic, payload = s.recv_multipart(NB)
+                except zmq.Again:
+                    break
+                now = mono()
+                m = unpackb(payload)
+                if m.get("type") != "batch":
+                    continue
+                if t_first is None:
+                    t_first = now; cpu0 = time.process_time()
+                ev = m["ev"]
+                sym = m["sym"]
+                want = nxt.get(sym)
+                if want is not None and m["seq"] != want:
+                    me["gaps"] += 1
+                nxt[sym] = m["seq"] + len(ev)
+                me["events"] += len(ev); me["msgs"] += 1
+                if now - t_first < warm_ns:
+                    continue
+                last = None
+                for a in ev:
+                    if a[0] == "T" and a[6] is not None and a[6] != last:
+                        last = a[6]
+                        lat.append((now - int(last)) / 1e6)
+    cpu = time.process_time() - cpu0
+    out = []
+    for me in st:
+        lat = sorted(me["lat"])
+        q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else (lambda p: None)
+        out.append({"events": me["events"], "msgs": me["msgs"], "gaps": me["gaps"], "samples": len(lat),
+                    "p50_ms": q(0.50), "p99_ms": q(0.99), "max_ms": lat[-1] if lat else None})
+    print(json.dumps({"screens": out, "cpu_s": cpu}))
+""")
+
+
+def run_desk(burst_rate: float, seconds: float, *, compression: str | None = None, feed_env: dict | None = None,
+             feed_args: list[str] = (), feed_pre: str = "") -> dict:
+    fd, log = tempfile.mkstemp(prefix="desk-", suffix=".json")
+    os.close(fd)
+    os.unlink(log)
+    cfg = {"rate": burst_rate, "batch": 5, "seconds": seconds, "compression": compression, "log": log,
+           "mode": "stamp", "burst": "BURST", "symbols": dict(zip(SYMBOLS, SYMBOL_RATES)), "max_fps": 4000}
+    srv, line = start([PY, "-c", STANDIN, json.dumps(cfg)], "LISTENING")
+    procs: list[subprocess.Popen] = []
+    try:
+        port = line.split()[1]
+        ctl = f"tcp://127.0.0.1:{free_port()}"
+        feed, _ = start(feed_cmd(ctl, f"ws://127.0.0.1:{port}/stocks", list(feed_args), feed_pre), "LISTENING",
+                        env={**bench_env(), **(feed_env or {})})
+        procs.append(feed)
+        for p in range(PROCS):
+            procs.append(subprocess.Popen(
+                [PY, "-c", _SCREENS, ctl, str(p * PER_PROC), str(PER_PROC), ",".join(SYMBOLS), str(WATCH),
+                 str(BURST_EVERY), "2.0"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                env=bench_env()))
+        for p in procs[1:]:
+            p.stdout.readline()  # READY: every socket subscribed
+        fp, sp = psutil.Process(feed.pid), psutil.Process(srv.pid)
+        c0 = (fp.cpu_times(), sp.cpu_times())
+        t_end = time.monotonic() + seconds + 60
+        while not os.path.exists(log) and time.monotonic() < t_end:
+            time.sleep(0.02)
+        time.sleep(0.05)
+        c1 = (fp.cpu_times(), sp.cpu_times())
+        outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs[1:]]
+        with open(log) as f:
+            sent = json.load(f)
+    finally:
+        for p in procs[::-1]:
+            stop(p)
+        stop(srv)
+        if os.path.exists(log):
+            os.unlink(log)
+    wall = sent["seconds"] or 1e-9
+    cpu = [100 * (b.user + b.system - a.user - a.system) / wall for a, b in zip(c0, c1)]
+    screens = [s for o in outs for s in o["screens"]]
+    p99 = sorted(s["p99_ms"] for s in screens if s["p99_ms"] is not None)
+    p50 = sorted(s["p50_ms"] for s in screens if s["p50_ms"] is not None)
+    sub_cpu = sum(o["cpu_s"] for o in outs) / wall * 100
+    return {"name": f"burst {burst_rate / 1000:g}k ev/s", "sent_per_s": sent["events"] / wall,
+            "screens": len(screens), "screens_with_data": sum(1 for s in screens if s["events"]),
+            "delivered_events": sum(s["events"] for s in screens),
+            "gaps": sum(s["gaps"] for s in screens), "screens_with_gaps": sum(1 for s in screens if s["gaps"]),
+            "feed_cpu_pct": round(cpu[0], 1), "standin_cpu_pct": round(cpu[1], 1),
+            "screens_cpu_pct": round(sub_cpu, 1),
+            "p50_ms_median": statistics.median(p50) if p50 else None,
+            "p99_ms_median": statistics.median(p99) if p99 else None,
+            "p99_ms_worst": p99[-1] if p99 else None,
+            "max_ms_worst": max((s["max_ms"] for s in screens if s["max_ms"] is not None), default=None)}
+
+
+def saturated(row: dict) -> bool:
+    return bool(row["gaps"]) or row["feed_cpu_pct"] >= 95 or (row["p99_ms_worst"] or 0) > 50
+
+
+def measure(quick: bool, rates: list[float] | None = None) -> dict:
+    seconds = 4.0 if quick else 8.0
+    rates = rates or ([20_000.0] if quick else [20_000.0, 40_000.0, 80_000.0, 160_000.0, 320_000.0])
+    rows = []
+    for r in rates:
+        row = run_desk(r, seconds)
+        rows.append(row)
+        if saturated(row):
+            break
+    sat = next((r["name"] for r in rows if saturated(r)), None)
+    return {"title": f"desk: one feed, {PROCS * PER_PROC} screens ({PROCS} processes x {PER_PROC} SUB sockets), "
+                     f"20 symbols ({sum(SYMBOL_RATES):,} ev/s) + one burst symbol",
+            "rows": rows,
+            "notes": [f"{seconds:g} s per burst rate; each screen watches {WATCH} symbols, every {BURST_EVERY}th "
+                      "also the burst; latency = upstream send -> screen receive (trades, per frame), after 1 s",
+                      "p99_ms_median / _worst: the median and the worst of the 100 screens' own p99",
+                      "cpu: % of one core over the stream (feed: Python + ZeroMQ I/O thread); every process of "
+                      f"the run shares {os.cpu_count()} cores",
+                      f"saturation: {sat or 'not reached'} (gaps, feed CPU >= 95 %, or worst p99 > 50 ms)",
+                      f"load average at the end: {os.getloadavg()[0]:.1f}"]}
+
+
+if __name__ == "__main__":  # python -m bench.desk [--quick] [--rates 20000,80000]
+    a = sys.argv[1:]
+    rates = [float(x) for x in a[a.index("--rates") + 1].split(",")] if "--rates" in a else None
+    res = measure("--quick" in a, rates)
+    from bench.__main__ import print_table
+
+    print_table(res["title"], res["rows"])
+    for n in res["notes"]:
+        print("   -", n)
