@@ -16,8 +16,9 @@ Two ways to carry the send time to a consumer, both through the trade id:
   first ``q`` and send time to a JSON file when it stops. Consumers report
   ``(q, receive ns)`` and the bench matches them: exact and consumer-neutral.
 * ``stamp`` (the desk bench, 100 subscribers and millions of events): ``i`` is
-  the frame's send time in ns, so a subscriber computes its latency itself
-  from wire index 6.
+  the frame's send time in ns plus the event's place in the frame (ids must
+  stay unique: the feed de-duplicates trades by symbol, exchange and id), so a
+  subscriber computes its latency itself from wire index 6, a few ns high.
 
 The stream starts at the consumer's first ``subscribe`` and runs ``seconds``.
 Config (one JSON argument): ``rate`` (burst symbol events/s), ``batch`` (events
@@ -62,16 +63,17 @@ STANDIN = textwrap.dedent(r"""
             parts = []
             q0 = q
             ns = mono()
-            ident = str(ns) if stamp else None
             for _ in range(per):
-                parts.append('{"ev":"T","sym":"%s","x":4,"i":"%s","z":3,"p":%.2f,"s":100,"t":%d,"q":%d}'
-                             % (burst, ident or q, 100.0 + (q % 7) * 0.01, base_ms + q // 1000, q))
+                # ids are unique (the feed de-duplicates by symbol, exchange and id): stamp + the event's
+                # place in the frame, a few ns off the send time
+                parts.append('{"ev":"T","sym":"%s","x":4,"i":"%d","z":3,"p":%.2f,"s":100,"t":%d,"q":%d}'
+                             % (burst, ns + q - q0 if stamp else q, 100.0 + (q % 7) * 0.01, base_ms + q // 1000, q))
                 q += 1
             for s, due in nxt_ev.items():
                 while due <= now:
                     if rng.random() < 0.25:
-                        parts.append('{"ev":"T","sym":"%s","x":4,"i":"%s","z":1,"p":%.2f,"s":%d,"t":%d,"q":%d}'
-                                     % (s, ident or q, 50.0 + rng.random(), rng.choice((1, 10, 100, 200)),
+                        parts.append('{"ev":"T","sym":"%s","x":4,"i":"%d","z":1,"p":%.2f,"s":%d,"t":%d,"q":%d}'
+                                     % (s, ns + q - q0 if stamp else q, 50.0 + rng.random(), rng.choice((1, 10, 100, 200)),
                                         base_ms + q // 1000, q))
                     else:
                         b = 50.0 + rng.random()
