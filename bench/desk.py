@@ -154,7 +154,10 @@ def run_desk(burst_rate: float, seconds: float, *, compression: str | None = Non
     wall = sent["seconds"] or 1e-9
     busy = max(wall, t1 - t0)  # the stream, or longer when the feed or the screens fell behind
     cpu = [100 * (b.user + b.system - a.user - a.system) / busy for a, b in zip(c0, c1)]
-    py = 100 * (th1.get(feed.pid, 0.0) - th0.get(feed.pid, 0.0)) / busy  # the asyncio thread; the rest is ZeroMQ
+    feed_s = c1[0].user + c1[0].system - c0[0].user - c0[0].system
+    py_s = th1.get(feed.pid, 0.0) - th0.get(feed.pid, 0.0)  # the asyncio thread; the rest is ZeroMQ's
+    py = 100 * py_s / busy
+    msgs = sum(s["msgs"] for o in outs for s in o["screens"])
     screens = [s for o in outs for s in o["screens"]]
     p99 = sorted(s["p99_ms"] for s in screens if s["p99_ms"] is not None)
     p50 = sorted(s["p50_ms"] for s in screens if s["p50_ms"] is not None)
@@ -164,7 +167,10 @@ def run_desk(burst_rate: float, seconds: float, *, compression: str | None = Non
             "delivered_events": sum(s["events"] for s in screens),
             "gaps": sum(s["gaps"] for s in screens), "screens_with_gaps": sum(1 for s in screens if s["gaps"]),
             "feed_cpu_pct": round(cpu[0], 1), "feed_python_pct": round(py, 1), "feed_zmq_io_pct": round(cpu[0] - py, 1),
-            "standin_cpu_pct": round(cpu[1], 1),
+            "standin_cpu_pct": round(cpu[1], 1), "delivered_msgs": msgs,
+            # CPU cost per unit of work: robust where the load stretches every wall-clock figure
+            "py_us_per_upstream_event": 1e6 * py_s / max(1, sent["events"]),
+            "zmq_us_per_delivered_msg": 1e6 * (feed_s - py_s) / max(1, msgs),
             "screens_cpu_pct": round(sub_cpu, 1),
             "p50_ms_median": statistics.median(p50) if p50 else None,
             "p99_ms_median": statistics.median(p99) if p99 else None,
