@@ -15,14 +15,19 @@ feed's whole path and both hops). It streams
 Subscribers: 4 processes x 25 SUB sockets (each socket is one screen: its own
 connection to the feed's XPUB). Screen ``g`` watches 4 of the 20 symbols
 (each symbol has 20 watchers) and every 5th screen also watches the burst
-symbol (20 watchers). Each process drains its sockets with one poller, checks
+symbol (20 watchers). A probe (one more process, one socket, the burst only)
+is light enough to be scheduled at once: its latency is the feed's delivery,
+the screens' adds their own queueing. Each process drains its sockets with one poller, checks
 every batch's ``seq`` (a gap = the feed's high-water mark dropped for that
 screen) and keeps one latency per message (its first trade), after a 1 s warm-up.
 
-Saturation: the burst rate is raised (full mode) until a screen sees gaps,
-the feed's CPU reaches ~95 % of a core, or the latency runs away (p99 > 50 ms:
-the feed is queueing upstream). On this 2-core machine the stand-in and the
-100 screens share the cores with the feed, so the point found is a floor.
+Saturation: the burst rate is raised (full mode) until a limit shows (:func:`limit`):
+the feed's (a screen sees gaps, or one of its threads fills a core) or the
+machine's (the stand-in cannot keep its pace, or the latency runs away while
+the feed is below a core: every process queues for the shared CPUs). On this
+2-core machine the stand-in and the 100 screens share the cores with the
+feed, so the rows also give the feed's CPU per upstream event and per
+delivered message, from which its own limit follows.
 """
 
 from __future__ import annotations
@@ -135,6 +140,11 @@ def run_desk(burst_rate: float, seconds: float, *, compression: str | None = Non
                 [PY, "-c", _SCREENS, ctl, str(p * PER_PROC), str(PER_PROC), ",".join(SYMBOLS), str(WATCH),
                  str(BURST_EVERY), str(IDLE_S)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                 env=bench_env()))
+        # the probe: one more process, one socket, the burst symbol only - light enough to be scheduled at
+        # once, so its latency is the feed's delivery while the 100 screens' shows their own queueing too
+        procs.append(subprocess.Popen(
+            [PY, "-c", _SCREENS, ctl, "0", "1", ",".join(SYMBOLS), "0", "1", str(IDLE_S)], cwd=REPO,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bench_env()))
         for p in procs[1:]:
             p.stdout.readline()  # READY: every socket subscribed
         fp, sp = psutil.Process(feed.pid), psutil.Process(srv.pid)
@@ -158,6 +168,7 @@ def run_desk(burst_rate: float, seconds: float, *, compression: str | None = Non
     py_s = th1.get(feed.pid, 0.0) - th0.get(feed.pid, 0.0)  # the asyncio thread; the rest is ZeroMQ's
     py = 100 * py_s / busy
     msgs = sum(s["msgs"] for o in outs for s in o["screens"])
+    probe = outs.pop()["screens"][0]
     screens = [s for o in outs for s in o["screens"]]
     p99 = sorted(s["p99_ms"] for s in screens if s["p99_ms"] is not None)
     p50 = sorted(s["p50_ms"] for s in screens if s["p50_ms"] is not None)
@@ -175,15 +186,25 @@ def run_desk(burst_rate: float, seconds: float, *, compression: str | None = Non
             "p50_ms_median": statistics.median(p50) if p50 else None,
             "p99_ms_median": statistics.median(p99) if p99 else None,
             "p99_ms_worst": p99[-1] if p99 else None,
-            "max_ms_worst": max((s["max_ms"] for s in screens if s["max_ms"] is not None), default=None)}
+            "max_ms_worst": max((s["max_ms"] for s in screens if s["max_ms"] is not None), default=None),
+            "probe_p50_ms": probe["p50_ms"], "probe_p99_ms": probe["p99_ms"], "probe_gaps": probe["gaps"]}
 
 
 def _threads(p: psutil.Process) -> dict[int, float]:
     return {t.id: t.user_time + t.system_time for t in p.threads()}
 
 
-def saturated(row: dict) -> bool:
-    return bool(row["gaps"]) or row["feed_cpu_pct"] >= 95 or (row["p99_ms_worst"] or 0) > 50
+def limit(row: dict, asked: float) -> str:
+    """Why this rate is the last one worth trying: the feed's limit, the machine's, or "" (go on)."""
+    if row["gaps"]:
+        return "feed: gaps (a screen's high-water mark)"
+    if row["feed_python_pct"] >= 95 or row["feed_zmq_io_pct"] >= 95:
+        return "feed: a thread at 100 % of a core"
+    if row["sent_per_s"] < 0.9 * asked:
+        return "machine: the stand-in could not keep its pace"
+    if (row["probe_p99_ms"] or 0) > 50:
+        return "machine: the probe's latency runs away with the feed below a core (CPU shared)"
+    return ""
 
 
 def measure(quick: bool, rates: list[float] | None = None) -> dict:
@@ -192,19 +213,26 @@ def measure(quick: bool, rates: list[float] | None = None) -> dict:
     rows = []
     for r in rates:
         row = run_desk(r, seconds)
+        row["limit"] = limit(row, r + sum(SYMBOL_RATES))
         rows.append(row)
-        if saturated(row):
+        if row["limit"]:
             break
-    sat = next((r["name"] for r in rows if saturated(r)), None)
+    sat = next((f'{r["name"]}: {r["limit"]}' for r in rows if r["limit"]), None)
+    py_us = max(r["py_us_per_upstream_event"] for r in rows)
+    io_us = max(r["zmq_us_per_delivered_msg"] for r in rows)
     return {"title": f"desk: one feed, {PROCS * PER_PROC} screens ({PROCS} processes x {PER_PROC} SUB sockets), "
                      f"20 symbols ({sum(SYMBOL_RATES):,} ev/s) + one burst symbol",
             "rows": rows,
             "notes": [f"{seconds:g} s per burst rate; each screen watches {WATCH} symbols, every {BURST_EVERY}th "
                       "also the burst; latency = upstream send -> screen receive (trades, per frame), after 1 s",
-                      "p99_ms_median / _worst: the median and the worst of the 100 screens' own p99",
+                      "p99_ms_median / _worst: the median and the worst of the 100 screens' own p99; probe_*: "
+                      "one extra socket in its own process, the burst symbol only (the feed's delivery)",
                       "cpu: % of one core over the stream (feed: Python + ZeroMQ I/O thread); every process of "
                       f"the run shares {os.cpu_count()} cores",
-                      f"saturation: {sat or 'not reached'} (gaps, feed CPU >= 95 %, or worst p99 > 50 ms)",
+                      f"stopped at: {sat or 'no limit reached'}",
+                      f"from the CPU per unit of work: the feed's asyncio thread fills a core at ~{1e6 / py_us:,.0f} "
+                      f"upstream events/s in these frames, its ZeroMQ I/O thread at ~{1e6 / io_us:,.0f} delivered "
+                      "messages/s",
                       f"load average at the end: {os.getloadavg()[0]:.1f}"]}
 
 
