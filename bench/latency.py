@@ -63,14 +63,16 @@ _UI = textwrap.dedent("""
             if a[0] == "T" and len(a) > 8 and a[8] is not None:
                 qs.append(a[8]); ns.append(now)
         apply_events(arrays, start, stop)
+        quiet.start(int(idle * 1000))  # ends idle seconds after the last event
         if len(qs) >= expected:
             app.quit()
     m._core.apply_events = probe
+    quiet = QTimer(); quiet.setSingleShot(True); quiet.timeout.connect(app.quit)
     freeze_startup_heap()
     m.connect()
     print("READY", flush=True)
     m.change_symbol("LAT")
-    QTimer.singleShot(int(idle * 1000), app.quit)
+    quiet.start(30000)  # the first events
     app.exec()
     print(json.dumps({"q": qs, "ns": ns, "cpu_s": time.process_time(), "wall_s": 0.0}))
 """)
@@ -102,7 +104,6 @@ def run_one(consumer: str, rate: float, seconds: float, *, compression: str | No
     cfg = {"rate": rate, "batch": 5, "seconds": seconds, "compression": compression, "log": log,
            "close_after": consumer in ("massive", "bare")}
     srv, line = start([PY, "-c", STANDIN, json.dumps(cfg)], "LISTENING")
-    srv_stdin = None
     procs: list[subprocess.Popen] = []
     try:
         port = line.split()[1]
@@ -127,6 +128,9 @@ def run_one(consumer: str, rate: float, seconds: float, *, compression: str | No
         cpu0, t0 = {k: _cpu(p) for k, p in ps.items()}, time.monotonic()
         out, _ = c.communicate(timeout=seconds + 90)  # a lagging feed still works after the stand-in stops
         cpu1, t1 = {k: _cpu(p) for k, p in ps.items()}, time.monotonic() - IDLE_S
+        t_end = time.monotonic() + seconds + 10
+        while not os.path.exists(log) and time.monotonic() < t_end:  # a consumer that ended early
+            time.sleep(0.02)
         with open(log) as f:
             sent = json.load(f)
     finally:
@@ -196,7 +200,7 @@ def table(runs: list[dict], consumers: list[str], rates=RATES) -> list[dict]:
 
 def measure(quick: bool, variant: bool = False, compression: str | None = "deflate",
             rounds: int | None = None, seconds: float | None = None) -> dict:
-    seconds = seconds or (1.5 if quick else 5.0)
+    seconds = seconds or (1.2 if quick else 5.0)
     rounds = rounds or (1 if quick else 3)
     consumers = ["massive", "bare", "feed"] + (["ui"] if variant else [])
     runs = []

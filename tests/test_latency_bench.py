@@ -34,7 +34,7 @@ def _frames(cfg: dict) -> list[list[dict]]:
         stop(srv)
 
 
-def test_the_send_log_matches_every_trade_of_a_direct_client(tmp_path):
+def test_the_send_log_matches_every_trade_of_a_direct_client():
     r = run_one("bare", 1000.0, 0.6)
     assert r["sent"] > 0 and r["received"] == r["sent"], r
     assert r["p50_ms"] > 0 and r["p99_ms"] >= r["p50_ms"], r
@@ -49,7 +49,7 @@ def test_summarize_matches_q_to_its_frame_and_drops_the_warm_up():
     assert row["received"] == 5000 and abs(row["p50_ms"] - 2.0) < 1e-9 and abs(row["max_ms"] - 2.0) < 1e-9
 
 
-def test_stamped_trades_have_unique_ids_the_feed_keeps_all(tmp_path):
+def test_stamped_trades_have_unique_ids_the_feed_keeps_all():
     # the feed de-duplicates trades by (symbol, exchange, id): a stamp shared by a frame's trades
     # would make it drop all but one of them
     frames = _frames({"rate": 2000.0, "batch": 5, "seconds": 0.4, "mode": "stamp", "burst": "BURST",
