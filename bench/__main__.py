@@ -28,6 +28,7 @@ BENCHES = [
     ("feed", "bench.feed_throughput"),
     ("latency", "bench.latency"),
     ("fanout", "bench.fanout"),
+    ("desk", "bench.desk"),
     ("ui", "bench.ui_ingest"),
     ("window", "bench.ui_window"),
     ("chart", "bench.chart_timeframes"),
