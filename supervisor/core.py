@@ -38,6 +38,16 @@ from .runner import ChildRunner, RunContext, StartFailed, Stopping
 
 log = logging.getLogger("supervisor")
 
+
+def launch_time() -> float:
+    """Wall-clock start of this process (``live-monitor`` as the user typed it), for first-chart times."""
+    import psutil
+
+    try:
+        return psutil.Process().create_time()
+    except psutil.Error:
+        return time.time()
+
 REPORT_INTERVAL = 3.0         # seconds between resource samples / feed reports
 STOP_GROUP_TIMEOUT = 3.0      # per shutdown group (windows, feed, sim) before SIGKILL
 MAX_WINDOWS = 32              # "New window" requests beyond this are refused
@@ -205,7 +215,7 @@ class Supervisor:
             self.add_task(self._open_window(open_window, symbol), f"open-{symbol}")  # replied at once
             return None
 
-        self._windows = WindowServer(accept, self._window_symbol)
+        self._windows = WindowServer(accept, self._window_symbol, self._window_ready)
         endpoint = self._windows.start()
         self.child_env[SUPERVISOR_ENV] = endpoint
         return endpoint
@@ -216,6 +226,19 @@ class Supervisor:
                 if r.symbol != symbol:
                     log.info("%s shows %s", r.name, symbol)
                 r.symbol = symbol
+
+    def _window_ready(self, pid: int, symbol: str, marks: dict) -> None:
+        """A window painted its first chart: log the time from the launch and the window's own steps
+        (``bench/startup.py`` reads this line)."""
+        r = next((r for r in self.runners if r.spec.role == "ui" and r.pid == pid), None)
+        if r is None or r.first_chart is not None:
+            return
+        painted = marks.get("painted") or time.time()
+        r.first_chart = painted - (r.started_wall or painted)
+        steps = sorted(((v, k) for k, v in marks.items() if k != "painted"), key=lambda x: x[0]) + [(painted, "painted")]
+        text = ", ".join(f"{k} {b - a:.2f}" for (a, _), (b, k) in zip(steps, steps[1:]))
+        log.info("%s first chart: %s in %.2f s from launch, %.2f s from its spawn (%s)", r.name, symbol,
+                 painted - launch_time(), r.first_chart, text)
 
     async def _open_window(self, open_window: Callable[[str], Awaitable[None]], symbol: str) -> None:
         log.info("a window asked for a new window on %s", symbol)
