@@ -172,11 +172,18 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
     sup.serve_windows(open_window)
 
     async def start() -> None:
-        on_other_feed = attached or not await start_backend(sup, settings, args)
+        # The windows start beside the simulator and feed, not after them: a window's interpreter,
+        # Qt and widgets take about as long as both, and its feed link says hello until the feed
+        # answers (time to first chart, bench/startup.py). A failed start stops them with the rest.
+        windows = [asyncio.ensure_future(open_window(sym)) for sym in symbols]
+        try:
+            on_other_feed = attached or not await start_backend(sup, settings, args)
+        finally:
+            await asyncio.gather(*windows, return_exceptions=True)
+        for w in windows:
+            w.result()  # a window that could not start is the start's failure, as before
         if on_other_feed:
             sup.add_task(take_over_when_gone(sup, settings, args), "take-over")
-        for sym in symbols:
-            await open_window(sym)
 
     if not await _started(sup, start()):
         return 0
