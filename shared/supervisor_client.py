@@ -97,3 +97,29 @@ def _notify(body: dict, endpoint: str | None) -> bool:
     except (zmq.ZMQError, wire.WireError) as e:
         log.debug("could not send %s to the supervisor: %s", body.get("cmd"), e)
         return False
+
+
+def wait_for_symbol(endpoint: str | None = None) -> str | None:
+    """A spare window's wait: ask the supervisor for a symbol and block until it answers (the user
+    asked for a window). None without a supervisor or on a bad answer (the caller exits)."""
+    endpoint = endpoint or supervisor_endpoint()
+    if not endpoint:
+        return None
+    import zmq
+
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    try:
+        s.connect(endpoint)
+        s.send(wire.pack({"v": wire.PROTOCOL_VERSION, "type": "command", "cmd": "window_spare", "id": "spare",
+                          "pid": os.getpid()}))
+        while not s.poll(500):  # in slices: a signal handler still runs while the spare waits
+            pass
+        reply = wire.unpack(s.recv())
+    except (zmq.ZMQError, wire.WireError) as e:
+        log.warning("spare window: no symbol from the supervisor: %s", e)
+        return None
+    finally:
+        s.close(0)
+    sym = reply.get("symbol")
+    return sym if reply.get("type") == "ok" and isinstance(sym, str) and sym else None

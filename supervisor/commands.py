@@ -164,12 +164,17 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
     sup.install_signal_handlers()
     opened: list[str | None] = []
 
-    async def open_window(symbol: str | None) -> None:
+    def spec_for(symbol: str | None) -> ChildSpec:
         index = opened.count(symbol)  # ui-AAPL, ui-AAPL-2, ...: names stay unique
         opened.append(symbol)
-        await sup.start(ui_factory(settings, args, symbol, index))
+        return ui_factory(settings, args, symbol, index)
 
-    sup.serve_windows(open_window)
+    async def open_window(symbol: str | None) -> None:
+        await sup.start(spec_for(symbol))
+
+    # a spare window (supervisor.core): only for the real window, whose ``--spare`` waits for a symbol
+    spare = (lambda: ui_factory(settings, args, None, 0)) if ui_factory is ui_spec else None
+    sup.serve_windows(open_window, spec_for, spare)
 
     async def start() -> None:
         # The windows start beside the simulator and feed, not after them: a window's interpreter,

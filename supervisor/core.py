@@ -70,6 +70,10 @@ class Supervisor:
         self._windows: WindowServer | None = None
         self._tasks: list[asyncio.Task] = []
         self._me_ps = None  # psutil.Process of the supervisor itself
+        self._spare_spec: Callable[[], ChildSpec] | None = None   # a spare window's spec (no symbol)
+        self._spec_for: Callable[[str], ChildSpec] | None = None  # a window's spec once it has a symbol
+        self._spare: ChildRunner | None = None                    # the spare window, while it has no symbol
+        self._spare_assign: Callable[[str], None] | None = None   # ... and its pending request, once it asked
 
     @property
     def child_env(self) -> dict[str, str]:
@@ -201,9 +205,17 @@ class Supervisor:
         log.info("stopped")
 
     # ---- the windows' requests
-    def serve_windows(self, open_window: Callable[[str], Awaitable[None]]) -> str:
+    def serve_windows(self, open_window: Callable[[str], Awaitable[None]],
+                      spec_for: Callable[[str], ChildSpec] | None = None,
+                      spare: Callable[[], ChildSpec] | None = None) -> str:
         """Bind the private endpoint where windows ask for another window and report
-        their symbol; children find it in ``LIVE_MONITOR_SUPERVISOR``."""
+        their symbol; children find it in ``LIVE_MONITOR_SUPERVISOR``.
+
+        With ``spare`` (a window's spec without a symbol) and ``spec_for`` (the spec a window on a
+        symbol gets: its name and restart command line), one spare window is kept ready once the
+        first chart is painted: a New window is then the spare, given its symbol (bench/startup.py:
+        the snapshot and a paint instead of an interpreter, Qt and the widgets)."""
+        self._spare_spec, self._spec_for = spare, spec_for
         from shared.supervisor_client import SUPERVISOR_ENV
 
         def accept(symbol: str) -> str | None:
@@ -212,10 +224,11 @@ class Supervisor:
             if sum(r.spec.role == "ui" and r.state not in ("closed", "given_up", "failed", "stopped")
                    for r in self.runners) >= MAX_WINDOWS:
                 return f"at most {MAX_WINDOWS} windows"
-            self.add_task(self._open_window(open_window, symbol), f"open-{symbol}")  # replied at once
+            if not self._use_spare(symbol):
+                self.add_task(self._open_window(open_window, symbol), f"open-{symbol}")  # replied at once
             return None
 
-        self._windows = WindowServer(accept, self._window_symbol, self._window_ready)
+        self._windows = WindowServer(accept, self._window_symbol, self._window_ready, self._window_spare)
         endpoint = self._windows.start()
         self.child_env[SUPERVISOR_ENV] = endpoint
         return endpoint
@@ -226,6 +239,37 @@ class Supervisor:
                 if r.symbol != symbol:
                     log.info("%s shows %s", r.name, symbol)
                 r.symbol = symbol
+
+    # ---- the spare window
+    def _window_spare(self, pid: int, assign: Callable[[str], None]) -> None:
+        if self._spare is not None and self._spare.pid == pid and self._spare.alive:
+            self._spare_assign = assign
+            log.info("spare window ready (pid %d)", pid)
+
+    def _use_spare(self, symbol: str) -> bool:
+        """Give the waiting spare this symbol: it becomes the window ``spec_for(symbol)`` names."""
+        r, assign = self._spare, self._spare_assign
+        if r is None or assign is None or not r.alive or self._spec_for is None:
+            return False
+        self._spare = self._spare_assign = None
+        r.spec = self._spec_for(symbol)  # its name, role and, after a crash, its restart command line
+        r.tracker.name = r.spec.name
+        r.symbol, r.started_wall = symbol, time.time()
+        assign(symbol)
+        log.info("the spare window (pid %s) is %s now", r.pid, r.name)
+        self.add_task(self._start_spare(), "spare")
+        return True
+
+    async def _start_spare(self) -> None:
+        if self._spare_spec is None or self._spare is not None or self.stop_event.is_set():
+            return
+        spec = self._spare_spec()
+        spec.name, spec.role, spec.symbol = "ui-spare", "spare", None
+        spec.argv = [*spec.argv, "--spare"]
+        try:
+            self._spare = await self.start(spec)
+        except (StartFailed, Stopping) as e:
+            log.info("no spare window: %s", e)
 
     def _window_ready(self, pid: int, symbol: str, marks: dict) -> None:
         """A window painted its first chart: log the time from the launch and the window's own steps
@@ -239,6 +283,8 @@ class Supervisor:
         text = ", ".join(f"{k} {b - a:.2f}" for (a, _), (b, k) in zip(steps, steps[1:]))
         log.info("%s first chart: %s in %.2f s from launch, %.2f s from its spawn (%s)", r.name, symbol,
                  painted - launch_time(), r.first_chart, text)
+        if self._spare is None and self._spare_spec is not None:  # after the first chart, never before it
+            self.add_task(self._start_spare(), "spare")
 
     async def _open_window(self, open_window: Callable[[str], Awaitable[None]], symbol: str) -> None:
         log.info("a window asked for a new window on %s", symbol)

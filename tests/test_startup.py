@@ -114,7 +114,7 @@ def test_window_ready_reaches_the_window_server():
 def test_the_desktop_logs_each_windows_first_chart(tmp_path):
     """The real ``live-monitor`` desktop on the simulator: the window paints its first chart with
     bars and says so; the supervisor logs it with the window's start-up steps (bench/startup.py
-    reads that line)."""
+    reads that line). Then the spare window takes a New window's symbol and a new spare waits."""
     feed = f"tcp://127.0.0.1:{free_port()}"
     env = cli_env(tmp_path)
     sup = Proc([sys.executable, "-m", "supervisor", "--feed", feed, "--symbols", "AAPL"], env)
@@ -126,6 +126,16 @@ def test_the_desktop_logs_each_windows_first_chart(tmp_path):
         steps = [s.rsplit(" ", 1)[0] for s in m.group(3).split(", ")]
         assert steps[-1] == "painted" and {"qt", "window", "chart_data"} <= set(steps)
         assert float(m.group(1)) >= float(m.group(2))
+        # after the first chart a spare window waits; New window (open_window) makes it ui-MSFT
+        wait_until(lambda: sup.has("spare window ready"), 60, interval=0.05, what="the spare window")
+        spare_pid = int(re.search(r"spare window ready \(pid (\d+)\)", "\n".join(sup.err)).group(1))
+        endpoint = next(ln for ln in sup.err if "window requests at" in ln).rsplit(" ", 1)[1]
+        from shared.supervisor_client import request_window
+
+        assert request_window("msft", endpoint, timeout=5.0)
+        wait_until(lambda: sup.has(f"the spare window (pid {spare_pid}) is ui-MSFT now"), 15, what="spare taken")
+        wait_until(lambda: sup.has("ui-MSFT first chart: MSFT in"), 60, interval=0.05, what="its first chart")
+        wait_until(lambda: sup.count("spare window ready") >= 2, 60, interval=0.05, what="the next spare")
         sup.p.send_signal(signal.SIGTERM)
         assert sup.p.wait(20) == 0
     finally:

@@ -194,6 +194,24 @@ def watch_first_chart(window, manager, symbol: str, marks: dict[str, float]) -> 
     window.chart.on_bars_drawn = drawn
 
 
+def _wait_as_spare(window, marks: dict[str, float]) -> str:
+    """A spare window (``--spare``, started by the supervisor after the first chart): imported, Qt
+    up, widgets built, nothing shown or connected; block until the supervisor names the symbol a
+    user asked a window for, then become that window. Exits 0 when there is no supervisor."""
+    import time
+
+    from shared.supervisor_client import wait_for_symbol
+
+    freeze_startup_heap()
+    symbol = wait_for_symbol()
+    if not symbol:
+        raise SystemExit(0)
+    marks.clear()
+    marks["started"] = time.time()  # this window's start is the request, not the spare's
+    window.switch_symbol(symbol)
+    return symbol
+
+
 def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
@@ -232,6 +250,8 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
                         state_file=settings.ui_state_file, timeframe=getattr(args, "timeframe", None))
     _keep_running_on_errors(window)
     marks["window"] = time.time()
+    if getattr(args, "spare", False) and not shot:
+        symbol = _wait_as_spare(window, marks)
     watch_first_chart(window, manager, symbol, marks)
     freeze_startup_heap()
     manager.connect()
