@@ -183,6 +183,9 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
         windows = [asyncio.ensure_future(open_window(sym)) for sym in symbols]
         try:
             on_other_feed = attached or not await start_backend(sup, settings, args)
+            feed = next((r for r in reversed(sup.runners) if r.spec.role == "feed"), None)
+            if not on_other_feed and feed is not None:
+                sup.prefetch(feed.ready_line or "", symbols, settings.curve_dir)  # backfill while windows start
         finally:
             await asyncio.gather(*windows, return_exceptions=True)
         for w in windows:

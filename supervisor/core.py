@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -239,6 +240,37 @@ class Supervisor:
                 if r.symbol != symbol:
                     log.info("%s shows %s", r.name, symbol)
                 r.symbol = symbol
+
+    # ---- the desktop's symbols, before its windows ask
+    def prefetch(self, ready_line: str, symbols: list[str | None], curve_dir: str = "", hold: float = 20.0) -> None:
+        """Subscribe the windows' symbols on our feed the moment it is up (``data=`` of its ready
+        line), for ``hold`` seconds: its upstream subscription and history backfill then run while
+        the windows are still starting, so a window's first snapshot has the bars sooner
+        (bench/startup.py). The windows' own subscriptions take over; this one only leads."""
+        m = re.search(r"\bdata=(\S+)", ready_line or "")
+        syms = [s for s in symbols if s]
+        if m and syms:
+            self.add_task(self._prefetch(m.group(1), syms, curve_dir, hold), "prefetch")
+
+    async def _prefetch(self, endpoint: str, symbols: list[str], curve_dir: str, hold: float) -> None:
+        import zmq
+
+        from shared.models import wire
+        from shared.zmq_client import apply_curve
+
+        s = zmq.Context.instance().socket(zmq.SUB)
+        try:
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.RCVHWM, 1)  # never read: the subscription is what counts
+            apply_curve(s, curve_dir)
+            s.connect(endpoint)
+            for sym in symbols:
+                s.setsockopt(zmq.SUBSCRIBE, wire.topic_for(sym))
+            await self.sleep_or_stop(hold)
+        except zmq.ZMQError as e:
+            log.debug("no prefetch of %s: %s", symbols, e)
+        finally:
+            s.close(0)
 
     # ---- the spare window
     def _window_spare(self, pid: int, assign: Callable[[str], None]) -> None:
