@@ -61,8 +61,8 @@ def _symbol(args: argparse.Namespace, settings: Settings) -> str:
 def freeze_startup_heap() -> None:
     """Move everything built at start-up out of the cyclic GC's sight.
 
-    Measured in bench/ui_window.py: with pandas/exchange_calendars, numpy,
-    pyqtgraph and Qt wrappers loaded, each full (gen-2) collection scanned the
+    Measured in bench/ui_window.py: with numpy, pyqtgraph and Qt wrappers
+    loaded (and pandas, before the session table), each full (gen-2) collection scanned the
     whole start-up heap and froze the GUI thread for 50-105 ms, several times
     a minute at full feed rate. Those objects live as long as the process;
     ``gc.freeze()`` (the CPython idiom for this) leaves only what the session
