@@ -52,6 +52,7 @@ def launch_time() -> float:
 REPORT_INTERVAL = 3.0         # seconds between resource samples / feed reports
 STOP_GROUP_TIMEOUT = 3.0      # per shutdown group (windows, feed, sim) before SIGKILL
 MAX_WINDOWS = 32              # "New window" requests beyond this are refused
+SPARE_DELAY = 3.0             # s after the first chart before the spare window starts (the desk settles first)
 
 
 class Supervisor:
@@ -75,6 +76,7 @@ class Supervisor:
         self._spec_for: Callable[[str], ChildSpec] | None = None  # a window's spec once it has a symbol
         self._spare: ChildRunner | None = None                    # the spare window, while it has no symbol
         self._spare_assign: Callable[[str], None] | None = None   # ... and its pending request, once it asked
+        self._spare_starting = False
 
     @property
     def child_env(self) -> dict[str, str]:
@@ -292,16 +294,21 @@ class Supervisor:
         self.add_task(self._start_spare(), "spare")
         return True
 
-    async def _start_spare(self) -> None:
-        if self._spare_spec is None or self._spare is not None or self.stop_event.is_set():
+    async def _start_spare(self, delay: float = 0.0) -> None:
+        if delay and await self.sleep_or_stop(delay):
+            return
+        if self._spare_spec is None or self._spare is not None or self._spare_starting or self.stop_event.is_set():
             return
         spec = self._spare_spec()
         spec.name, spec.role, spec.symbol = "ui-spare", "spare", None
         spec.argv = [*spec.argv, "--spare"]
+        self._spare_starting = True  # one spare at a time (two first charts, two tasks)
         try:
             self._spare = await self.start(spec)
         except (StartFailed, Stopping) as e:
             log.info("no spare window: %s", e)
+        finally:
+            self._spare_starting = False
 
     def _window_ready(self, pid: int, symbol: str, marks: dict) -> None:
         """A window painted its first chart: log the time from the launch and the window's own steps
@@ -316,7 +323,7 @@ class Supervisor:
         log.info("%s first chart: %s in %.2f s from launch, %.2f s from its spawn (%s)", r.name, symbol,
                  painted - launch_time(), r.first_chart, text)
         if self._spare is None and self._spare_spec is not None:  # after the first chart, never before it
-            self.add_task(self._start_spare(), "spare")
+            self.add_task(self._start_spare(SPARE_DELAY), "spare")
 
     async def _open_window(self, open_window: Callable[[str], Awaitable[None]], symbol: str) -> None:
         log.info("a window asked for a new window on %s", symbol)
