@@ -35,6 +35,7 @@ BENCHES = [
     ("watchlist", "bench.watchlist"),
     ("memory", "bench.memory"),
     ("recovery", "bench.supervisor_recovery"),
+    ("startup", "bench.startup"),
 ]
 PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -58,6 +58,7 @@ class ChartWidget(QWidget):
         self.follow = True
         self.visible_bars = DEFAULT_VISIBLE
         self.full_refreshes = 0  # full refreshes rendered (screenshot waits for the first)
+        self.on_bars_drawn = None  # called once, after the first render with bars (app.py: ready message)
         self.renders = 0
         self._dirty = False
         self._ind_dirty = False
@@ -362,6 +363,9 @@ class ChartWidget(QWidget):
         if self._marks_dirty:
             self.marks.render()
         self._dirty = self._ind_dirty = self._marks_dirty = False
+        if self.on_bars_drawn is not None and len(s):
+            cb, self.on_bars_drawn = self.on_bars_drawn, None
+            cb()
 
     # ---------------------------------------------------------------- crosshair
     def _refresh_readout(self) -> None:
