@@ -6,8 +6,9 @@ Why it is built this way
   ``set_calculation``, markers) only change the :class:`BarSeries` model and
   mark the chart dirty; a ~30 Hz timer (:meth:`render`) repaints what changed.
   A burst of a thousand trades costs one repaint.
-* **Cached candles** (:mod:`.candles`): finished bars are recorded once in
-  picture chunks; only the forming bar is redrawn per tick.
+* **Cached candles and lines** (:mod:`.candles`, :mod:`.overlays`): finished
+  bars and indicator segments are turned into drawing primitives once per
+  chunk; only the forming bar (and the segment into it) is redrawn per tick.
 * **No pyqtgraph auto-range.** Its auto-range scans every item on every
   change; the chart sets the y range itself from the visible bars (numpy
   slice of at most 2000 rows).
@@ -37,9 +38,10 @@ from .crosshair import Crosshair
 from .levels import LevelLayer
 from .markers import SignalMarks
 from .messages import history_failed, history_queued
+from .overlays import OverlayLines
 from .readout import ChartMessage, readout_html, readout_values
 from .sessions import SessionShade
-from .time_axis import MINUTE_STEPS, CompactAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
+from .time_axis import MINUTE_STEPS, CompactAxis, FastAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +82,12 @@ class ChartWidget(QWidget):
         self.glw.ci.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.glw, 1)
 
-        self.price = self.glw.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.price = self.glw.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis(self.series),
+                                                               "right": FastAxis("right")})
         self.volume = self.glw.addPlot(row=1, col=0, axisItems={"bottom": TimeAxis(self.series),
                                                                 "right": CompactAxis("right")})
-        self.rsi = self.glw.addPlot(row=2, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.rsi = self.glw.addPlot(row=2, col=0, axisItems={"bottom": TimeAxis(self.series),
+                                                             "right": FastAxis("right")})
         self.glw.ci.layout.setRowStretchFactor(0, 6)
         self.glw.ci.layout.setRowStretchFactor(1, 2)
         self.glw.ci.layout.setRowStretchFactor(2, 2)
@@ -113,16 +117,13 @@ class ChartWidget(QWidget):
         self.price.addItem(self.candles)
         self.vol_bars = VolumeItem(self.series, th.up, th.down, th.bg)
         self.volume.addItem(self.vol_bars)
-        # Each overlay is a history curve (up to the previous bar) plus a two-point tail to the
-        # forming bar: a tick moves only the tail, so only its small rectangle is repainted.
-        pens = {"vwap": (th.vwap, 1.5), "ema_9": (th.ema9, 1.2), "ema_21": (th.ema21, 1.2), "rsi_14": (th.rsi, 1.2)}
-        self.curves = {}
-        self.tails = {}
-        for k, (colour, width) in pens.items():
-            plot = self.rsi if k == "rsi_14" else self.price
-            self.curves[k] = plot.plot(pen=pg.mkPen(colour, width=width), connect="finite")
-            self.tails[k] = plot.plot(pen=pg.mkPen(colour, width=width), connect="finite")
-        self._curves_last_x = -1
+        # The indicator lines: one item per pane, finished segments cached, a tick repaints the last one.
+        self.overlays = OverlayLines(self.series, [("vwap", th.vwap, 1.5), ("ema_9", th.ema9, 1.2),
+                                                   ("ema_21", th.ema21, 1.2)])
+        self.price.addItem(self.overlays, ignoreBounds=True)
+        self.rsi_line = OverlayLines(self.series, [("rsi_14", th.rsi, 1.2)])
+        self.rsi.addItem(self.rsi_line, ignoreBounds=True)
+        self._lines_last_x = -1
         for level in (30, 70):
             self.rsi.addItem(pg.InfiniteLine(pos=level, angle=0, movable=False,
                                              pen=pg.mkPen(th.text_dim, width=1, style=Qt.PenStyle.DashLine)))
@@ -340,6 +341,9 @@ class ChartWidget(QWidget):
                 shade.refresh(s.span_ms)
             self.candles.refresh(changed)
             self.vol_bars.refresh(changed)
+            if s.last_x != self._lines_last_x:  # a new bar: the lines' extent grew (their values follow)
+                self._lines_last_x = s.last_x
+                self._ind_dirty = True
             price = self._last_price or (float(s.ohlcv[-1, 3]) if len(s) else None)
             if price:
                 self.last_line.setVisible(True)  # first: a hidden line's label ignores value changes
@@ -349,14 +353,12 @@ class ChartWidget(QWidget):
             self._refresh_readout()
         if self._ind_dirty:
             ind_from = s.take_ind_changes()
-            full = self._ind_full or s.last_x != self._curves_last_x or (ind_from is not None and ind_from < s.last_x)
-            n = len(s)
-            xs = s.xs()
-            for k in self.curves:
-                if full:
-                    self.curves[k].setData(xs[:-1], s.ind[k][:-1], connect="finite")
-                self.tails[k].setData(xs[-2:], s.ind[k][-2:], connect="finite") if n >= 2 else self.tails[k].clear()
-            self._curves_last_x = s.last_x
+            if self._ind_full:
+                self.overlays.reset()
+                self.rsi_line.reset()
+            else:
+                self.overlays.refresh(ind_from)
+                self.rsi_line.refresh(ind_from)
             self._ind_full = False
             self._refresh_readout()
         if self._marks_dirty:

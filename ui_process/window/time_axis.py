@@ -1,9 +1,17 @@
-"""The chart's time axis: bar numbers -> New York wall time, ticks on round minutes.
+"""The chart's axes: bar numbers -> New York wall time, ticks on round minutes; value axes.
 
 Chart x is the bar number (gapless, absolute), so the axis asks the
 :class:`~.bar_series.BarSeries` for each tick's time; ticks land on round
 minutes (1, 2, 5 ... 1440) about one per 90 px, the date shown where the day
 changes. Its own module so the chart module stays about drawing.
+
+Every axis is a :class:`FastAxis`: pyqtgraph's ``AxisItem`` throws its
+drawing away on *every* range signal of its view (a pan moves x only, yet the
+y axes re-lay their text) and finds ticks with numpy calls of ~2.5 ms; at 4
+axes that was half of a pan frame (``bench.chart_panzoom``). A FastAxis keeps
+its picture while its own range is unchanged and finds value ticks with
+:func:`~.candles.nice_ticks` (the grid's rule, denser: a grid line at every
+second label or so, as before).
 """
 
 from __future__ import annotations
@@ -18,11 +26,30 @@ import pyqtgraph as pg
 from shared.market_hours import NY
 
 from .bar_series import BarSeries
+from .candles import nice_ticks
 
 MINUTE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 390, 1440)
 
 
-class TimeAxis(pg.AxisItem):
+class FastAxis(pg.AxisItem):
+    """An axis that redraws only when its own range moved, with ticks found in microseconds."""
+
+    def __init__(self, orientation: str = "right", **kw: Any):
+        super().__init__(orientation=orientation, **kw)
+        self.enableAutoSIPrefix(False)  # no unit label: the prefix pass only re-laid the axis per range change
+
+    def setRange(self, mn: float, mx: float) -> None:  # noqa: N802 (pyqtgraph API)
+        if self.picture is not None and self.range == [mn, mx]:
+            return  # the other direction of the view moved: the drawing is still right
+        super().setRange(mn, mx)
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph API)
+        ticks = nice_ticks(minVal, maxVal, max(2, int(size / 60)))  # denser than the grid, as pyqtgraph's
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else max(abs(maxVal - minVal), 1e-9)
+        return [(step, ticks)]
+
+
+class TimeAxis(FastAxis):
     """Bar numbers -> New York wall time, ticks on round minutes (HH:MM, the date at day changes)."""
 
     def __init__(self, series: BarSeries, **kw: Any):
@@ -68,7 +95,7 @@ class TimeAxis(pg.AxisItem):
         return out
 
 
-class CompactAxis(pg.AxisItem):
+class CompactAxis(FastAxis):
     """Volume ticks as 50k / 1.2M: six-digit share counts crowd a 64 px axis."""
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
