@@ -14,7 +14,12 @@ Why it is built this way
   slice of at most 2000 rows).
 * **Follow the live edge** until the user pans or zooms away from it (a
   manual range change that leaves the last bar off-screen); coming back to the
-  edge, or "fit" (F / Ctrl+0), resumes following.
+  edge, or "fit" (F / Ctrl+0), resumes following. Following scrolls in steps
+  (:func:`follow_range`): a new bar fills the room kept right of the last one
+  and the view jumps only when that is used up, so bars arriving many times a
+  second (a replay, a burst on seconds) do not repaint the whole chart each
+  frame; the y range likewise moves only when the bars leave it or it became
+  much too loose (a full refresh or a pan fits it tight).
 * **Draws, never computes.** Bars of the chosen timeframe and every
   indicator value come from the manager (a full refresh's ``indicators``);
   sessions (:mod:`.sessions`) and levels (:mod:`.levels`) are their own items.
@@ -35,6 +40,7 @@ from . import theme
 from .bar_series import BarSeries
 from .candles import CandleItem, TickGrid, VolumeItem
 from .crosshair import Crosshair
+from .follow import DEFAULT_VISIBLE, MIN_SPAN, RIGHT_MARGIN, follow_range  # noqa: F401 (re-exported)
 from .levels import LevelLayer
 from .markers import SignalMarks
 from .messages import history_failed, history_queued
@@ -44,11 +50,6 @@ from .sessions import SessionShade
 from .time_axis import MINUTE_STEPS, CompactAxis, FastAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_VISIBLE = 120  # bars shown when following the live edge
-RIGHT_MARGIN = 3  # empty bars right of the live edge
-MIN_SPAN = 60  # the view is never narrower than this many bars: one first candle must not fill the chart
-
 
 class ChartWidget(QWidget):
     def __init__(self, max_bars: int = 2000, parent: QWidget | None = None):
@@ -66,6 +67,7 @@ class ChartWidget(QWidget):
         self._ind_full = True  # the whole overlay history must be redrawn (not just the tail)
         self._marks_dirty = False
         self._setting_range = False
+        self._fit_tight = True  # the next render fits y to the bars exactly (a full refresh); ticks keep it
         self._last_price: float | None = None
         self._hover_x: int | None = None
 
@@ -198,7 +200,7 @@ class ChartWidget(QWidget):
             self.candles.reset()
             self.vol_bars.reset()
             self.full_refreshes += 1
-            self._ind_dirty = self._marks_dirty = True
+            self._ind_dirty = self._marks_dirty = self._fit_tight = True
             if bars:
                 self.set_message("")
         if len(self.series) and self.message.text().startswith(("Waiting", "Loading")):
@@ -272,7 +274,7 @@ class ChartWidget(QWidget):
         n = len(self.series)
         self.visible_bars = max(DEFAULT_VISIBLE, n)
         self.follow = True
-        self._dirty = True
+        self._dirty = self._fit_tight = True
         self.render()
 
     def _on_manual_range(self, *_: Any) -> None:
@@ -289,13 +291,13 @@ class ChartWidget(QWidget):
     def _apply_follow(self) -> None:
         if not self.follow or not len(self.series):
             return
-        last = self.series.last_x
-        x1 = last + RIGHT_MARGIN
-        # as many bars as asked, never fewer than MIN_SPAN wide (empty room on the left at first)
-        x0 = min(max(self.series.base - 1, last - self.visible_bars), last - MIN_SPAN)
+        r = follow_range(self.series.last_x, self.series.base, self.visible_bars,
+                         tuple(self.price.getViewBox().viewRange()[0]))
+        if r is None:
+            return
         self._setting_range = True
         try:
-            self.price.setXRange(x0, x1, padding=0)
+            self.price.setXRange(r[0], r[1], padding=0)
         finally:
             self._setting_range = False
 
@@ -349,7 +351,8 @@ class ChartWidget(QWidget):
                 self.last_line.setVisible(True)  # first: a hidden line's label ignores value changes
                 self.last_line.setValue(price)
             self._apply_follow()
-            self._fit_y(force=changed is not None and changed < s.last_x)
+            self._fit_y(force=self._fit_tight)
+            self._fit_tight = False
             self._refresh_readout()
         if self._ind_dirty:
             ind_from = s.take_ind_changes()

@@ -23,6 +23,7 @@ from PyQt6.QtCore import QLineF, QRectF
 from PyQt6.QtGui import QColor, QPainter, QPen
 
 from .bar_series import BarSeries
+from .candles import settle_bounds
 
 CHUNK = 64
 
@@ -61,7 +62,7 @@ class OverlayLines(pg.GraphicsObject):
         for k in [k for k in self._chunks if (k + 1) * CHUNK <= s.base]:
             del self._chunks[k]
         lo, hi = self._extent(0, len(s))
-        r = QRectF(s.base - 0.5, lo, max(1.0, len(s)), max(hi - lo, 1e-9)) if lo <= hi else QRectF()
+        r = settle_bounds(self._bounds, s.base - 0.5, len(s), lo, hi) if lo <= hi else QRectF()
         tail = self._tail_rect()
         if r != self._bounds:
             self.prepareGeometryChange()
