@@ -8,6 +8,10 @@ throughput. The setup is the production one - simulator (``--replay --max``)
 * **stall**: a 5 ms precise ``QTimer``; each tick's lateness beyond 5 ms is
   time the event loop was busy (socket drain, signal slots, repaints).
   Percentiles over the whole run, from the first event to the last.
+  Beside it the **CPU stall**: the GUI thread's own CPU time between two ticks
+  beyond the 5 ms (``thread_time``) - the stall its work would cause on an idle
+  machine. On a loaded one (other processes taking the cores) the wall stall
+  measures the scheduler too; compare the CPU figure there.
 * **frames/s**: paint events on the chart's viewport (what was actually
   drawn), plus the chart's coalesced renders and tape pulls.
 
@@ -37,27 +41,39 @@ PACED_RATE = 20_000  # events/s of the paced stream
 PACED_FRAME = 50  # events per frame of the paced stream
 
 # A Polygon-protocol stand-in that sends a replay file's events at a fixed rate (argv: file rate frame
-# seconds), every frame encoded before the first is sent, so pacing costs it almost nothing.
+# seconds), every frame encoded before the first is sent, so pacing costs it almost nothing. It serves
+# the stream once: the feed reconnects a silent upstream, and a second replay would double the run.
 _PACED_SERVER = textwrap.dedent("""
-    import asyncio, sys, time, websockets
+    import asyncio, json, sys, time, websockets
     from feed_process.sim.replay import load_replay
     path, rate, size, seconds = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     enc = load_replay(path).encoded
     frames = [b"[" + b",".join(enc[i:i + size]) + b"]" for i in range(0, len(enc), size)]
+    served = []
+    async def acks(ws, subscribed):
+        async for raw in ws:  # every subscription is acknowledged, as Polygon does
+            msg = json.loads(raw)
+            if msg.get("action") == "subscribe":
+                await ws.send(json.dumps([{"ev": "status", "status": "success", "message": f"subscribed to: {p}"}
+                                          for p in str(msg.get("params", "")).split(",")]))
+                subscribed.set()
     async def handler(ws):
         await ws.send('[{"ev":"status","status":"connected","message":"Connected Successfully"}]')
         await ws.recv()
         await ws.send('[{"ev":"status","status":"auth_success","message":"authenticated"}]')
-        await ws.recv()
+        subscribed = asyncio.Event()
+        reader = asyncio.ensure_future(acks(ws, subscribed))
+        await subscribed.wait()
         period, nxt = size / rate, time.monotonic()
         t_end = nxt + seconds
-        for f in frames:
+        for f in frames if not served else []:  # once: a reconnect after the silence gets no replay
+            served.append(1)
             if time.monotonic() >= t_end:
                 break
             await ws.send(f)
             nxt += period
             await asyncio.sleep(max(0.0, nxt - time.monotonic()))
-        await asyncio.sleep(3600)
+        await reader
     async def main():
         async with websockets.serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as srv:
             print("LISTENING", srv.sockets[0].getsockname()[1], flush=True)
@@ -108,8 +124,9 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
     paints = PaintCounter()
     w.chart.glw.viewport().installEventFilter(paints)
     gaps: list[float] = []
-    probe = {"last": time.perf_counter(), "first_event": None, "last_event": None, "last_n": 0,
-             "paints0": 0, "renders0": 0, "md0": 0}
+    cpu_gaps: list[float] = []
+    probe = {"last": time.perf_counter(), "cpu": time.thread_time(), "first_event": None, "last_event": None,
+             "last_n": 0, "paints0": 0, "renders0": 0, "md0": 0}
 
     def tick() -> None:
         now = time.perf_counter()
@@ -119,9 +136,11 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
                          md0=m.stats["market_data_emits"])
         if n != probe["last_n"]:
             probe["last_n"], probe["last_event"] = n, now
+        cpu = time.thread_time()
         if probe["first_event"] is not None:
             gaps.append(max(0.0, (now - probe["last"]) - 0.005))
-        probe["last"] = now
+            cpu_gaps.append(max(0.0, (cpu - probe["cpu"]) - 0.005))
+        probe["last"], probe["cpu"] = now, cpu
         # The replay is over on silence (the window then has everything: event by event, or
         # folded into a snapshot when it fell behind and re-synced).
         done = probe["last_event"] is not None and now - probe["last_event"] > IDLE_END_S
@@ -139,7 +158,8 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
     first = probe["first_event"] or end
     span = max(end - first, 1e-9)
     # only the stalls while events flowed (the idle tail is not load)
-    busy = gaps[: max(1, int(len(gaps) * span / max(time.perf_counter() - first, 1e-9)))]
+    keep = max(1, int(len(gaps) * span / max(time.perf_counter() - first, 1e-9)))
+    busy, cpu_busy = gaps[:keep], cpu_gaps[:keep]
     out = {
         "events": m.stats["events"],
         "seconds": round(span, 2),
@@ -151,6 +171,8 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
         "stall_p95_ms": _pct(busy, 95) * 1000,
         "stall_p99_ms": _pct(busy, 99) * 1000,
         "stall_max_ms": max(busy, default=0.0) * 1000,
+        "cpu_stall_p95_ms": _pct(cpu_busy, 95) * 1000,
+        "cpu_stall_p99_ms": _pct(cpu_busy, 99) * 1000,
         "resnapshots": m.feed_info().get("resnapshots"),
         "tape_prints": w.tape.total,
         "bars": len(w.chart.series),

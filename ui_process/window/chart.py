@@ -47,7 +47,7 @@ from .messages import history_failed, history_queued
 from .overlays import OverlayLines
 from .readout import ChartMessage, readout_html, readout_values
 from .sessions import SessionShade
-from .time_axis import MINUTE_STEPS, CompactAxis, FastAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
+from .time_axis import MINUTE_STEPS, CompactAxis, FastAxis, TimeAxis, settle_axes  # noqa: F401 (re-export)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class ChartWidget(QWidget):
             plot.getViewBox().setBorder(pg.mkPen(th.border))  # pane separators
         for plot in (self.price, self.volume):  # one time axis, under the RSI pane: the others cost a
             plot.hideAxis("bottom")             # tick/text layout on every pan for nothing
+        settle_axes((self.price, self.volume, self.rsi))
         self.volume.setXLink(self.price)
         self.rsi.setXLink(self.price)
         for plot in (self.volume, self.rsi):
@@ -120,10 +121,12 @@ class ChartWidget(QWidget):
         self.vol_bars = VolumeItem(self.series, th.up, th.down, th.bg)
         self.volume.addItem(self.vol_bars)
         # The indicator lines: one item per pane, finished segments cached, a tick repaints the last one.
-        self.overlays = OverlayLines(self.series, [("vwap", th.vwap, 1.5), ("ema_9", th.ema9, 1.2),
-                                                   ("ema_21", th.ema21, 1.2)])
+        # 1 px: the raster engine's fast cosmetic-line path; the 1.2-1.5 px pens went through its
+        # stroker and doubled a zoomed-out frame (bench.chart_panzoom). Colour tells the lines apart.
+        self.overlays = OverlayLines(self.series, [("vwap", th.vwap, 1), ("ema_9", th.ema9, 1),
+                                                   ("ema_21", th.ema21, 1)])
         self.price.addItem(self.overlays, ignoreBounds=True)
-        self.rsi_line = OverlayLines(self.series, [("rsi_14", th.rsi, 1.2)])
+        self.rsi_line = OverlayLines(self.series, [("rsi_14", th.rsi, 1)])
         self.rsi.addItem(self.rsi_line, ignoreBounds=True)
         self._lines_last_x = -1
         for level in (30, 70):

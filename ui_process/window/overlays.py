@@ -4,10 +4,11 @@ Why not a pyqtgraph ``PlotDataItem`` per line: with clip-to-view each one
 re-slices its data, rebuilds its path and rescans its bounds with ``nanmin``
 on every view change, and a history curve plus a tail curve per indicator
 made eight of them - a third of a pan frame (``bench.chart_panzoom``). Here,
-as in :mod:`.candles`, the segments between finished bars are turned into
-``QLineF`` s once per chunk of ``CHUNK`` bars and cached; ``paint`` draws the
-chunks inside the view with one ``drawLines`` per indicator, and the segment
-into the forming bar (the only one a tick moves) is drawn fresh. A tick marks
+as in :mod:`.candles`, the line through the finished bars is turned into one
+``QPainterPath`` per indicator per chunk of ``CHUNK`` bars (``arrayToQPath``,
+numpy: no Python object per point) and cached; ``paint`` draws the chunks
+inside the view, and the segment into the forming bar (the only one a tick
+moves) is drawn fresh. A tick marks
 just that segment's rectangle for repaint. Values come from
 :class:`~.bar_series.BarSeries` ``ind`` (the manager's, never recomputed);
 a NaN (no value yet) breaks the line.
@@ -20,7 +21,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QLineF, QRectF
-from PyQt6.QtGui import QColor, QPainter, QPen
+from PyQt6.QtGui import QColor, QPainter, QPainterPath, QPen
 
 from .bar_series import BarSeries
 from .candles import settle_bounds
@@ -39,7 +40,7 @@ class OverlayLines(pg.GraphicsObject):
             pen = QPen(QColor(colour), width)
             pen.setCosmetic(True)
             self.pens.append(pen)
-        self._chunks: dict[int, tuple[int, int, list[list[QLineF]]]] = {}
+        self._chunks: dict[int, tuple[int, int, list[QPainterPath | None]]] = {}
         self._bounds = QRectF()
         self._last_tail = QRectF()
         self.chunk_builds = 0  # chunks (re)built (tests)
@@ -92,33 +93,34 @@ class OverlayLines(pg.GraphicsObject):
             return QRectF()
         return QRectF(self.series.last_x - 1.0, lo, 1.0, max(hi - lo, 1e-9))
 
-    def _segments(self, x0: int, x1: int) -> list[list[QLineF]]:
-        """Per key, the segments from bar x to x+1 for x in [x0, x1) with both ends known."""
+    def _tail(self) -> list[list[QLineF]]:
+        """Per key, the segment from the last finished bar into the forming one (if both are known)."""
         s = self.series
+        x = s.last_x - 1
         out = []
         for k in self.keys:
-            v = s.ind[k]
-            lines = []
-            for x in range(x0, x1):
-                i = x - s.base
-                a, b = v[i], v[i + 1]
-                if a == a and b == b:  # not NaN
-                    lines.append(QLineF(x, float(a), x + 1, float(b)))
-            out.append(lines)
+            a, b = s.ind[k][-2], s.ind[k][-1]
+            out.append([QLineF(x, float(a), x + 1, float(b))] if a == a and b == b else [])  # not NaN
         return out
 
-    def _chunk(self, k: int) -> list[list[QLineF]]:
-        # Segments starting at [k*CHUNK, (k+1)*CHUNK) that end before the forming bar.
+    def _chunk(self, k: int) -> list[QPainterPath | None]:
+        # The line through bars [k*CHUNK, (k+1)*CHUNK] (the next chunk's first bar closes it) that
+        # ends before the forming bar; NaN (no value yet) breaks it.
         s = self.series
         x0 = max(k * CHUNK, s.base)
         x1 = min((k + 1) * CHUNK, s.last_x - 1)
         hit = self._chunks.get(k)
         if hit is not None and hit[0] == x0 and hit[1] == x1:
             return hit[2]
-        segs = self._segments(x0, x1) if x1 > x0 else [[] for _ in self.keys]
-        self._chunks[k] = (x0, x1, segs)
+        paths: list[QPainterPath | None] = []
+        xs = np.arange(x0, x1 + 1, dtype=np.float64)
+        for key in self.keys:
+            ys = s.ind[key][x0 - s.base:x1 - s.base + 1]
+            paths.append(pg.arrayToQPath(xs, ys, connect="finite") if x1 > x0 and np.isfinite(ys).sum() > 1
+                         else None)
+        self._chunks[k] = (x0, x1, paths)
         self.chunk_builds += 1
-        return segs
+        return paths
 
     # ---------------------------------------------------------------- Qt
     def boundingRect(self) -> QRectF:
@@ -137,11 +139,11 @@ class OverlayLines(pg.GraphicsObject):
         if x1 <= x0:
             return
         chunks = [self._chunk(k) for k in range(x0 // CHUNK, x1 // CHUNK + 1)]
-        tail = self._segments(s.last_x - 1, s.last_x)
+        tail = self._tail()
         for i, pen in enumerate(self.pens):
             p.setPen(pen)
             for c in chunks:
-                if c[i]:
-                    p.drawLines(c[i])
+                if c[i] is not None:
+                    p.drawPath(c[i])
             if tail[i]:
                 p.drawLines(tail[i])

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtWidgets import QGraphicsItem
 
 from shared.market_hours import NY
 
@@ -55,9 +56,22 @@ class TimeAxis(FastAxis):
     def __init__(self, series: BarSeries, **kw: Any):
         super().__init__(orientation="bottom", **kw)
         self.series = series
+        self._memo: tuple[tuple, list[float]] | None = None
 
     def bar_ticks(self, x0: float, x1: float, size: float) -> list[float]:
-        """x of the visible bars starting on a round minute, about one per 90 px."""
+        """x of the visible bars starting on a round minute, about one per 90 px.
+
+        The axis and the three panes' grids ask for the same view in one frame: the last answer is kept.
+        """
+        s = self.series
+        key = (x0, x1, size, s.base, len(s), s.t[-1] if s.t else None, s.span_ms)
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        ticks = self._bar_ticks(x0, x1, size)
+        self._memo = (key, ticks)
+        return ticks
+
+    def _bar_ticks(self, x0: float, x1: float, size: float) -> list[float]:
         s = self.series
         i0 = max(0, int(math.ceil(x0)) - s.base)
         i1 = min(len(s), int(math.floor(x1)) - s.base + 1)
@@ -105,3 +119,20 @@ class CompactAxis(FastAxis):
             out.append(f"{v / 1e6:.1f}M".replace(".0M", "M") if a >= 1e6 else
                        f"{v / 1e3:.0f}k" if a >= 1e3 else f"{v:.0f}")
         return out
+
+
+def settle_axes(plots: Any) -> None:
+    """Hidden axes off their views; shown ones drawn from a pixmap cache.
+
+    A hidden axis (pyqtgraph's default left/top, the panes' own bottom ones)
+    still re-laid its label on every range change of its view; a shown one
+    replayed its text picture on every repaint that touched it, where a cached
+    pixmap is one blit until its drawing changes.
+    """
+    for plot in plots:
+        for name in ("left", "top", "bottom", "right"):
+            axis = plot.getAxis(name)
+            if not axis.isVisible():
+                axis.unlinkFromView()
+            else:
+                axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
