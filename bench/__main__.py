@@ -32,6 +32,7 @@ BENCHES = [
     ("ui", "bench.ui_ingest"),
     ("window", "bench.ui_window"),
     ("chart", "bench.chart_timeframes"),
+    ("panzoom", "bench.chart_panzoom"),
     ("watchlist", "bench.watchlist"),
     ("memory", "bench.memory"),
     ("recovery", "bench.supervisor_recovery"),

@@ -37,7 +37,7 @@ __all__ = ["ManagerCore", "Emit", "NullIO"]
 
 logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 
-EVENT_SLICE = 64  # events between two looks at the clock (bounds the overshoot of a drain slice)
+EVENT_SLICE = 32  # events between two looks at the clock (bounds the overshoot of a drain slice)
 UPSTREAM_BAD_STATES = {"auth_failed": "authentication failed", "max_connections": "another connection uses the key",
                        "failed": "gave up reconnecting", "stalled": "stalled (connected but silent)",
                        "reconnecting": "reconnecting", "stopped": "stopped",
