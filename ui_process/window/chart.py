@@ -18,8 +18,7 @@ Why it is built this way
   (:func:`follow_range`): a new bar fills the room kept right of the last one
   and the view jumps only when that is used up, so bars arriving many times a
   second (a replay, a burst on seconds) do not repaint the whole chart each
-  frame; the y range likewise moves only when the bars leave it or it became
-  much too loose (a full refresh or a pan fits it tight).
+  frame; the y range moves only when bars leave it (a refresh or pan fits it).
 * **Draws, never computes.** Bars of the chosen timeframe and every
   indicator value come from the manager (a full refresh's ``indicators``);
   sessions (:mod:`.sessions`) and levels (:mod:`.levels`) are their own items.
@@ -386,8 +385,7 @@ class ChartWidget(QWidget):
         self._hover_x = self.crosshair.move(evt[0])
         on_price = self._hover_x is not None and self.price.sceneBoundingRect().contains(evt[0])
         self.levels.tag_near(self.price.getViewBox().mapSceneToView(evt[0]).y() if on_price else None)
-        self._show_readout(self._hover_x if self._hover_x is not None else
-                           (self.series.last_x if len(self.series) else None))
+        self._refresh_readout()
 
     def readout_values(self, x: int | None) -> dict[str, Any] | None:
         return readout_values(self.series, x)
