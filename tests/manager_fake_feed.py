@@ -123,8 +123,7 @@ class FakeFeed:
     def _heartbeat(self, typ: str = wire.HEARTBEAT) -> None:
         body = wire.heartbeat(self.epoch, os.getpid(), self.upstream,
                               {s: {"seq": st["seq"], "last_ms": 0} for s, st in self.symbols.items()},
-                              {}, int(time.time() * 1000))
-        body["type"] = typ
+                              {}, int(time.time() * 1000), typ)
         self.pub.send_multipart([wire.SYS_TOPIC, wire.pack(body)])
 
     def _reply(self, msg: dict) -> dict | None:
