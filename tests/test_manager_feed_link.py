@@ -209,3 +209,12 @@ def test_upstream_state_from_a_snapshot_reply_is_a_link_event_too():
     out = link.on_reply(snap_reply(snap, seq=0), 0.2)  # carries upstream connected
     assert ("link", None) in out and link.connected
     assert link.on_data(b"sys|", wire.heartbeat(1, 42, UP, {}, {}, 0), 0.5) == []
+
+
+def test_message_types_this_build_does_not_declare_are_ignored():
+    link, snap = started()
+    assert link.on_reply(reply({"type": "status", "id": snap["id"], "pid": 1}), 0.1) == []  # a map: not for the link
+    assert link.on_data(b"md|AAPL|", data({"type": "news", "sym": "AAPL"}), 0.1) == []
+    assert link.on_data(b"sys|", data({"type": "news"}), 0.1) == []
+    out = link.on_reply(snap_reply(snap, seq=3), 0.2)
+    assert kinds(out) == ["snapshot"] and link.synced

@@ -198,7 +198,7 @@ class FeedLink:
                 self.counters["stale_dropped"] += 1
                 return []
             return self._on_snapshot(msg, now)
-        if isinstance(msg, m.Error):
+        if isinstance(msg, m.ErrorReply):
             if rid is not None and rid == self._snap_id:
                 self._snap_id = None
                 self._snap_sent_at = now
@@ -291,7 +291,7 @@ class FeedLink:
         if topic == wire.SYS_TOPIC:
             if isinstance(msg, m.Heartbeat):  # a heartbeat or a status
                 return self._on_heartbeat(msg, now)
-            if isinstance(msg, m.Error):
+            if isinstance(msg, m.ErrorEvent):
                 out = self._set_alive(now)
                 n = msg.count
                 return out + [("error", f"Feed: {msg.message or msg.kind}" + (f" (x{n})" if n and n > 1 else ""))]

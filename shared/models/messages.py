@@ -16,8 +16,8 @@ Why it looks like this
   default with it (None: an older feed's shorter array); the fields without a
   default are the ones every v1 feed sent.
 * **Messages stay maps.** ``tag_field="type"`` puts the message type under
-  ``"type"``; every declared key is sent (``error`` and ``ok`` leave out what
-  they do not carry, as before), so a subscriber that reads maps
+  ``"type"``; every declared key is sent (a ``sys|`` error and ``ok`` leave
+  out what they do not carry, as before), so a subscriber that reads maps
   (``examples/subscriber.py``, msgpack-python) reads the same keys as before. ``v`` is required: a message without the
   protocol version, or with another one, is refused.
 * Requests and replies share type names (``hello``, ``snapshot``, ``status``),
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from msgspec import Meta, Struct, structs
+from msgspec import NODEFAULT, Meta, Struct, structs
 
 from .events import MAX_MS, MIN_MS, Codes, Count, Level, Price, Text
 
@@ -153,14 +153,12 @@ class Status(Heartbeat, tag="status"):
     """``sys|`` at once when the upstream state changes: the heartbeat's body."""
 
 
-class Error(Msg, tag="error", omit_defaults=True):
-    """A ``sys|`` input error (``kind, message, count``, ``source`` for a notice), or an error reply
-    (``id, code, message``)."""
-    id: Id = None
-    code: str | None = None
-    kind: str | None = None
+class ErrorEvent(Msg, tag="error", omit_defaults=True):
+    """``sys|``: an input error the feed counted (at most one per kind per second), or kind ``notice``: a
+    supervisor message (with ``source``)."""
+    kind: str
     message: str = ""
-    count: Count | None = None
+    count: Count = 0
     source: str | None = None
 
 
@@ -188,7 +186,7 @@ class AlertFired(Msg, tag="alert"):
     entry: dict[str, Any]
 
 
-DataMessage = Union[Batch, Resync, Heartbeat, Status, Error, Summary, AlertFired]
+DataMessage = Union[Batch, Resync, Heartbeat, Status, ErrorEvent, Summary, AlertFired]
 
 
 # ---------------------------------------------------------------- control requests (client -> feed)
@@ -262,6 +260,13 @@ class SnapshotReply(Msg, tag="snapshot"):
     upstream: dict[str, Any] = {}
 
 
+class ErrorReply(Msg, tag="error"):
+    """The answer to a request that was malformed, unknown or refused (``code`` says which)."""
+    id: Id = None
+    code: str = "bad_request"
+    message: str = ""
+
+
 class Ok(Msg, tag="ok", omit_defaults=True):
     id: Id = None
     started: bool | None = None     # reconnect: did anything change
@@ -272,7 +277,7 @@ class Pong(Msg, tag="pong"):
     id: Id = None
 
 
-Reply = Union[HelloReply, SnapshotReply, Ok, Pong, Error]
+Reply = Union[HelloReply, SnapshotReply, Ok, Pong, ErrorReply]
 
 
 # ---------------------------------------------------------------- constructors (wire.batch ... re-exports them)
@@ -293,18 +298,23 @@ def resync(symbol: str, epoch: int, reason: str) -> Resync:
     return Resync(v=1, sym=symbol, epoch=epoch, reason=reason)
 
 
-def error_event(kind: str, message: str, count: int, source: str | None = None) -> Error:
+def error_event(kind: str, message: str, count: int, source: str | None = None) -> ErrorEvent:
     """A ``sys|`` error: an input error the feed counted, or (kind ``notice``) a supervisor message."""
-    return Error(v=1, kind=kind, message=message, count=count, source=source)
+    return ErrorEvent(v=1, kind=kind, message=message, count=count, source=source)
 
 
-def error_reply(req_id: Any, message: str, code: str = "bad_request") -> Error:
-    return Error(v=1, id=req_id, code=code, message=message)
+def error_reply(req_id: Any, message: str, code: str = "bad_request") -> ErrorReply:
+    return ErrorReply(v=1, id=req_id, code=code, message=message)
 
 
 def as_map(msg: Msg) -> dict:
-    """A message struct -> its map (``type`` and the fields, values as they are)."""
-    return {"type": msg.__struct_config__.tag, **structs.asdict(msg)}
+    """A message struct -> the map a map reader decodes from it (values as they are, not copied)."""
+    d = {"type": msg.__struct_config__.tag, **structs.asdict(msg)}
+    if msg.__struct_config__.omit_defaults:
+        for f in structs.fields(msg):
+            if f.default is not NODEFAULT and d[f.name] == f.default:
+                del d[f.name]
+    return d
 
 
 # Requests are maps (a client sets or rewrites their ``id``), made from their structs.
