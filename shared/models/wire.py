@@ -36,7 +36,7 @@ dict (``trade``, ``quote``, ``aggregate``, ``second_aggregate``, ``luld``,
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, get_args
 
 import msgpack
 import msgspec
@@ -72,8 +72,8 @@ ALERT = "alert"          # alert|: one fired alert; also the control request for
 HELLO = "hello"
 SNAPSHOT = "snapshot"
 
-CONTROL_TYPES = frozenset({HELLO, SNAPSHOT, STATUS, "ping", "command", ALERT})
-DATA_TYPES = frozenset({BATCH, HEARTBEAT, STATUS, ERROR, RESYNC, SUMMARY, ALERT})
+CONTROL_TYPES = frozenset([c.__struct_config__.tag for c in get_args(m.Request)] + [ALERT])  # requests
+DATA_TYPES = frozenset(c.__struct_config__.tag for c in get_args(m.DataMessage))
 # The summary's keys (docs/PROTOCOL.md); every figure may be None.
 SUMMARY_KEYS = tuple(f for f in m.Summary.__struct_fields__ if f != "v")
 
