@@ -154,7 +154,7 @@ def test_a_malformed_luld_array_from_the_feed_is_counted_bad(qtbot):
         luld: list[dict] = []
         m.luld_event.connect(luld.append)
         m.connect()
-        until(qtbot, lambda: m.feed_info()["connected"])
+        until(qtbot, lambda: m.feed_info()["connected"] and m.feed_info()["synced"])  # the first snapshot applied
         feed.publish("AAPL", [["LULD", T0, "x", 95.5], ["LULD", T0 + 2, 105.5, 95.5, [], 3, 9]])
         until(qtbot, lambda: m.feed_info()["bad_messages"] == 1)
         feed.publish("AAPL", [["T", T0 + 1, 100.0, 1, None, []]])  # after the lost batch: a gap, a re-snapshot
