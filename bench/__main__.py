@@ -26,6 +26,7 @@ from pathlib import Path
 BENCHES = [
     ("sim", "bench.sim_rate"),
     ("feed", "bench.feed_throughput"),
+    ("wire", "bench.wire_codec"),
     ("latency", "bench.latency"),
     ("fanout", "bench.fanout"),
     ("desk", "bench.desk"),
@@ -38,7 +39,7 @@ BENCHES = [
     ("recovery", "bench.supervisor_recovery"),
     ("startup", "bench.startup"),
 ]
-PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
+PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "msgspec", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
