@@ -26,17 +26,21 @@ from pathlib import Path
 BENCHES = [
     ("sim", "bench.sim_rate"),
     ("feed", "bench.feed_throughput"),
+    ("wire", "bench.wire_codec"),
     ("latency", "bench.latency"),
     ("fanout", "bench.fanout"),
+    ("desk", "bench.desk"),
     ("ui", "bench.ui_ingest"),
     ("window", "bench.ui_window"),
     ("chart", "bench.chart_timeframes"),
+    ("panzoom", "bench.chart_panzoom"),
     ("watchlist", "bench.watchlist"),
     ("memory", "bench.memory"),
     ("recovery", "bench.supervisor_recovery"),
+    ("startup", "bench.startup"),
     ("cli", "bench.cli"),
 ]
-PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
+PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "msgspec", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
