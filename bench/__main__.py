@@ -38,6 +38,7 @@ BENCHES = [
     ("memory", "bench.memory"),
     ("recovery", "bench.supervisor_recovery"),
     ("startup", "bench.startup"),
+    ("cli", "bench.cli"),
 ]
 PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "msgspec", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
 RESULTS = Path(__file__).resolve().parent / "results"
