@@ -112,6 +112,40 @@ class Publisher:
             self.internal("frame", e)
         return out
 
+    def handle_frames(self, frames: list[bytes]) -> list[Output | None]:
+        """The frames one socket read brought, as one: each decoded once, then one fold and one message per
+        symbol for all of them (a symbol's events in the frames' order). Never raises; one Output (or None:
+        not decoded) per frame, for the client's per-frame bookkeeping."""
+        if len(frames) == 1:
+            return [self.handle_frame(frames[0])]
+        outs: list[Output | None] = []
+        merged: dict[str, list[list]] = {}
+        receive = self.core.receive
+        try:
+            for frame in frames:
+                try:
+                    out = receive(frame)
+                except Exception as e:  # the cores promise not to raise; if one does, count and go on
+                    self.internal("decode", e)
+                    outs.append(None)
+                    continue
+                outs.append(out)
+                for sym, lst in out.batches.items():
+                    m = merged.get(sym)
+                    if m is None:
+                        merged[sym] = list(lst)  # a copy: the frame's Output keeps its own events
+                    else:
+                        m.extend(lst)
+                if out.errors:
+                    self.report(out.errors)
+                    out.errors = []
+            if merged:
+                self.publish_events(merged)
+        except Exception as e:  # a bug outside the per-symbol guards (counting, reporting)
+            self.internal("frame", e)
+            outs.extend([None] * (len(frames) - len(outs)))
+        return outs
+
     def internal(self, stage: str, e: BaseException, sym: str = "") -> None:
         kind = f"internal_{type(e).__name__}"
         self.counters[kind] += 1
