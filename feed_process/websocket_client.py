@@ -15,8 +15,8 @@ It keeps the seed's operations (``connect_to_server``, ``subscribe``, ``unsubscr
 exception that escapes it (a bug; frame-level trouble is contained by the
 feed's boundary before it gets here) is logged, counted (``restarts``),
 shown as state ``restarting`` (never ``connected``), and the loop starts
-again after the shared backoff. ``test_hook`` (called once per frame, outside
-the frame boundary) lets a test kill the loop from inside.
+again after the shared backoff. ``test_hook`` (called once per batch of frames,
+outside the frame boundary) lets a test kill the loop from inside.
 
 **Relay client ids** (:mod:`.client_ids`): ``{client_id}`` becomes the
 configured id, the installation's stable id and a per-connection suffix (a
@@ -354,27 +354,27 @@ class PolygonWebSocketClient:
         return "closed by the client"
 
     def _batch(self, frames: list[bytes]) -> None:
-        """The frames one read brought: one boundary call (one fold and encode per symbol), then each
-        frame's bookkeeping in order (data time, acks, control replies), as if it had come alone."""
+        """The frames one read brought: one boundary call (one fold and encode per symbol), then the
+        bookkeeping of each Output it returned, in order (data time, acks, control replies)."""
         self.frames += len(frames)
         now = self.clock()
         s = self.session
         hook = self.test_hook
-        for frame, out in zip(frames, self.handle_frames(frames)):
-            if out is None:  # the boundary refused the frame (counted there)
-                s.received(now)
-            else:
-                s.received(now, out.last_ms if out.batches else 0)
-                if s.pending and out.batches:
-                    # Events of a symbol prove its subscription works, whether or not the upstream acks.
-                    self._apply(s.acked(list(out.batches), now))
+        s.received(now)  # the stall watchdog: the upstream spoke
+        for out in self.handle_frames(frames):
+            if out is not None:
+                if out.batches:
+                    s.received(now, out.last_ms)
+                    if s.pending:
+                        # Events of a symbol prove its subscription works, whether or not the upstream acks.
+                        self._apply(s.acked(list(out.batches), now))
                 if out.send or out.state or out.errors or out.source or out.message or out.acks or out.sub_errors \
                         or not out.batches:
-                    self._control(frame, out, now)
-            if hook is not None:
-                hook()
+                    self._control(out, now)
+        if hook is not None:
+            hook()
 
-    def _control(self, frame: bytes, out: Output, now: float) -> None:
+    def _control(self, out: Output, now: float) -> None:
         if out.source:
             self.source = out.source
         self._send(out.send)
