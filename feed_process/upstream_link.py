@@ -7,8 +7,8 @@ real Polygon frames for a few symbols carry 1-20 events. picows parses frames in
 C and calls :meth:`_Listener.on_ws_frame` for each one inside ``data_received``,
 so every frame that one socket read brought is appended here in a burst, and the
 client takes them all in one :meth:`Link.next` - the coalescing the publisher
-folds and encodes once per symbol (one read is at most asyncio's 256 KiB, so a
-batch is bounded without a queue limit: the socket is only read between batches).
+folds and encodes once per symbol, up to ``BATCH_BYTES`` per batch (the socket is
+read only between batches, so the backlog is what the kernel had buffered).
 
 What websockets did for the feed and picows leaves to its user is here, in one place:
 
@@ -37,6 +37,11 @@ from picows import WSCloseCode, WSMsgType
 log = logging.getLogger(__name__)
 
 _DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
+# The most frame bytes handed over per batch (a frame over it goes alone). picows reads into a buffer
+# that grows with the backlog, so one read can bring megabytes behind a slow moment; folding tens of
+# thousands of events at once cost more per event (cache, GC generations) than ~400-event batches,
+# and 64 KiB already spreads the per-batch costs over ~85 five-event frames.
+BATCH_BYTES = 64 * 1024
 logging.getLogger("picows").setLevel(logging.WARNING)  # one INFO line per connect/disconnect is ours to say
 
 
@@ -163,7 +168,18 @@ class Link:
                 if self.transport.is_disconnected:
                     raise await self._closed()
                 return []  # the deadline
-        frames, self.pending = self.pending, []
+        pending = self.pending
+        take = size = 0
+        for f in pending:  # at most BATCH_BYTES (and at least one frame) per batch
+            size += len(f)
+            take += 1
+            if size >= BATCH_BYTES:
+                break
+        if take == len(pending):
+            self.pending = []
+            return pending
+        frames = pending[:take]
+        del pending[:take]
         return frames
 
     def _timeout(self) -> None:
