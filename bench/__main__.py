@@ -26,6 +26,7 @@ from pathlib import Path
 BENCHES = [
     ("sim", "bench.sim_rate"),
     ("feed", "bench.feed_throughput"),
+    ("transports", "bench.transports"),
     ("latency", "bench.latency"),
     ("fanout", "bench.fanout"),
     ("ui", "bench.ui_ingest"),
@@ -35,7 +36,7 @@ BENCHES = [
     ("memory", "bench.memory"),
     ("recovery", "bench.supervisor_recovery"),
 ]
-PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
+PACKAGES = ["pyzmq", "PyQt6", "websockets", "picows", "msgpack", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
