@@ -27,16 +27,21 @@ BENCHES = [
     ("sim", "bench.sim_rate"),
     ("feed", "bench.feed_throughput"),
     ("transports", "bench.transports"),
+    ("wire", "bench.wire_codec"),
     ("latency", "bench.latency"),
     ("fanout", "bench.fanout"),
+    ("desk", "bench.desk"),
     ("ui", "bench.ui_ingest"),
     ("window", "bench.ui_window"),
     ("chart", "bench.chart_timeframes"),
+    ("panzoom", "bench.chart_panzoom"),
     ("watchlist", "bench.watchlist"),
     ("memory", "bench.memory"),
     ("recovery", "bench.supervisor_recovery"),
+    ("startup", "bench.startup"),
 ]
-PACKAGES = ["pyzmq", "PyQt6", "websockets", "picows", "msgpack", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
+PACKAGES = ["pyzmq", "PyQt6", "websockets", "picows", "msgpack", "msgspec", "orjson", "aiohttp", "pyqtgraph", "massive",
+            "psutil"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -1,105 +1,233 @@
-"""End-to-end latency: upstream send -> the Qt side of a UI process, at 1k/5k/20k events/s.
+"""Latency at 1k, 5k and 20k events/s: the official client alone, a bare loop, and the feed -> subscriber hop.
 
-Why: a trader cares how old a print is when the window learns of it. The
-chain measured is the whole product path: a Polygon-protocol server stamps
-each trade's id with its send time (ns, same machine clock) -> WebSocket ->
-feed process -> ZeroMQ -> a UI process whose ``PolygonDataManager`` runs on a
-real Qt event loop; the latency is taken where the manager applies the
-events on the GUI thread (from its QSocketNotifier drain), right before the
-spec's per-event hooks (``_process_trade``...) run.
-The UI process starts as the app's ``run_ui`` does (calendar warmed and the
-start-up heap frozen before it connects). Only trades sent from 0.5 s after
-the window's first snapshot count (the steady state; start-up - subscribe,
-snapshot, buffered catch-up - is the recovery benchmark's subject). The
-trades are regular (no condition), so they move the last price, the ticker
-and the forming bar as a real tape does.
+Why this shape (issue 17: "the extra process hop is free"): a paced
+Polygon-protocol stand-in (:mod:`bench.paced`) sends frames of 5 trades and
+logs each frame's send time (``time.monotonic_ns``, one clock for every
+process of the machine). Three consumers, each its own process, one after the
+other on the same stand-in, in the same run:
+
+* ``massive``: the official client as shipped (stdlib json, its dataclasses),
+* ``bare``: a websockets + orjson receive loop (what any Python client costs at least),
+* ``feed``: the stand-in -> feed process -> ZeroMQ -> a subscriber process
+  (what a window gets; the trade id arrives as wire index 8, ``q``).
+
+Each reports ``(q, receive ns)`` per trade; the bench matches them with the
+send log, drops the first ``WARM_S`` (connection warm-up), and reports p50 /
+p99 per consumer per rate, and the CPU of every process (% of one core over
+the stream). Rounds repeat the three consumers in turn, so a noisy moment
+hits all of them; the table gives the median of the rounds and their spread.
+``--variant`` (also ``python -m bench.latency --variant ui``) adds the old
+figure: feed -> ``PolygonDataManager`` on the GUI thread of a Qt process.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 
-from bench.common import REPO, bench_env, start, stop
-from bench.feed_throughput import _LAT_SERVER, _feed
+import numpy as np
+import psutil
 
-_UI_CHILD = textwrap.dedent("""
+from bench.common import REPO, bench_env, free_port, start, stop
+from bench.paced import BARE, MASSIVE, STANDIN, SUBSCRIBER
+
+PY = sys.executable
+RATES = (1_000.0, 5_000.0, 20_000.0)
+WARM_S = 0.4
+IDLE_S = 1.5  # a consumer on the feed stops this long after its last trade (the direct ones at the close)
+
+# The Qt variant: the manager's core applies the events on the GUI thread; q read from the wire array there.
+_UI = textwrap.dedent("""
     import json, sys, time
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
     from ui_process.polygon_data_manager import PolygonDataManager
-    feed, expected, limit_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     from shared import market_hours
     from ui_process.app import freeze_startup_heap
+    ctl, expected, idle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     app = QApplication([])
-    market_hours.warm()  # as the app's run_ui does before it connects (the calendar would otherwise load mid-stream)
-    lat = []
-    since = [None]  # steady state: only trades sent 0.5 s after the first snapshot was applied
-    m = PolygonDataManager(feed)
+    market_hours.warm()
+    qs, ns = [], []
+    m = PolygonDataManager(ctl)
     apply_events = m._core.apply_events
-    # The seed's TradeData has no trade id, so the stamp is read from the wire
-    # array just before the manager's core turns it into the dict for _process_trade.
+    mono = time.monotonic_ns
     def probe(arrays, start, stop):
-        now = time.time_ns()
-        if since[0] is None:
-            if m.feed_info()["synced"]:
-                since[0] = now + 500_000_000
-        else:
-            for a in arrays[start:stop]:
-                if a[0] == "T" and a[6] and int(a[6]) > since[0]:
-                    lat.append((now - int(a[6])) / 1e6)
+        now = mono()
+        for a in arrays[start:stop]:
+            if a[0] == "T" and len(a) > 8 and a[8] is not None:
+                qs.append(a[8]); ns.append(now)
         apply_events(arrays, start, stop)
-        if len(lat) >= expected:
+        quiet.start(int(idle * 1000))  # ends idle seconds after the last event
+        if len(qs) >= expected:
             app.quit()
     m._core.apply_events = probe
+    quiet = QTimer(); quiet.setSingleShot(True); quiet.timeout.connect(app.quit)
     freeze_startup_heap()
     m.connect()
-    m.change_symbol("LAT")
-    QTimer.singleShot(int(limit_s * 1000), app.quit)
     print("READY", flush=True)
+    m.change_symbol("LAT")
+    quiet.start(30000)  # the first events
     app.exec()
-    print(json.dumps({"events": len(lat), "latency_ms": lat}))
+    print(json.dumps({"q": qs, "ns": ns, "cpu_s": time.process_time(), "wall_s": 0.0}))
 """)
 
 
-def _run(rate: float, seconds: float) -> dict:
-    srv, line = start([sys.executable, "-c", _LAT_SERVER, str(rate), "5", str(seconds + 8)], "LISTENING")
-    port = int(line.split()[1])
+def feed_cmd(ctl: str, upstream: str, extra: list[str] = (), pre: str = "") -> list[str]:
+    """The feed as ``live-monitor feed`` runs it; ``pre``: code run first (an experiment's local patch)."""
+    return [PY, "-c", pre + "\nimport sys; from shared.cli import main; sys.exit(main())", "feed", "--feed", ctl,
+            "--upstream", upstream, "--protocol", "polygon", "--no-backfill",
+            "--log-level", "WARNING", *extra]
+
+
+def _cpu(p: psutil.Process | None) -> float:
+    if p is None:
+        return 0.0
     try:
-        feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
-        try:
-            expected = int(rate * seconds)
-            ui = subprocess.Popen([sys.executable, "-c", _UI_CHILD, ctl, str(expected), str(seconds + 20)],
-                                  cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                  env={**bench_env(), "QT_QPA_PLATFORM": "offscreen"})
-            try:
-                out, _ = ui.communicate(timeout=seconds + 60)
-            finally:
-                stop(ui)
-        finally:
-            stop(feed)
+        t = p.cpu_times()
+        return t.user + t.system
+    except psutil.Error:
+        return 0.0
+
+
+def run_one(consumer: str, rate: float, seconds: float, *, compression: str | None = "deflate",
+            feed_env: dict | None = None, feed_args: list[str] = (), feed_pre: str = "") -> dict:
+    """One consumer on a fresh stand-in: latency quantiles (ms) and CPU % of one core per process."""
+    fd, log = tempfile.mkstemp(prefix="lat-", suffix=".json")
+    os.close(fd)
+    os.unlink(log)
+    cfg = {"rate": rate, "batch": 5, "seconds": seconds, "compression": compression, "log": log,
+           "close_after": consumer in ("massive", "bare")}
+    srv, line = start([PY, "-c", STANDIN, json.dumps(cfg)], "LISTENING")
+    procs: list[subprocess.Popen] = []
+    try:
+        port = line.split()[1]
+        feed = None
+        idle = str(IDLE_S)
+        if consumer in ("feed", "ui"):
+            ctl = f"tcp://127.0.0.1:{free_port()}"
+            env = {**bench_env(), **(feed_env or {})}
+            feed, _ = start(feed_cmd(ctl, f"ws://127.0.0.1:{port}/stocks", list(feed_args), feed_pre), "LISTENING",
+                            env=env)
+            procs.append(feed)
+            script, args = (SUBSCRIBER, [ctl]) if consumer == "feed" else (_UI, [ctl])
+        else:
+            script, args = {"massive": MASSIVE, "bare": BARE}[consumer], [port]
+        env = {**bench_env(), "QT_QPA_PLATFORM": "offscreen"}
+        extra = ["none"] if consumer == "bare" and compression is None else []
+        c = subprocess.Popen([PY, "-c", script, *args, str(10**9), idle, *extra], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=env)
+        procs.append(c)
+        c.stdout.readline()  # READY
+        ps = {"server": psutil.Process(srv.pid), "feed": psutil.Process(feed.pid) if feed else None}
+        cpu0, t0 = {k: _cpu(p) for k, p in ps.items()}, time.monotonic()
+        out, _ = c.communicate(timeout=seconds + 90)  # a lagging feed still works after the stand-in stops
+        cpu1, t1 = {k: _cpu(p) for k, p in ps.items()}, time.monotonic() - IDLE_S
+        t_end = time.monotonic() + seconds + 10
+        while not os.path.exists(log) and time.monotonic() < t_end:  # a consumer that ended early
+            time.sleep(0.02)
+        with open(log) as f:
+            sent = json.load(f)
     finally:
+        for p in procs[::-1]:
+            stop(p)
         stop(srv)
+        if os.path.exists(log):
+            os.unlink(log)
     r = json.loads(out.strip().splitlines()[-1])
-    lat = sorted(r["latency_ms"])
-    row = {"name": f"~{rate:,.0f} events/s", "events": r["events"]}
-    if len(lat) >= 100:
-        q = statistics.quantiles(lat, n=100)
-        row.update(p50_ms=q[49], p95_ms=q[94], p99_ms=q[98], max_ms=lat[-1])
+    busy = max(sent["seconds"], t1 - t0 if consumer in ("feed", "ui") else 0.0)
+    return summarize(consumer, rate, sent, r, {k: (cpu1[k] - cpu0[k]) / busy for k in cpu0})
+
+
+def summarize(consumer: str, rate: float, sent: dict, r: dict, cpu: dict) -> dict:
+    fq, fns = np.asarray(sent["q"], dtype=np.int64), np.asarray(sent["ns"], dtype=np.int64)
+    q, ns = np.asarray(r["q"], dtype=np.int64), np.asarray(r["ns"], dtype=np.int64)
+    wall = sent["seconds"] or 1e-9
+    row = {"consumer": consumer, "rate": rate, "sent": sent["events"], "received": int(len(q))}
+    if not len(q) or not len(fq):
+        return row
+    idx = np.searchsorted(fq, q, side="right") - 1
+    lat = (ns - fns[idx]) / 1e6
+    keep = fns[idx] >= fns[0] + int(WARM_S * 1e9)
+    lat = np.sort(lat[keep])
+    if len(lat) < 50:
+        return row
+    row.update(p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)), max_ms=float(lat[-1]),
+               cpu_consumer=100 * r["cpu_s"] / (r["wall_s"] or wall) if consumer != "ui" else None,
+               cpu_server=100 * cpu["server"], cpu_feed=100 * cpu["feed"] if cpu["feed"] else None)
     return row
 
 
-def measure(quick: bool) -> dict:
-    seconds = 3.0 if quick else 8.0
-    rows = [_run(rate, seconds) for rate in (1_000.0, 5_000.0, 20_000.0)]
-    return {"title": "end-to-end latency: upstream send -> PolygonDataManager on the GUI thread of a UI process",
-            "rows": rows,
-            "notes": ["server stamps each trade with time.time_ns(); the UI process subtracts on the GUI thread",
-                      "frames of 5 trades; steady state: from 0.5 s after the window's first snapshot"]}
+def _spread(vals: list[float]) -> str:
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-"
+    lo, hi = min(vals), max(vals)
+    return f"{lo:.2f}" if len(vals) == 1 or hi - lo < 0.005 else f"{lo:.2f}-{hi:.2f}"
 
 
-if __name__ == "__main__":  # python -m bench.latency [--quick]
-    print(json.dumps(measure("--quick" in sys.argv), indent=1, default=str))
+def table(runs: list[dict], consumers: list[str], rates=RATES) -> list[dict]:
+    rows = []
+    for rate in rates:
+        base = None
+        for cons in consumers:
+            rs = [r for r in runs if r["consumer"] == cons and r["rate"] == rate and "p50_ms" in r]
+            if not rs:
+                rows.append({"name": f"{cons} @ {rate / 1000:g}k ev/s", "p50_ms": None})
+                continue
+            med = {k: statistics.median([r[k] for r in rs if r.get(k) is not None] or [0.0])
+                   for k in ("p50_ms", "p99_ms", "max_ms", "cpu_consumer", "cpu_feed", "cpu_server")}
+            row = {"name": f"{cons} @ {rate / 1000:g}k ev/s", "rounds": len(rs),
+                   "p50_ms": med["p50_ms"], "p99_ms": med["p99_ms"],
+                   "p50_spread": _spread([r["p50_ms"] for r in rs]), "p99_spread": _spread([r["p99_ms"] for r in rs]),
+                   "max_ms": med["max_ms"], "lost": sum(r["sent"] - r["received"] for r in rs),
+                   "cpu_consumer_pct": round(med["cpu_consumer"], 1) if cons != "ui" else None,
+                   "cpu_feed_pct": round(med["cpu_feed"], 1) if cons in ("feed", "ui") else None,
+                   "cpu_server_pct": round(med["cpu_server"], 1)}
+            if cons == "massive":
+                base = med
+            elif base is not None:
+                row["p50_vs_massive_ms"] = round(med["p50_ms"] - base["p50_ms"], 3)
+                row["p99_vs_massive_ms"] = round(med["p99_ms"] - base["p99_ms"], 3)
+            rows.append(row)
+    return rows
+
+
+def measure(quick: bool, variant: bool = False, compression: str | None = "deflate",
+            rounds: int | None = None, seconds: float | None = None) -> dict:
+    seconds = seconds or (1.2 if quick else 5.0)
+    rounds = rounds or (1 if quick else 3)
+    consumers = ["massive", "bare", "feed"] + (["ui"] if variant else [])
+    runs = []
+    for _ in range(rounds):
+        for rate in RATES:
+            for cons in consumers:
+                runs.append(run_one(cons, rate, seconds, compression=compression))
+    load = os.getloadavg()[0]
+    return {"title": "latency: paced stand-in (frames of 5 trades) -> consumer process, matched by trade id",
+            "rows": table(runs, consumers),
+            "notes": [f"{rounds} round(s) of {seconds:g} s per consumer per rate; first {WARM_S} s dropped; "
+                      "figures are the median of the rounds, *_spread min-max",
+                      f"stand-in compression: {compression or 'off'} (clients as shipped negotiate what is offered)",
+                      "cpu_*_pct: % of one core over the stream; cpu_feed is the feed process (Python + ZeroMQ I/O "
+                      "threads), cpu_consumer the subscriber/client process",
+                      "goal (issue 17): feed p50 within +0.1 ms of massive, p99 at or below it",
+                      f"load average at the end: {load:.1f} on {os.cpu_count()} cores (noisy if > 1)"],
+            "runs": runs}
+
+
+if __name__ == "__main__":  # python -m bench.latency [--quick] [--variant] [--no-compression] [--rounds N]
+    a = sys.argv[1:]
+    rounds = int(a[a.index("--rounds") + 1]) if "--rounds" in a else None
+    res = measure("--quick" in a, variant="--variant" in a or "ui" in a,
+                  compression=None if "--no-compression" in a else "deflate", rounds=rounds)
+    from bench.__main__ import print_table
+
+    print_table(res["title"], res["rows"])
+    for n in res["notes"]:
+        print("   -", n)

@@ -34,14 +34,13 @@ import asyncio
 import logging
 from typing import Callable
 
-import aiohttp
-
 from shared import market_hours
 from shared.backoff import Backoff
 from shared.market.timeframes import day_start
 from shared.rest_limit import RestLimiter
 
 from . import history
+from .rest_client import RestClient
 from .state import FeedSymbol
 from .store_sync import StoreSync
 from .urls import redact_url
@@ -61,7 +60,7 @@ class Backfiller:
         self.store, self.source, self.history_days = store, source, history_days
         self.retry = retry
         self.clock_wait = clock_wait
-        self._http: aiohttp.ClientSession | None = None
+        self._http: RestClient | None = None
         self._tasks: set[asyncio.Task] = set()
         self.attempts = 0  # requests made (all symbols), for status
 
@@ -76,7 +75,7 @@ class Backfiller:
             t.cancel()
         self.limiter.close()
         if self._http is not None:
-            await self._http.close()
+            self._http.close()
             self._http = None
 
     def _wanted(self, st: FeedSymbol) -> bool:
@@ -89,7 +88,7 @@ class Backfiller:
             st.backfill_message = f"waiting for the data provider's rate limit ({n} ahead)"
 
         if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            self._http = RestClient()
         async with self.limiter.slot(ahead):
             if st.backfill == "queued":
                 st.backfill, st.backfill_message = "pending", ""
@@ -126,7 +125,7 @@ class Backfiller:
                 error = None
             except history.HistoryError as e:
                 error = str(e)
-            except (asyncio.TimeoutError, aiohttp.ClientError) as e:
+            except asyncio.TimeoutError as e:
                 error = f"history request failed ({type(e).__name__})"
             if not self._wanted(st) or (error is None and bars is None):
                 return  # dropped while we waited
@@ -149,7 +148,7 @@ class Backfiller:
         try:
             days = await self._request(st, lambda http: history.fetch_days(http, self.protocol, self.base, self._key,
                                                                             st.symbol, dspan))
-        except (history.HistoryError, asyncio.TimeoutError, aiohttp.ClientError) as e:
+        except (history.HistoryError, asyncio.TimeoutError) as e:
             log.info("%s: no day bars (%s)", st.symbol, e)
             return []
         if days is None:

@@ -3,8 +3,10 @@ reconnect), alert, summary.
 
 Why apart: it is the feed's whole request/reply surface in one place, and
 none of it touches the hot path. One msgpack frame in, one out, echoing
-``id``; anything a client sends that is not a valid request is answered with
-an ``error`` reply and counted (``bad_request``), never raised. At most
+``id``; requests and replies are the structs of ``shared.models.messages``
+(decoding checks every declared field). Anything a client sends that is not
+a valid request is answered with an ``error`` reply and counted
+(``bad_request``), never raised. At most
 ``CONTROL_BUDGET`` requests are served per wake-up, then the loop yields
 (a flood of requests must not starve the upstream).
 """
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from shared.models import messages as m
 from shared.models import wire
 from shared.models.market_data import valid_symbol
 
@@ -59,38 +62,37 @@ def drain(feed: "Feed") -> None:
     asyncio.get_running_loop().call_soon(drain, feed)  # budget spent: yield, then continue
 
 
-def handle(feed: "Feed", payload: bytes) -> dict:
+def handle(feed: "Feed", payload: bytes) -> Any:
     try:
-        req = wire.unpack(payload)
+        req = wire.decode_request(payload)  # the request structs check every declared field
     except wire.WireError as e:
         feed.counters["bad_request"] += 1
         return wire.error_reply(None, str(e)[:200])
-    rid = req.get("id")
-    t = req["type"]
-    if t == wire.HELLO:
-        return {"type": wire.HELLO, "id": rid, "server": "live-monitor-feed", "protocol": wire.PROTOCOL_VERSION,
-                "epoch": feed.epoch, "pid": feed.pid, "data": feed.sockets.data_endpoint,
-                "upstream": feed.upstream_info()}
-    if t == wire.SNAPSHOT:
-        return _snapshot(feed, req, rid)
-    if t == wire.STATUS:
+    if isinstance(req, dict):  # a map: an alert request (the alert book checks it) or an unknown type
+        rid = req.get("id")
+        if req["type"] == wire.ALERT:
+            return feed.alerts.handle(req, rid)
+        feed.counters["bad_request"] += 1
+        return wire.error_reply(rid, f"unknown request type {req['type'][:24]!r}", "unknown_type")
+    rid = req.id
+    if isinstance(req, m.HelloReq):
+        return m.HelloReply(v=1, id=rid, server="live-monitor-feed", protocol=wire.PROTOCOL_VERSION,
+                            epoch=feed.epoch, pid=feed.pid, data=feed.sockets.data_endpoint,
+                            upstream=feed.upstream_info())
+    if isinstance(req, m.SnapshotReq):
+        return _snapshot(feed, req.symbol, rid)
+    if isinstance(req, m.StatusReq):
         return feed.status(rid)
-    if t == "ping":
-        return {"type": "pong", "id": rid}
-    if t == "command":
+    if isinstance(req, m.Ping):
+        return m.Pong(v=1, id=rid)
+    if isinstance(req, m.Command):
         return _command(feed, req, rid)
-    if t == wire.ALERT:
-        return feed.alerts.handle(req, rid)
-    if t == wire.SUMMARY:
-        syms = req.get("symbols")
-        syms = [s for s in syms if valid_symbol(s)][:500] if isinstance(syms, list) else []
-        return {"type": wire.SUMMARY, "id": rid, "summaries": {s: feed.summaries.current(s) for s in syms}}
-    feed.counters["bad_request"] += 1
-    return wire.error_reply(rid, f"unknown request type {t[:24]!r}", "unknown_type")
+    syms = req.symbols  # SummaryReq
+    syms = [s for s in syms if valid_symbol(s)][:500] if isinstance(syms, list) else []
+    return {"type": wire.SUMMARY, "id": rid, "summaries": {s: feed.summaries.current(s) for s in syms}}
 
 
-def _snapshot(feed: "Feed", req: dict, rid: Any) -> dict:
-    sym = req.get("symbol")
+def _snapshot(feed: "Feed", sym: Any, rid: Any) -> Any:
     if not valid_symbol(sym):
         feed.counters["bad_request"] += 1
         return wire.error_reply(rid, f"bad symbol {str(sym)[:16]!r}", "bad_symbol")
@@ -101,29 +103,28 @@ def _snapshot(feed: "Feed", req: dict, rid: Any) -> dict:
         # subscription that follows starts backfill and a resync asks for a new one.
         st = FeedSymbol(sym, feed.settings.max_bars, feed.seq_base.get(sym, 0))
     up = feed.upstream_info()
-    return {"type": wire.SNAPSHOT, "id": rid, "epoch": feed.epoch, **st.snapshot(), "source": up["source"],
-            "upstream": up}
+    return m.SnapshotReply(v=1, id=rid, epoch=feed.epoch, **st.snapshot(), source=up["source"], upstream=up)
 
 
-def _command(feed: "Feed", req: dict, rid: Any) -> dict:
-    cmd = req.get("cmd")
+def _command(feed: "Feed", req: m.Command, rid: Any) -> Any:
+    cmd = req.cmd
     if cmd == "supervisor_report":
-        children = req.get("children")
+        children = req.children
         if not isinstance(children, list):
             return wire.error_reply(rid, "supervisor_report needs a 'children' list")
         feed.supervisor = {"children": children, "ts": feed.wall_ms()}
-        return {"type": "ok", "id": rid}
+        return m.Ok(v=1, id=rid)
     if cmd == "notice":
         # The supervisor's word to every window (a child crashed, restarted ...).
-        text = req.get("message")
+        text = req.message
         if not isinstance(text, str):
             return wire.error_reply(rid, "notice needs a 'message' text")
-        feed.publisher.publish(wire.SYS_TOPIC, {"type": wire.ERROR, "kind": "notice", "message": text[:300],
-                                                "count": 1, "source": str(req.get("source", ""))[:40]})
-        return {"type": "ok", "id": rid}
+        feed.publisher.publish(wire.SYS_TOPIC, wire.error_event("notice", text[:300], 1,
+                                                                str(req.source if req.source is not None else "")[:40]))
+        return m.Ok(v=1, id=rid)
     if cmd == "reconnect":
         # A window's Reconnect (Ctrl+R): a whole attempt budget; an attempt now when the upstream gave up
         # or waits for its next try. "started" says whether anything changed (an open link is left alone).
         started = feed.client.reconnect()
-        return {"type": "ok", "id": rid, "started": started, "state": feed.client.state}
+        return m.Ok(v=1, id=rid, started=started, state=feed.client.state)
     return wire.error_reply(rid, f"unknown command {str(cmd)[:24]!r}", "unknown_command")

@@ -264,11 +264,11 @@ class Feed:
         out["frames"] = self.client.frames
         return dict(out)
 
-    def _sys_body(self, kind: str) -> dict:
+    def _sys_body(self, kind: str) -> Any:
         symbols = {s: {"seq": st.seq, "last_ms": st.last_ms, "backfill": st.backfill_info()}
                    for s, st in self.states.items()}
         return wire.heartbeat(self.epoch, self.pid, self.upstream_info(), symbols, self.all_counters(),
-                              self.wall_ms()) | {"type": kind}
+                              self.wall_ms(), kind)
 
     def _publish_sys(self, kind: str) -> None:
         if self.sockets.open:

@@ -14,14 +14,14 @@ oldest first); *which* range to ask for is decided here too (:func:`minute_range
   (newest first, so ``limit`` keeps the latest bars) and ``.../range/1/day/{from}/{to}``
   (the previous close is the last finished day's close). The key travels in the
   ``Authorization`` header, never in the URL, so no error message or log line
-  (aiohttp puts the URL in its exceptions) can carry it.
+  (an HTTP client may put the URL in its exceptions) can carry it.
 
 Every call here is made by :mod:`.backfill` after the one REST rate limiter
 (:mod:`shared.rest_limit`) gave it a token.
 
 The REST base derives from the WebSocket URL (``ws://h:p/...`` -> ``http://h:p``,
 ``wss://socket.massive.com`` -> ``https://api.massive.com``) unless
-``settings.rest_url`` names it. aiohttp does the HTTP.
+``settings.rest_url`` names it. :mod:`.rest_client` (stdlib http.client) does the HTTP.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ import math
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
+import orjson
 
 from shared import market_hours
 from shared.config import POLYGON_REST_URL
 from shared.market import MINUTE
+
+from .rest_client import RestClient, RestError
 
 log = logging.getLogger(__name__)
 
@@ -114,21 +116,18 @@ def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-async def _json(session: aiohttp.ClientSession, method: str, url: str, what: str, **kw: Any) -> Any:
+async def _json(session: RestClient, method: str, url: str, what: str, **kw: Any) -> Any:
     try:
-        async with session.request(method, url, **kw) as r:
-            if r.status in (401, 403):
-                raise HistoryError(f"{what}: not authorised (HTTP {r.status}); check the API key")
-            if r.status != 200:
-                raise HistoryError(f"{what}: HTTP {r.status}")
-            if r.content_length and r.content_length > MAX_RESPONSE_BYTES:
-                raise HistoryError(f"{what}: response too large")
-            return await r.json(content_type=None)
-    except HistoryError:
-        raise
-    except aiohttp.ClientError as e:
-        raise HistoryError(f"{what}: {type(e).__name__}") from None
-    except ValueError:
+        status, body = await session.request(method, url, max_bytes=MAX_RESPONSE_BYTES, **kw)
+    except RestError as e:
+        raise HistoryError(f"{what}: {e}") from None
+    if status in (401, 403):
+        raise HistoryError(f"{what}: not authorised (HTTP {status}); check the API key")
+    if status != 200:
+        raise HistoryError(f"{what}: HTTP {status}")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise HistoryError(f"{what}: response is not JSON") from None
 
 
@@ -169,7 +168,7 @@ def _polygon_rows(doc: Any, what: str) -> list[list]:
     return bars
 
 
-async def fetch_minutes(session: aiohttp.ClientSession, protocol: str, base: str, key: str, symbol: str,
+async def fetch_minutes(session: RestClient, protocol: str, base: str, key: str, symbol: str,
                         span: tuple[int, int], limit: int) -> list[list]:
     """Minute bars in ``span`` (epoch ms, inclusive), oldest first, the latest ``limit``.
 
@@ -187,7 +186,7 @@ async def fetch_minutes(session: aiohttp.ClientSession, protocol: str, base: str
     return _relay_rows(await _json(session, "POST", f"{base}/api/v1/bars", "history", json=body), "history")[-limit:]
 
 
-async def fetch_days(session: aiohttp.ClientSession, protocol: str, base: str, key: str, symbol: str,
+async def fetch_days(session: RestClient, protocol: str, base: str, key: str, symbol: str,
                      span: tuple[dt.date, dt.date]) -> list[list]:
     """Day aggregates of the New York dates in ``span``, oldest first (Polygon ``range/1/day``,
     relay ``timeframe: "1day"``)."""

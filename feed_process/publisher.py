@@ -18,7 +18,7 @@ Why it looks like this
   sequence number is given only to events that are actually sent, so
   subscribers see no gap for a dropped bad event.
 * **Per frame, not per event, on the good path.** One ``apply_batch`` and one
-  msgpack message (``wire.batch``, the one builder) per symbol per frame
+  msgpack message (``wire.pack_batch``, the one builder) per symbol per frame
   (<= ``MAX_BATCH`` events); sends never block: at the XPUB's high-water mark
   the message is dropped for that subscriber, which sees a seq gap and
   re-snapshots.
@@ -35,9 +35,8 @@ import logging
 import time
 import traceback
 from collections import Counter
-from typing import Callable
+from typing import Any, Callable
 
-import msgpack
 import zmq
 
 from shared.models import wire
@@ -88,7 +87,6 @@ class Publisher:
         self.clock = clock
         self.xpub: zmq.Socket | None = None
         self.counters: Counter[str] = Counter()
-        self._packer = msgpack.Packer(use_bin_type=True)
         self._log = RateLimitedLog(log, period=5.0, clock=clock)
         self._error_published: dict[str, float] = {}
         self.after_send: Callable[[], None] = lambda: None  # the feed re-checks the XPUB (edge-triggered FD)
@@ -221,15 +219,13 @@ class Publisher:
         for i in range(0, len(lst), MAX_BATCH):
             chunk = lst[i:i + MAX_BATCH] if len(lst) > MAX_BATCH else lst
             try:
-                payload = self._packer.pack(wire.batch(sym, self.epoch, st.seq + 1, chunk))
+                payload = wire.pack_batch(sym, self.epoch, st.seq + 1, chunk)
             except Exception as e:
-                self._packer.reset()
                 self.internal("encode", e, sym)
                 for a in chunk:  # one by one: only the unencodable ones are lost
                     try:
-                        payload = self._packer.pack(wire.batch(sym, self.epoch, st.seq + 1, [a]))
+                        payload = wire.pack_batch(sym, self.epoch, st.seq + 1, [a])
                     except Exception:
-                        self._packer.reset()
                         self.counters["internal_unencodable_event"] += 1
                         continue
                     st.seq += 1
@@ -251,8 +247,9 @@ class Publisher:
 
     # ------------------------------------------------------------ other messages
 
-    def publish(self, topic: bytes, msg: dict) -> None:
-        """A non-batch message (status, error, resync); ``wire.pack`` adds the protocol version."""
+    def publish(self, topic: bytes, msg: Any) -> None:
+        """A non-batch message (status, error, resync): a ``wire`` message struct, or a map (``wire.pack``
+        adds the protocol version)."""
         if self.xpub is None or self.xpub.closed:
             return
         try:
@@ -261,10 +258,10 @@ class Publisher:
             self.counters["dropped_batches"] += 1
         except (zmq.ZMQError, wire.WireError) as e:
             if not self.xpub.closed:
-                log.error("cannot publish %s: %s", msg.get("type"), e)
+                log.error("cannot publish %s: %s", wire.type_of(msg), e)
 
     def resync(self, sym: str, reason: str) -> None:
-        self.publish(wire.topic_for(sym), {"type": wire.RESYNC, "sym": sym, "epoch": self.epoch, "reason": reason})
+        self.publish(wire.topic_for(sym), wire.resync(sym, self.epoch, reason))
 
     def report(self, errors: list[tuple[str, str]]) -> None:
         """Bad input the cores counted: log (rate-limited) and publish (1/s per kind)."""
@@ -278,5 +275,5 @@ class Publisher:
         now = self.clock()
         if now - self._error_published.get(kind, -1e18) >= 1.0:
             self._error_published[kind] = now
-            self.publish(wire.SYS_TOPIC, {"type": wire.ERROR, "kind": kind, "message": message[:200],
-                                          "count": self.core.counters.get(kind, 0) + self.counters.get(kind, 0)})
+            self.publish(wire.SYS_TOPIC, wire.error_event(kind, message[:200],
+                                                          self.core.counters.get(kind, 0) + self.counters.get(kind, 0)))

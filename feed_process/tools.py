@@ -188,15 +188,15 @@ class TapLinks:
         if self.dealer in ready:
             while True:
                 try:
-                    reply = wire.unpack(self.dealer.recv(zmq.NOBLOCK))  # type: ignore[union-attr]
+                    reply = wire.decode_reply(self.dealer.recv(zmq.NOBLOCK))  # type: ignore[union-attr]
                 except zmq.Again:
                     break
                 except wire.WireError:
                     continue
-                route = self._route.pop(reply.get("id"), None)  # type: ignore[arg-type]
+                route = self._route.pop(wire.reply_id(reply), None)  # type: ignore[arg-type]
                 if route is not None:
                     link, rid = route
-                    out += self.carry(link, link.on_reply({**reply, "id": rid}, now))
+                    out += self.carry(link, link.on_reply(wire.with_id(reply, rid), now))
         if self.sub in ready:
             for _ in range(budget):
                 try:
@@ -206,7 +206,7 @@ class TapLinks:
                 except ValueError:
                     continue
                 try:
-                    msg = wire.unpack(payload)
+                    msg = wire.decode_data(payload)
                 except wire.WireError as e:
                     _say(f"bad message from the feed: {e}")
                     continue
@@ -214,7 +214,7 @@ class TapLinks:
                     for link in self.links.values():
                         out += self.carry(link, link.on_data(topic, msg, now))
                 else:
-                    link = self.links.get(msg.get("sym"))  # type: ignore[arg-type]
+                    link = self.links.get(getattr(msg, "sym", None))  # type: ignore[arg-type]
                     if link is not None:
                         out += self.carry(link, link.on_data(topic, msg, now))
         for link in self.links.values():
@@ -289,9 +289,9 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
                 return
             kind = o[0]
             if kind == "events":
-                show_events(link.symbol, o[1])
+                show_events(link.symbol, wire.to_arrays(o[1]))
             elif kind == "snapshot" and link.counters["snapshots"] > 1:
-                _say(f"{link.symbol}: re-snapshot at seq {o[1].get('seq')}")
+                _say(f"{link.symbol}: re-snapshot at seq {o[1].seq}")
             elif kind == "error":
                 _say(o[1])
             elif kind == "link":

@@ -13,7 +13,10 @@ window's GUI thread on every symbol switch, so it never waits. One DEALER per
 process is kept (a throw-away socket with LINGER 0 could drop the message before
 it left); sends are NOBLOCK and the supervisor never replies to it. With the
 symbols in the supervisor's reports, ``live-monitor status`` lists each window
-under the symbol it shows.
+under the symbol it shows. ``report_ready`` is the same kind of notification,
+sent once when the first chart with bars is painted, with the window's start-up
+steps: the supervisor logs it, and ``bench/startup.py`` measures time to first
+chart by it.
 """
 
 from __future__ import annotations
@@ -54,9 +57,28 @@ def request_window(symbol: str, endpoint: str | None = None, timeout: float = 2.
 def report_symbol(symbol: str, endpoint: str | None = None) -> bool:
     """Tell the supervisor (if any) that this window now shows ``symbol``. Never blocks;
     False when there is no supervisor or the message could not be queued."""
+    if not symbol:
+        return False
+    return _notify({"cmd": "window_symbol", "symbol": symbol}, endpoint)
+
+
+def report_ready(symbol: str, marks: dict[str, float], endpoint: str | None = None) -> bool:
+    """Tell the supervisor (if any) that this window has painted its first chart with bars.
+
+    ``marks``: wall-clock instants (``time.time()``) of the window's start-up steps, named
+    (``process``, ``imported``, ``shown``, ``hello``, ``chart_data``, ``painted``); the
+    supervisor logs them as durations (``bench/startup.py`` reads that line). Never blocks."""
+    if not symbol:
+        return False
+    clean = {str(k): float(v) for k, v in marks.items() if isinstance(v, (int, float))}
+    return _notify({"cmd": "window_ready", "symbol": symbol, "marks": clean}, endpoint)
+
+
+def _notify(body: dict, endpoint: str | None) -> bool:
+    """One notification (never answered) on the process's DEALER to the supervisor."""
     global _notify_sock
     endpoint = endpoint or supervisor_endpoint()
-    if not endpoint or not symbol:
+    if not endpoint:
         return False
     import zmq
 
@@ -69,9 +91,35 @@ def report_symbol(symbol: str, endpoint: str | None = None) -> bool:
             s.setsockopt(zmq.SNDHWM, 16)
             s.connect(endpoint)
             _notify_sock = (endpoint, s)
-        _notify_sock[1].send(wire.pack({"v": wire.PROTOCOL_VERSION, "type": "command", "cmd": "window_symbol",
-                                        "symbol": symbol, "pid": os.getpid()}), zmq.NOBLOCK)
+        _notify_sock[1].send(wire.pack({"v": wire.PROTOCOL_VERSION, "type": "command", **body,
+                                        "pid": os.getpid()}), zmq.NOBLOCK)
         return True
     except (zmq.ZMQError, wire.WireError) as e:
-        log.debug("could not report the symbol to the supervisor: %s", e)
+        log.debug("could not send %s to the supervisor: %s", body.get("cmd"), e)
         return False
+
+
+def wait_for_symbol(endpoint: str | None = None) -> str | None:
+    """A spare window's wait: ask the supervisor for a symbol and block until it answers (the user
+    asked for a window). None without a supervisor or on a bad answer (the caller exits)."""
+    endpoint = endpoint or supervisor_endpoint()
+    if not endpoint:
+        return None
+    import zmq
+
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    try:
+        s.connect(endpoint)
+        s.send(wire.pack({"v": wire.PROTOCOL_VERSION, "type": "command", "cmd": "window_spare", "id": "spare",
+                          "pid": os.getpid()}))
+        while not s.poll(500):  # in slices: a signal handler still runs while the spare waits
+            pass
+        reply = wire.unpack(s.recv())
+    except (zmq.ZMQError, wire.WireError) as e:
+        log.warning("spare window: no symbol from the supervisor: %s", e)
+        return None
+    finally:
+        s.close(0)
+    sym = reply.get("symbol")
+    return sym if reply.get("type") == "ok" and isinstance(sym, str) and sym else None

@@ -164,19 +164,34 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
     sup.install_signal_handlers()
     opened: list[str | None] = []
 
-    async def open_window(symbol: str | None) -> None:
+    def spec_for(symbol: str | None) -> ChildSpec:
         index = opened.count(symbol)  # ui-AAPL, ui-AAPL-2, ...: names stay unique
         opened.append(symbol)
-        await sup.start(ui_factory(settings, args, symbol, index))
+        return ui_factory(settings, args, symbol, index)
 
-    sup.serve_windows(open_window)
+    async def open_window(symbol: str | None) -> None:
+        await sup.start(spec_for(symbol))
+
+    # a spare window (supervisor.core): only for the real window, whose ``--spare`` waits for a symbol
+    spare = (lambda: ui_factory(settings, args, None, 0)) if ui_factory is ui_spec else None
+    sup.serve_windows(open_window, spec_for, spare)
 
     async def start() -> None:
-        on_other_feed = attached or not await start_backend(sup, settings, args)
+        # The windows start beside the simulator and feed, not after them: a window's interpreter,
+        # Qt and widgets take about as long as both, and its feed link says hello until the feed
+        # answers (time to first chart, bench/startup.py). A failed start stops them with the rest.
+        windows = [asyncio.ensure_future(open_window(sym)) for sym in symbols]
+        try:
+            on_other_feed = attached or not await start_backend(sup, settings, args)
+            feed = next((r for r in reversed(sup.runners) if r.spec.role == "feed"), None)
+            if not on_other_feed and feed is not None:
+                sup.prefetch(feed.ready_line or "", symbols, settings.curve_dir)  # backfill while windows start
+        finally:
+            await asyncio.gather(*windows, return_exceptions=True)
+        for w in windows:
+            w.result()  # a window that could not start is the start's failure, as before
         if on_other_feed:
             sup.add_task(take_over_when_gone(sup, settings, args), "take-over")
-        for sym in symbols:
-            await open_window(sym)
 
     if not await _started(sup, start()):
         return 0

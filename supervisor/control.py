@@ -6,10 +6,15 @@ Why it looks like this
 * **Private by construction**: a ROUTER bound at ``ipc://<0700 temp dir>/supervisor``
   (only this user can connect), handed to the children in ``LIVE_MONITOR_SUPERVISOR``
   (``shared.supervisor_client``). Nothing on the network can ask for windows.
-* **Two messages**, both ``{type: command, cmd: ...}`` in the feed's wire format:
+* **Three messages**, all ``{type: command, cmd: ...}`` in the feed's wire format:
   ``open_window {symbol}`` is a request (replied ``ok`` at once, the window is
-  started in the background), ``window_symbol {symbol, pid}`` is a notification
-  (no reply: the window's GUI thread sends it without waiting). The server knows
+  started in the background), ``window_symbol {symbol, pid}`` and
+  ``window_ready {symbol, pid, marks}`` (the first chart with bars is painted;
+  ``marks`` are the window's start-up instants) are notifications (no reply: the
+  window's GUI thread sends them without waiting). ``window_spare {pid}`` is the
+  request of a spare window (started, imported, its widgets built, not shown):
+  its reply ``ok {symbol}`` comes only when a window is wanted, so a New window
+  costs the snapshot and a paint, not an interpreter and Qt. The server knows
   nothing about runners: it calls the two functions it was given, so the owner
   decides what a request means (limits, names) in one place.
 """
@@ -28,12 +33,16 @@ MAX_MESSAGE = 1 << 16
 
 
 class WindowServer:
-    """Serve ``open_window`` / ``window_symbol`` until :meth:`close`."""
+    """Serve ``open_window`` / ``window_symbol`` / ``window_ready`` until :meth:`close`."""
 
-    def __init__(self, open_window: Callable[[str], str | None], window_symbol: Callable[[int, str], None]):
+    def __init__(self, open_window: Callable[[str], str | None], window_symbol: Callable[[int, str], None],
+                 window_ready: Callable[[int, str, dict], None] | None = None,
+                 window_spare: Callable[[int, Callable[[str], None]], None] | None = None):
         # open_window(symbol) -> None when accepted (the owner starts it), else the refusal text
         self._open_window = open_window
         self._window_symbol = window_symbol
+        self._window_ready = window_ready
+        self._window_spare = window_spare  # (pid, assign): call assign(symbol) when a window is wanted
         self._dir: str | None = None
         self._sock = None
         self._task: asyncio.Task | None = None
@@ -63,9 +72,33 @@ class WindowServer:
             if len(frames) != 2:
                 continue
             ident, raw = frames
+            if self._spare_request(ident, raw):
+                continue
             reply = self._handle(raw)
             if reply is not None:
                 await self._sock.send_multipart([ident, wire.pack(reply)])
+
+    def _spare_request(self, ident: bytes, raw: bytes) -> bool:
+        """A spare window asks for its symbol: answered later, by the assign function it gets."""
+        from shared.models import wire
+
+        try:
+            msg = wire.unpack(raw)
+        except wire.WireError:
+            return False
+        if msg.get("type") != "command" or msg.get("cmd") != "window_spare":
+            return False
+        pid = msg.get("pid")
+        if self._window_spare is None or not isinstance(pid, int) or isinstance(pid, bool):
+            return True  # no spares here: the window waits until it is stopped
+
+        def assign(symbol: str) -> None:
+            if self._sock is not None:
+                reply = {"v": wire.PROTOCOL_VERSION, "type": "ok", "id": msg.get("id"), "symbol": symbol}
+                asyncio.ensure_future(self._sock.send_multipart([ident, wire.pack(reply)]))
+
+        self._window_spare(pid, assign)
+        return True
 
     def _handle(self, raw: bytes) -> dict | None:
         from shared.models import wire
@@ -76,16 +109,21 @@ class WindowServer:
         except wire.WireError as e:
             return wire.error_reply(None, str(e))
         rid, cmd = msg.get("id"), msg.get("cmd")
-        if msg.get("type") != "command" or cmd not in ("open_window", "window_symbol"):
+        if msg.get("type") != "command" or cmd not in ("open_window", "window_symbol", "window_ready"):
             return wire.error_reply(rid, "the supervisor only opens windows (cmd: open_window)", "unknown")
         try:
             sym = normalize_symbol(msg.get("symbol"))
         except ValueError as e:
-            return None if cmd == "window_symbol" else wire.error_reply(rid, str(e))
-        if cmd == "window_symbol":  # a notification: never answered
+            return None if cmd != "open_window" else wire.error_reply(rid, str(e))
+        if cmd != "open_window":  # a notification: never answered
             pid = msg.get("pid")
-            if isinstance(pid, int) and not isinstance(pid, bool):
+            if not isinstance(pid, int) or isinstance(pid, bool):
+                return None
+            if cmd == "window_symbol":
                 self._window_symbol(pid, sym)
+            elif self._window_ready is not None:
+                marks = msg.get("marks")
+                self._window_ready(pid, sym, marks if isinstance(marks, dict) else {})
             return None
         refused = self._open_window(sym)
         if refused:

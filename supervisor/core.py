@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -38,9 +39,20 @@ from .runner import ChildRunner, RunContext, StartFailed, Stopping
 
 log = logging.getLogger("supervisor")
 
+
+def launch_time() -> float:
+    """Wall-clock start of this process (``live-monitor`` as the user typed it), for first-chart times."""
+    import psutil
+
+    try:
+        return psutil.Process().create_time()
+    except psutil.Error:
+        return time.time()
+
 REPORT_INTERVAL = 3.0         # seconds between resource samples / feed reports
 STOP_GROUP_TIMEOUT = 3.0      # per shutdown group (windows, feed, sim) before SIGKILL
 MAX_WINDOWS = 32              # "New window" requests beyond this are refused
+SPARE_DELAY = 3.0             # s after the first chart before the spare window starts (the desk settles first)
 
 
 class Supervisor:
@@ -60,6 +72,11 @@ class Supervisor:
         self._windows: WindowServer | None = None
         self._tasks: list[asyncio.Task] = []
         self._me_ps = None  # psutil.Process of the supervisor itself
+        self._spare_spec: Callable[[], ChildSpec] | None = None   # a spare window's spec (no symbol)
+        self._spec_for: Callable[[str], ChildSpec] | None = None  # a window's spec once it has a symbol
+        self._spare: ChildRunner | None = None                    # the spare window, while it has no symbol
+        self._spare_assign: Callable[[str], None] | None = None   # ... and its pending request, once it asked
+        self._spare_starting = False
 
     @property
     def child_env(self) -> dict[str, str]:
@@ -191,9 +208,17 @@ class Supervisor:
         log.info("stopped")
 
     # ---- the windows' requests
-    def serve_windows(self, open_window: Callable[[str], Awaitable[None]]) -> str:
+    def serve_windows(self, open_window: Callable[[str], Awaitable[None]],
+                      spec_for: Callable[[str], ChildSpec] | None = None,
+                      spare: Callable[[], ChildSpec] | None = None) -> str:
         """Bind the private endpoint where windows ask for another window and report
-        their symbol; children find it in ``LIVE_MONITOR_SUPERVISOR``."""
+        their symbol; children find it in ``LIVE_MONITOR_SUPERVISOR``.
+
+        With ``spare`` (a window's spec without a symbol) and ``spec_for`` (the spec a window on a
+        symbol gets: its name and restart command line), one spare window is kept ready once the
+        first chart is painted: a New window is then the spare, given its symbol (bench/startup.py:
+        the snapshot and a paint instead of an interpreter, Qt and the widgets)."""
+        self._spare_spec, self._spec_for = spare, spec_for
         from shared.supervisor_client import SUPERVISOR_ENV
 
         def accept(symbol: str) -> str | None:
@@ -202,10 +227,11 @@ class Supervisor:
             if sum(r.spec.role == "ui" and r.state not in ("closed", "given_up", "failed", "stopped")
                    for r in self.runners) >= MAX_WINDOWS:
                 return f"at most {MAX_WINDOWS} windows"
-            self.add_task(self._open_window(open_window, symbol), f"open-{symbol}")  # replied at once
+            if not self._use_spare(symbol):
+                self.add_task(self._open_window(open_window, symbol), f"open-{symbol}")  # replied at once
             return None
 
-        self._windows = WindowServer(accept, self._window_symbol)
+        self._windows = WindowServer(accept, self._window_symbol, self._window_ready, self._window_spare)
         endpoint = self._windows.start()
         self.child_env[SUPERVISOR_ENV] = endpoint
         return endpoint
@@ -216,6 +242,88 @@ class Supervisor:
                 if r.symbol != symbol:
                     log.info("%s shows %s", r.name, symbol)
                 r.symbol = symbol
+
+    # ---- the desktop's symbols, before its windows ask
+    def prefetch(self, ready_line: str, symbols: list[str | None], curve_dir: str = "", hold: float = 20.0) -> None:
+        """Subscribe the windows' symbols on our feed the moment it is up (``data=`` of its ready
+        line), for ``hold`` seconds: its upstream subscription and history backfill then run while
+        the windows are still starting, so a window's first snapshot has the bars sooner
+        (bench/startup.py). The windows' own subscriptions take over; this one only leads."""
+        m = re.search(r"\bdata=(\S+)", ready_line or "")
+        syms = [s for s in symbols if s]
+        if m and syms:
+            self.add_task(self._prefetch(m.group(1), syms, curve_dir, hold), "prefetch")
+
+    async def _prefetch(self, endpoint: str, symbols: list[str], curve_dir: str, hold: float) -> None:
+        import zmq
+
+        from shared.models import wire
+        from shared.zmq_client import apply_curve
+
+        s = zmq.Context.instance().socket(zmq.SUB)
+        try:
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.RCVHWM, 1)  # never read: the subscription is what counts
+            apply_curve(s, curve_dir)
+            s.connect(endpoint)
+            for sym in symbols:
+                s.setsockopt(zmq.SUBSCRIBE, wire.topic_for(sym))
+            await self.sleep_or_stop(hold)
+        except zmq.ZMQError as e:
+            log.debug("no prefetch of %s: %s", symbols, e)
+        finally:
+            s.close(0)
+
+    # ---- the spare window
+    def _window_spare(self, pid: int, assign: Callable[[str], None]) -> None:
+        if self._spare is not None and self._spare.pid == pid and self._spare.alive:
+            self._spare_assign = assign
+            log.info("spare window ready (pid %d)", pid)
+
+    def _use_spare(self, symbol: str) -> bool:
+        """Give the waiting spare this symbol: it becomes the window ``spec_for(symbol)`` names."""
+        r, assign = self._spare, self._spare_assign
+        if r is None or assign is None or not r.alive or self._spec_for is None:
+            return False
+        self._spare = self._spare_assign = None
+        r.spec = self._spec_for(symbol)  # its name, role and, after a crash, its restart command line
+        r.tracker.name = r.spec.name
+        r.symbol, r.started_wall = symbol, time.time()
+        assign(symbol)
+        log.info("the spare window (pid %s) is %s now", r.pid, r.name)
+        self.add_task(self._start_spare(), "spare")
+        return True
+
+    async def _start_spare(self, delay: float = 0.0) -> None:
+        if delay and await self.sleep_or_stop(delay):
+            return
+        if self._spare_spec is None or self._spare is not None or self._spare_starting or self.stop_event.is_set():
+            return
+        spec = self._spare_spec()
+        spec.name, spec.role, spec.symbol = "ui-spare", "spare", None
+        spec.argv = [*spec.argv, "--spare"]
+        self._spare_starting = True  # one spare at a time (two first charts, two tasks)
+        try:
+            self._spare = await self.start(spec)
+        except (StartFailed, Stopping) as e:
+            log.info("no spare window: %s", e)
+        finally:
+            self._spare_starting = False
+
+    def _window_ready(self, pid: int, symbol: str, marks: dict) -> None:
+        """A window painted its first chart: log the time from the launch and the window's own steps
+        (``bench/startup.py`` reads this line)."""
+        r = next((r for r in self.runners if r.spec.role == "ui" and r.pid == pid), None)
+        if r is None or r.first_chart is not None:
+            return
+        painted = marks.get("painted") or time.time()
+        r.first_chart = painted - (r.started_wall or painted)
+        steps = sorted(((v, k) for k, v in marks.items() if k != "painted"), key=lambda x: x[0]) + [(painted, "painted")]
+        text = ", ".join(f"{k} {b - a:.2f}" for (a, _), (b, k) in zip(steps, steps[1:]))
+        log.info("%s first chart: %s in %.2f s from launch, %.2f s from its spawn (%s)", r.name, symbol,
+                 painted - launch_time(), r.first_chart, text)
+        if self._spare is None and self._spare_spec is not None:  # after the first chart, never before it
+            self.add_task(self._start_spare(SPARE_DELAY), "spare")
 
     async def _open_window(self, open_window: Callable[[str], Awaitable[None]], symbol: str) -> None:
         log.info("a window asked for a new window on %s", symbol)

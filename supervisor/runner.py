@@ -106,6 +106,7 @@ class ChildRunner:
         self.reader: asyncio.Task | None = None
         self.task: asyncio.Task | None = None
         self.started_wall = 0.0
+        self.first_chart: float | None = None  # s from spawn to a window's first painted chart
         self._budget = LineBudget(LOG_LINES_PER_S, LOG_BURST, ctx.clock())
 
     @property
@@ -136,6 +137,7 @@ class ChildRunner:
             limit=LINE_LIMIT)
         self.tracker.on_start(self.ctx.clock())
         self.started_wall = time.time()
+        self.first_chart = None
         try:
             self.ps = psutil.Process(self.proc.pid)
             self.ps.cpu_percent(None)  # prime: the next call measures since now

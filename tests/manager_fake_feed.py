@@ -123,8 +123,7 @@ class FakeFeed:
     def _heartbeat(self, typ: str = wire.HEARTBEAT) -> None:
         body = wire.heartbeat(self.epoch, os.getpid(), self.upstream,
                               {s: {"seq": st["seq"], "last_ms": 0} for s, st in self.symbols.items()},
-                              {}, int(time.time() * 1000))
-        body["type"] = typ
+                              {}, int(time.time() * 1000), typ)
         self.pub.send_multipart([wire.SYS_TOPIC, wire.pack(body)])
 
     def _reply(self, msg: dict) -> dict | None:
@@ -201,4 +200,22 @@ def packed_garbage() -> list[list[bytes]]:
         [b"md|AAPL|", msgpack.packb([1, 2, 3])],
         [b"md|AAPL|"],
         [b"md|AAPL|", msgpack.packb({"v": 1, "type": "batch", "sym": "AAPL", "epoch": "x", "seq": 1, "ev": []})],
+        *([b"md|AAPL|", hostile] for hostile in hostile_batches()),
+    ]
+
+
+def hostile_batches(sym: str = "AAPL", t: int = 1_751_029_504_111) -> list[bytes]:
+    """Batches a v1 feed never sends; each must be one WireError for the window's typed decoder."""
+    def b(ev: list) -> bytes:
+        return msgpack.packb({"v": 1, "type": "batch", "sym": sym, "epoch": 1, "seq": 1, "ev": ev})
+
+    return [
+        b([["T", t, float("nan"), 1, None, []]]),                 # NaN price
+        b([["T", t, 1.0, 2**64 - 1, None, []]]),                  # a size msgpack can carry, int64 cannot
+        b([["T", t, "1.0", 1, None, []]]),                        # wrong type
+        b([["Q", t, 1.0, 1, 2.0, 1, None, None, None, list(range(65))]]),  # a list over 64 entries
+        b([["T", t, 1.0, 1, None, []], ["ZZ", t]]),               # an event kind v1 does not have
+        # an array header promising 2^32-1 events, nothing behind it
+        b"\x86\xa1v\x01\xa4type\xa5batch\xa3sym\xa4AAPL\xa5epoch\x01\xa3seq\x01\xa2ev\xdd\xff\xff\xff\xff",
+        b([["T", t, 1.0, 1, None, [], msgpack.ExtType(5, b"x")]]),  # an ext type where a trade id belongs
     ]

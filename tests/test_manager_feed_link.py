@@ -1,11 +1,24 @@
-"""FeedLink, the sans-I/O subscriber state machine: every protocol case, no sockets, no waiting."""
+"""FeedLink, the sans-I/O subscriber state machine: every protocol case, no sockets, no waiting.
+
+Its inputs are what the window's decoders make of the feed's bytes, so the helpers pack and decode."""
 
 from __future__ import annotations
+
+import pytest
 
 from shared.models import wire
 from ui_process.feed_link import FEED_GONE_S, HELLO_RETRY_S, SNAPSHOT_TIMEOUT_S, FeedLink
 
 UP = {"state": "connected", "source": "simulated"}
+T0 = 1_751_029_500_000  # event times are T0 + 1000 + seq
+
+
+def reply(d):
+    return wire.decode_reply(wire.pack(d))
+
+
+def data(d):
+    return wire.decode_data(wire.pack(d))
 
 
 def kinds(out):
@@ -16,18 +29,20 @@ def sent(out, typ):
     return [o[1] for o in out if o[0] == "send" and o[1]["type"] == typ]
 
 
-def hello_reply(req, epoch=1, data="tcp://127.0.0.1:5001"):
-    return {"type": "hello", "id": req["id"], "epoch": epoch, "pid": 42, "data": data, "upstream": UP}
+def hello_reply(req, epoch=1, data="tcp://127.0.0.1:5001", upstream=UP):
+    return reply({"type": "hello", "id": req["id"], "server": "live-monitor-feed", "protocol": 1, "epoch": epoch,
+                  "pid": 42, "data": data, "upstream": upstream})
 
 
 def snap_reply(req, seq, epoch=1, bars=()):
-    return {"type": "snapshot", "id": req["id"], "symbol": req["symbol"], "epoch": epoch, "seq": seq,
-            "bars": list(bars), "last_trade": None, "last_quote": None, "day": {}, "forming": None,
-            "backfill": {"state": "done"}, "source": "simulated", "upstream": UP}
+    return reply({"type": "snapshot", "id": req["id"], "symbol": req["symbol"], "epoch": epoch, "seq": seq,
+                  "bars": list(bars), "last_trade": None, "last_quote": None, "day": {}, "forming": None,
+                  "backfill": {"state": "done"}, "source": "simulated", "upstream": UP})
 
 
 def batch(seq, n=1, epoch=1, sym="AAPL"):
-    return wire.batch(sym, epoch, seq, [["T", 1_000 + seq + i, 1.0, 1, None, [], None] for i in range(n)])
+    return wire.decode_data(wire.pack_batch(sym, epoch, seq, [["T", T0 + 1_000 + seq + i, 1.0, 1, None, [], None]
+                                                             for i in range(n)]))
 
 
 def started(now=0.0):
@@ -52,17 +67,17 @@ def test_clone_pattern_buffer_then_apply_newer_than_snapshot():
     assert link.on_data(b"md|AAPL|", batch(11, 2), 0.1) == []     # buffered: seq 11, 12
     out = link.on_reply(snap_reply(snap, seq=10), 0.2)
     assert kinds(out)[0] == "snapshot"
-    assert [e[1] for e in applied(out)] == [1011, 1012]            # only seq > 10
+    assert [e.t - T0 for e in applied(out)] == [1011, 1012]            # only seq > 10
     assert link.synced and link.tracker.last == 12
     out = link.on_data(b"md|AAPL|", batch(13), 0.3)
-    assert [e[1] for e in applied(out)] == [1013]
+    assert [e.t - T0 for e in applied(out)] == [1013]
 
 
 def test_overlap_applies_tail_and_dup_is_dropped():
     link, snap = started()
     link.on_reply(snap_reply(snap, seq=10), 0.1)
     out = link.on_data(b"md|AAPL|", batch(9, 4), 0.2)  # 9..12, 9 and 10 already in
-    assert [e[1] for e in applied(out)] == [1011, 1012]
+    assert [e.t - T0 for e in applied(out)] == [1011, 1012]
     assert link.on_data(b"md|AAPL|", batch(12), 0.2) == []
     assert link.counters["dups"] == 1
 
@@ -77,7 +92,7 @@ def test_gap_resnapshots_and_keeps_buffering():
     # one outstanding snapshot at a time
     assert sent(link.on_data(b"md|AAPL|", batch(30), 0.3), "snapshot") == []
     out = link.on_reply(snap_reply(snap2, seq=15), 0.4)
-    assert [e[1] for e in applied(out)] == [1016] and link.tracker.last == 16
+    assert [e.t - T0 for e in applied(out)] == [1016] and link.tracker.last == 16
     assert link.counters["resnapshots"] >= 1
 
 
@@ -92,7 +107,7 @@ def test_other_epoch_batch_resnapshots_and_is_not_replayed():
 
 def test_resync_takes_a_new_snapshot_and_stale_replies_are_ignored():
     link, snap = started()
-    out = link.on_data(b"md|AAPL|", {"v": 1, "type": "resync", "sym": "AAPL", "epoch": 1, "reason": "backfill"}, 0.1)
+    out = link.on_data(b"md|AAPL|", data({"type": "resync", "sym": "AAPL", "epoch": 1, "reason": "backfill"}), 0.1)
     (snap2,) = sent(out, "snapshot")
     assert link.on_reply(snap_reply(snap, seq=5), 0.2) == []  # the superseded request's reply
     out = link.on_reply(snap_reply(snap2, seq=7), 0.3)
@@ -110,7 +125,7 @@ def test_set_symbol_unsubscribes_old_and_drops_its_messages():
     assert link.on_reply(snap_reply(snap, seq=1), 0.3) == []  # AAPL's late reply
     assert link.counters["stale_dropped"] >= 2
     out = link.on_reply(snap_reply(snap2, seq=3), 0.4)
-    assert out[-1][0] == "snapshot" and out[-1][1]["symbol"] == "MSFT"
+    assert out[-1][0] == "snapshot" and out[-1][1].symbol == "MSFT"
 
 
 def test_feed_gone_then_back_with_new_epoch_and_endpoint():
@@ -173,13 +188,13 @@ def test_snapshot_timeout_retries_and_error_told_once():
     assert link.on_reply(wire.error_reply(snap3["id"], "unknown symbol"), 8.0) == []  # not repeated
 
 
-def test_sys_error_and_malformed_hello():
+def test_sys_error_and_a_malformed_hello_is_refused_by_the_decoder():
     link = FeedLink()
     link.set_symbol("AAPL", 0)
     (hello,) = sent(link.start(0), "hello")
-    out = link.on_reply({"type": "hello", "id": hello["id"], "epoch": "x"}, 0.1)
-    assert out[0][0] == "error" and link.counters["bad_messages"] == 1
-    out = link.on_data(b"sys|", {"v": 1, "type": "error", "kind": "bad_json", "message": "bad frame", "count": 3}, 0.2)
+    with pytest.raises(wire.WireError):  # refused by the decoder: the manager counts it, the link never sees it
+        reply({"type": "hello", "id": hello["id"], "epoch": "x"})
+    out = link.on_data(b"sys|", data({"type": "error", "kind": "bad_json", "message": "bad frame", "count": 3}), 0.2)
     assert ("error", "Feed: bad frame (x3)") in out
 
 
@@ -188,9 +203,18 @@ def test_upstream_state_from_a_snapshot_reply_is_a_link_event_too():
     link = FeedLink()
     link.set_symbol("AAPL", 0)
     (hello,) = sent(link.start(0), "hello")
-    out = link.on_reply({**hello_reply(hello), "upstream": {"state": "connecting"}}, 0.1)
+    out = link.on_reply(hello_reply(hello, upstream={"state": "connecting"}), 0.1)
     (snap,) = sent(out, "snapshot")
     assert not link.connected
     out = link.on_reply(snap_reply(snap, seq=0), 0.2)  # carries upstream connected
     assert ("link", None) in out and link.connected
     assert link.on_data(b"sys|", wire.heartbeat(1, 42, UP, {}, {}, 0), 0.5) == []
+
+
+def test_message_types_this_build_does_not_declare_are_ignored():
+    link, snap = started()
+    assert link.on_reply(reply({"type": "status", "id": snap["id"], "pid": 1}), 0.1) == []  # a map: not for the link
+    assert link.on_data(b"md|AAPL|", data({"type": "news", "sym": "AAPL"}), 0.1) == []
+    assert link.on_data(b"sys|", data({"type": "news"}), 0.1) == []
+    out = link.on_reply(snap_reply(snap, seq=3), 0.2)
+    assert kinds(out) == ["snapshot"] and link.synced

@@ -104,7 +104,7 @@ def test_luld_and_second_aggregates_reach_their_own_signals_never_the_minute_bar
         m.chart_data_updated.connect(charts.append)
         feed.publish("AAPL", [["LULD", T0 + 181_000, 105.5, 95.5, [17], 3, 9],
                               ["A", T0 + 181_000, 100.0, 100.2, 99.9, 100.1, 300, 100.05, 4],
-                              ["NOI", T0 + 181_500, 1, 2, 3]])
+                              ["NOI", T0 + 181_500, "O", 2, 3]])
         until(qtbot, lambda: luld and secs)
         assert luld[0]["event_type"] == "luld" and luld[0]["symbol"] == "AAPL"
         assert (luld[0]["limit_up"], luld[0]["limit_down"], luld[0]["timestamp"]) == (105.5, 95.5, T0 + 181_000)
@@ -147,14 +147,19 @@ def test_client_envelopes_of_second_bars_luld_and_noi_never_reach_the_minute_bar
 
 
 def test_a_malformed_luld_array_from_the_feed_is_counted_bad(qtbot):
+    # The typed decoder refuses the whole message it is in (one WireError, counted); the window goes on.
     feed = FakeFeed().start()
     m = PolygonDataManager(feed.control, symbol="AAPL")
     try:
         luld: list[dict] = []
         m.luld_event.connect(luld.append)
         m.connect()
-        until(qtbot, lambda: m.feed_info()["connected"])
-        feed.publish("AAPL", [["LULD", T0, "x", 95.5], ["LULD", T0 + 1, 105.5, 95.5, [], 3, 9]])
+        until(qtbot, lambda: m.feed_info()["connected"] and m.feed_info()["synced"])  # the first snapshot applied
+        feed.publish("AAPL", [["LULD", T0, "x", 95.5], ["LULD", T0 + 2, 105.5, 95.5, [], 3, 9]])
+        until(qtbot, lambda: m.feed_info()["bad_messages"] == 1)
+        feed.publish("AAPL", [["T", T0 + 1, 100.0, 1, None, []]])  # after the lost batch: a gap, a re-snapshot
+        until(qtbot, lambda: m.feed_info()["resnapshots"] >= 1 and m.feed_info()["synced"])
+        feed.publish("AAPL", [["LULD", T0 + 1, 105.5, 95.5, [], 3, 9]])
         until(qtbot, lambda: luld)
         assert [d["timestamp"] for d in luld] == [T0 + 1] and m.feed_info()["bad_messages"] == 1
     finally:

@@ -131,28 +131,48 @@ def test_days_outside_the_calendar_fall_back_to_weekday_hours():
     assert mh.session_for(dt.date(2012, 6, 2)) is None  # Saturday
 
 
-def test_warm_builds_the_calendar_once_in_the_foreground_or_in_a_background_thread():
-    """A fresh interpreter: warm() builds it now; warm(background=True) leaves the caller free and
-    the calendar ready moments later (polled, never slept on); a second call starts no second build."""
-    import subprocess
-    import sys
+# ---------------------------------------------------------------- the table against the maintained calendar
 
-    from tests.util import REPO
+def test_the_table_is_exchange_calendars_for_every_day_of_its_years():
+    """shared/nyse_table.py (scripts/gen_nyse_table.py) must be XNYS day by day: sessions, holidays
+    (also unscheduled ones: 2001-09-11..14, 2012-10-29/30, 2025-01-09), open and close (early closes)."""
+    xcals = pytest.importorskip("exchange_calendars")
+    from shared import nyse_table
 
-    code = (
-        "import sys, threading, time\n"
-        "from shared import market_hours as m\n"
-        "bg = sys.argv[1] == 'bg'\n"
-        "m.warm(background=bg); m.warm(background=bg)\n"
-        "builders = [t for t in threading.enumerate() if t.name == 'calendar-warmup']\n"
-        "print('threads', len(builders), 'ready_at_once', m._calendar.cache_info().currsize)\n"
-        "end = time.monotonic() + 60\n"
-        "while not m._calendar.cache_info().currsize and time.monotonic() < end:\n"
-        "    time.sleep(0.01)\n"
-        "print('ready', m._calendar.cache_info().currsize, 'misses', m._calendar.cache_info().misses)\n"
-    )
-    fg = subprocess.run([sys.executable, "-c", code, "fg"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    bg = subprocess.run([sys.executable, "-c", code, "bg"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert fg.stdout.split() == ["threads", "0", "ready_at_once", "1", "ready", "1", "misses", "1"], fg.stderr
-    out = bg.stdout.split()
-    assert out[:2] == ["threads", "1"] and out[4:] == ["ready", "1", "misses", "1"], bg.stderr
+    cal = xcals.get_calendar("XNYS", start=f"{nyse_table.FIRST_YEAR}-01-01", end=f"{nyse_table.LAST_YEAR}-12-31")
+    sched = {day.date(): (row["open"].to_pydatetime(), row["close"].to_pydatetime())
+             for day, row in cal.schedule.iterrows()}
+    day, last = dt.date(nyse_table.FIRST_YEAR, 1, 1), dt.date(nyse_table.LAST_YEAR, 12, 31)
+    checked = early = holidays = 0
+    while day <= last:
+        want = sched.get(day)
+        got = mh.session_for(day)
+        if want is None:
+            assert got is None, day
+            holidays += day.weekday() < 5
+        else:
+            assert got is not None, day
+            assert (got.open, got.close) == (int(want[0].timestamp() * 1000), int(want[1].timestamp() * 1000)), day
+            early += got.close - got.open < 6.5 * 3_600_000
+        checked += 1
+        day += dt.timedelta(days=1)
+    assert checked == (last - dt.date(nyse_table.FIRST_YEAR, 1, 1)).days + 1
+    assert holidays > 9 * (nyse_table.LAST_YEAR - nyse_table.FIRST_YEAR) and early > 2 * (nyse_table.LAST_YEAR - nyse_table.FIRST_YEAR)
+
+
+def test_unscheduled_closures_and_early_closes_are_in_the_table():
+    for day in (dt.date(2001, 9, 11), dt.date(2012, 10, 29), dt.date(2018, 12, 5), dt.date(2025, 1, 9)):
+        assert mh.session_for(day) is None, day
+    assert mh.session_hours(dt.date(2024, 12, 24)) == (dt.time(9, 30), dt.time(13, 0))  # Christmas Eve
+    assert mh.session_hours(dt.date(2030, 11, 29)) == (dt.time(9, 30), dt.time(13, 0))  # a future Black Friday
+
+
+def test_days_after_the_table_fall_back_to_weekday_hours_and_say_so(caplog):
+    from shared import nyse_table
+
+    mh._warned_outside = False
+    friday = next(dt.date(nyse_table.LAST_YEAR + 1, 6, d) for d in range(1, 8) if dt.date(nyse_table.LAST_YEAR + 1, 6, d).weekday() == 4)
+    with caplog.at_level("WARNING", logger="shared.market_hours"):
+        assert mh.session_hours(friday) == (dt.time(9, 30), dt.time(16, 0))
+        assert mh.session_hours(friday + dt.timedelta(days=1)) is None
+    assert sum("outside the NYSE table" in r.getMessage() for r in caplog.records) == 1  # once per process

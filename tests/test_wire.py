@@ -18,6 +18,7 @@ from shared.models.wire import WireError
 # The machine is shared and slow; correctness, not speed, is tested here.
 settings.register_profile("wire", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("wire")
+T = 1_751_029_504_111  # a valid epoch ms (the wire's times are checked: [1990, 2200))
 
 # ---------------------------------------------------------------- strategies
 
@@ -119,20 +120,23 @@ def test_batch_round_trip(sym_events, epoch, seq):
     sym, evs = sym_events
     topic, payload = wire.encode_batch(sym, epoch, seq, [wire.event_to_wire(e) for e in evs])
     assert topic == wire.topic_for(sym) and wire.symbol_from_topic(topic) == sym
-    msg = wire.unpack(payload)
-    assert msg == wire.batch(sym, epoch, seq, [wire.event_to_wire(e) for e in evs])
+    msg = wire.unpack(payload)  # a map reader (msgpack-python) sees the same map as before the structs
+    assert msg == wire.as_dict(wire.batch(sym, epoch, seq, [wire.event_to_wire(e) for e in evs]))
     assert msg["v"] == wire.PROTOCOL_VERSION and msg["type"] == wire.BATCH
-    pairs = list(wire.iter_events(msg))
-    assert [s for s, _ in pairs] == list(range(seq, seq + len(evs)))
-    assert [wire.event_to_dict(msg["sym"], a) for _, a in pairs] == evs
+    typed = wire.decode_data(payload)  # the window's typed decoder: event structs
+    assert (typed.sym, typed.epoch, typed.seq) == (sym, epoch, seq)
+    assert [wire.event_to_dict(typed.sym, e) for e in typed.ev] == evs
+    assert wire.to_arrays(typed.ev) == msg["ev"]
 
 
 @settings(max_examples=50)
-@given(st.integers(0, 2**40), st.integers(1, 2**22), bodies, bodies, bodies, ts_ms)
-def test_heartbeat_round_trip(epoch, pid, upstream, syms, counters, ts):
-    hb = wire.heartbeat(epoch, pid, upstream, syms, counters, ts, note="x")
+@given(st.integers(0, 2**40), st.integers(1, 2**22), bodies, st.dictionaries(symbols, bodies, max_size=3), bodies,
+       ts_ms, st.sampled_from([wire.HEARTBEAT, wire.STATUS]))
+def test_heartbeat_round_trip(epoch, pid, upstream, syms, counters, ts, kind):
+    hb = wire.heartbeat(epoch, pid, upstream, syms, counters, ts, kind)
     out = wire.unpack(wire.pack(hb))
-    assert out == hb and out["type"] == wire.HEARTBEAT and out["note"] == "x"
+    assert out == wire.as_dict(hb) and out["type"] == kind
+    assert wire.decode_data(wire.pack(hb)) == hb
 
 
 @given(st.integers(0, 2**31) | st.text(max_size=12), st.text(max_size=20), symbols, bodies)
@@ -142,7 +146,7 @@ def test_control_messages_round_trip(req_id, client, sym, body):
                 {"type": "command", "id": req_id, "cmd": "supervisor_report", **body},
                 {"type": wire.STATUS, "id": req_id, **body}):
         out = wire.unpack(wire.pack(msg))
-        assert out == {"v": wire.PROTOCOL_VERSION, **msg}
+        assert out == {"v": wire.PROTOCOL_VERSION, **wire.as_dict(msg)}
         assert out["type"] in wire.CONTROL_TYPES | wire.DATA_TYPES
 
 
@@ -186,15 +190,15 @@ def test_seed_dict_keys_are_the_seeds_plus_the_added_ones():
              "aggregate": {"accumulated_volume", "official_open", "day_vwap", "end_timestamp", "timeframe",
                            "average_size", "otc"}}
     added["second_aggregate"] = added["aggregate"]
-    arrays = {"trade": ["T", 1, 1.0, 1, None, []], "quote": ["Q", 1, 1.0, 1, 1.0, 1, None],
-              "aggregate": ["AM", 1, 1.0, 1.0, 1.0, 1.0, 1, None, None],
-              "second_aggregate": ["A", 1, 1.0, 1.0, 1.0, 1.0, 1, None, None]}
+    arrays = {"trade": ["T", T, 1.0, 1, None, []], "quote": ["Q", T, 1.0, 1, 1.0, 1, None],
+              "aggregate": ["AM", T, 1.0, 1.0, 1.0, 1.0, 1, None, None],
+              "second_aggregate": ["A", T, 1.0, 1.0, 1.0, 1.0, 1, None, None]}
     for kind, arr in arrays.items():
         d = wire.event_to_dict("AAPL", arr)
         assert d["event_type"] == kind and set(d) == seed[kind] | added[kind], kind
-    assert set(wire.event_to_dict("AAPL", ["LULD", 1, 2.0, 1.0])) == {
+    assert set(wire.event_to_dict("AAPL", ["LULD", T, 2.0, 1.0])) == {
         "event_type", "symbol", "timestamp", "limit_up", "limit_down", "indicators", "tape", "sequence"}
-    assert set(wire.event_to_dict("AAPL", ["NOI", 1])) == {
+    assert set(wire.event_to_dict("AAPL", ["NOI", T])) == {
         "event_type", "symbol", "timestamp", "auction_type", "imbalance_quantity", "exchange", "paired_quantity",
         "book_clearing_price", "auction_time", "sequence"}
 
@@ -331,28 +335,32 @@ def test_memoryview_and_bytearray_are_accepted():
 @pytest.mark.parametrize("arr", [
     [],
     "T",
-    ["T", 1, 1.0],                                  # short
+    ["T", T, 1.0],                                  # short
     ["T", True, 1.0, 1, None, []],                  # bool timestamp
     ["T", 1.5, 1.0, 1, None, []],                   # float timestamp
-    ["T", 1, "1.0", 1, None, []],                   # text price
-    ["T", 1, float("nan"), 1, None, []],
-    ["T", 1, 1.0, float("inf"), None, []],
-    ["T", 1, 1.0, 1, None, "14"],                   # conditions not a list
-    ["T", 1, 1.0, 1, None, ["14"]],                 # condition not an int
-    ["T", 1, 1.0, 1, "NASDAQ", []],                 # exchange must be an id
-    ["Q", 1, 1.0, 1, 2.0],
-    ["Q", 1, 1.0, 1, 2.0, True, None],
-    ["AM", 1, 1.0, 1.0, 1.0, 1.0, 10, "vwap", None],
-    ["AM", 1, 1.0, 1.0, 1.0, 1.0, 10, None, 2.5],
-    ["AM", 1, 1.0, 1.0, 1.0, float("-inf"), 10, None, None],
-    ["T", 1, 1.0, 1, None, [], 17],                 # trade id must be text
-    ["Q", 1, 1.0, 1, 2.0, 1, None, None, "c"],      # quote condition must be an int
-    ["A", 1, 1.0, 1.0, 1.0, 1.0, 10, None, None, None, None, None, None, None, "yes"],  # otc is a bool
-    ["LULD", 1, 1.0],
-    ["LULD", 1, float("nan"), 1.0],
-    ["NOI", 1, 7],                                  # auction type is text
+    ["T", T, "1.0", 1, None, []],                   # text price
+    ["T", T, float("nan"), 1, None, []],
+    ["T", T, 1.0, float("inf"), None, []],
+    ["T", T, 1.0, 1, None, "14"],                   # conditions not a list
+    ["T", T, 1.0, 1, None, ["14"]],                 # condition not an int
+    ["T", T, 1.0, 1, "NASDAQ", []],                 # exchange must be an id
+    ["Q", T, 1.0, 1, 2.0],
+    ["Q", T, 1.0, 1, 2.0, True, None],
+    ["AM", T, 1.0, 1.0, 1.0, 1.0, 10, "vwap", None],
+    ["AM", T, 1.0, 1.0, 1.0, 1.0, 10, None, 2.5],
+    ["AM", T, 1.0, 1.0, 1.0, float("-inf"), 10, None, None],
+    ["T", T, 1.0, 1, None, [], 17],                 # trade id must be text
+    ["Q", T, 1.0, 1, 2.0, 1, None, None, "c"],      # quote condition must be an int
+    ["A", T, 1.0, 1.0, 1.0, 1.0, 10, None, None, None, None, None, None, None, "yes"],  # otc is a bool
+    ["LULD", T, 1.0],
+    ["LULD", T, float("nan"), 1.0],
+    ["NOI", T, 7],                                  # auction type is text
     ["NOI", True],
-    ["XX", 1, 2, 3],
+    ["T", 1, 1.0, 1, None, []],                     # a time before 1990: not epoch ms
+    ["T", T, 1.0, 2**63, None, []],                 # a size beyond the signed 64-bit range
+    ["T", T, 0.0, 1, None, []],                     # prices are > 0
+    ["T", T, 1e9, 1, None, []],                     # ... and below 1e9
+    ["XX", T, 2, 3],
 ])
 def test_bad_event_arrays_are_wire_errors(arr):
     with pytest.raises(WireError):

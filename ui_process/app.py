@@ -61,8 +61,8 @@ def _symbol(args: argparse.Namespace, settings: Settings) -> str:
 def freeze_startup_heap() -> None:
     """Move everything built at start-up out of the cyclic GC's sight.
 
-    Measured in bench/ui_window.py: with pandas/exchange_calendars, numpy,
-    pyqtgraph and Qt wrappers loaded, each full (gen-2) collection scanned the
+    Measured in bench/ui_window.py: with numpy, pyqtgraph and Qt wrappers
+    loaded (and pandas, before the session table), each full (gen-2) collection scanned the
     whole start-up heap and froze the GUI thread for 50-105 ms, several times
     a minute at full feed rate. Those objects live as long as the process;
     ``gc.freeze()`` (the CPython idiom for this) leaves only what the session
@@ -138,7 +138,84 @@ def make_app():
     return app
 
 
+def watch_first_chart(window, manager, symbol: str, marks: dict[str, float]) -> None:
+    """Send the supervisor ``window_ready`` once the first chart with bars is on screen.
+
+    The chart calls ``on_bars_drawn`` after its first render with bars (its items hold the
+    candles); the ready message goes after the next paint of the chart's view, so "ready" means
+    painted. ``marks`` collects the start-up steps (wall clock) the supervisor logs as durations:
+    where the time goes is visible in every launch's log, not only in a benchmark.
+    """
+    import time
+
+    from PyQt6.QtCore import QEvent, QObject
+
+    from shared.supervisor_client import report_ready, supervisor_endpoint
+
+    def once(signal, name: str, cond=lambda *a: True) -> None:
+        def slot(*a) -> None:
+            if name not in marks and cond(*a):
+                marks[name] = time.time()
+                signal.disconnect(slot)
+        signal.connect(slot)
+
+    once(manager.connection_status_changed, "connected", lambda up: bool(up))
+    once(manager.chart_data_updated, "chart_data", lambda d: bool(d.get("bars")))
+
+    class PaintWatch(QObject):
+        def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt's name)
+            if ev.type() == QEvent.Type.Paint and "painted" not in marks:
+                marks["painted"] = time.time()
+                obj.removeEventFilter(self)
+                QTimer.singleShot(0, send)  # after this paint, not inside it
+            return False
+
+    def send() -> None:
+        import psutil
+
+        try:
+            marks["process"] = psutil.Process().create_time()
+        except psutil.Error:
+            pass
+        log.info("first chart of %s painted", symbol)
+        if supervisor_endpoint():
+            report_ready(symbol, marks)
+
+    from PyQt6.QtCore import QTimer
+
+    view = window.chart.glw.viewport()
+    watch = PaintWatch(window)
+
+    def drawn() -> None:
+        marks["rendered"] = time.time()
+        view.installEventFilter(watch)
+        view.update()
+
+    window.chart.on_bars_drawn = drawn
+
+
+def _wait_as_spare(window, marks: dict[str, float]) -> str:
+    """A spare window (``--spare``, started by the supervisor after the first chart): imported, Qt
+    up, widgets built, nothing shown or connected; block until the supervisor names the symbol a
+    user asked a window for, then become that window. Exits 0 when there is no supervisor."""
+    import time
+
+    from shared.supervisor_client import wait_for_symbol
+
+    freeze_startup_heap()
+    symbol = wait_for_symbol()
+    if not symbol:
+        raise SystemExit(0)
+    marks.clear()
+    marks["started"] = time.time()  # this window's start is the request, not the spare's
+    window.switch_symbol(symbol)
+    return symbol
+
+
 def run_ui(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    marks = {"started": time.time()}  # start-up steps: watch_first_chart
     shot = getattr(args, "screenshot", None)
     size = _size(getattr(args, "size", "1600x1000") or "1600x1000")
     if shot:
@@ -156,6 +233,7 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     qt_log.install()
 
     app = make_app()
+    marks["qt"] = time.time()
     from ui_process.window import theme
 
     theme.apply(app, theme.LIGHT if getattr(args, "light", False) else theme.DARK)
@@ -171,6 +249,10 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
                         restore=not (shot or getattr(args, "no_restore", False)), max_bars=settings.max_bars,
                         state_file=settings.ui_state_file, timeframe=getattr(args, "timeframe", None))
     _keep_running_on_errors(window)
+    marks["window"] = time.time()
+    if getattr(args, "spare", False) and not shot:
+        symbol = _wait_as_spare(window, marks)
+    watch_first_chart(window, manager, symbol, marks)
     freeze_startup_heap()
     manager.connect()
     if not shot:

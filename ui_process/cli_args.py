@@ -35,5 +35,6 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--light", action="store_true", help="light theme instead of the default dark one")
     g.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
                    help="CURVE keys (server.key, client.key_secret) for a remote feed that requires them")
+    g.add_argument("--spare", action="store_true", help=argparse.SUPPRESS)  # supervisor.core: a spare window
     g.add_argument("--no-restore", dest="no_restore", action="store_true",
                    help="ignore the saved layout and geometry")

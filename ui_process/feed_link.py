@@ -13,8 +13,8 @@ owns *no* I/O and *no* clock: every input is a method call with ``now``
   actions   ``("send", request)``, ``("subscribe", topic)``, ``("unsubscribe", topic)``,
             ``("connect_data", endpoint)`` (drop the old data endpoint, connect this one),
             ``("reset_control",)`` (recreate the DEALER: drop requests queued to a dead feed)
-  events    ``("snapshot", reply)`` full state of the current symbol,
-            ``("events", [wire arrays])`` next events of the current symbol, in order,
+  events    ``("snapshot", reply)`` full state of the current symbol (``messages.SnapshotReply``),
+            ``("events", [event structs])`` next events of the current symbol, in order,
             ``("link", None)`` feed liveness / upstream / epoch changed,
             ``("error", message)`` something the user should be told.
 
@@ -27,6 +27,11 @@ Heartbeats also carry each symbol's last published ``seq``; the data and
 ``sys|`` topics share one ordered socket, so a heartbeat whose ``seq`` is
 ahead of what was applied proves events were lost (e.g. published before the
 subscription reached the feed, on a quiet symbol): re-snapshot.
+
+Inputs are the typed messages of ``shared.models.messages`` (``wire.decode_reply`` /
+``wire.decode_data``): their types and bounds are checked by the decoder, so this class
+checks only what the protocol means (ids, symbols, sequences). A map is a message
+type this build does not declare: ignored.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared.models import messages as m
 from shared.models import wire
 
 log = logging.getLogger("live_monitor.data.polygon_data_manager")  # the seed's name: the manager's records
@@ -60,7 +66,7 @@ class FeedLink:
         self.data_endpoint: str | None = None
         self.upstream: dict = {}
         self.source: str | None = None
-        self.heartbeat: dict = {}
+        self.heartbeat: m.Heartbeat | None = None
         self.alive = False
         self.last_feed_at: float | None = None
         self.ever_alive = False
@@ -75,7 +81,7 @@ class FeedLink:
         # clone state
         self.tracker = wire.SeqTracker()
         self.synced = False
-        self._buffer: list[dict] = []
+        self._buffer: list[m.Batch] = []
         self._buffered_events = 0
         self._last_hb_resnap = -1e9
         self.backfill: dict = {}
@@ -108,8 +114,8 @@ class FeedLink:
             log.info("re-snapshot %s (%s)", self.symbol, reason)
         return [("send", wire.snapshot_request(self.symbol, self._snap_id))]
 
-    def _buffer_batch(self, msg: dict) -> None:
-        n = len(msg["ev"])
+    def _buffer_batch(self, msg: m.Batch) -> None:
+        n = len(msg.ev)
         if self._buffered_events + n > MAX_BUFFERED_EVENTS:
             # The snapshot will be followed by a gap, which re-snapshots: nothing is lost for good.
             self._buffer.clear()
@@ -117,9 +123,9 @@ class FeedLink:
         self._buffer.append(msg)
         self._buffered_events += n
 
-    def _take_upstream(self, up: Any) -> bool:
+    def _take_upstream(self, up: dict) -> bool:
         """Adopt the feed's upstream info (hello, snapshot or heartbeat); True when its state changed."""
-        if not isinstance(up, dict):
+        if not up:  # an older feed's reply without it
             return False
         prev = self.upstream.get("state")
         self.upstream = up
@@ -178,38 +184,36 @@ class FeedLink:
             out += self._request_snapshot(now, "initial")
         return out
 
-    def on_reply(self, msg: dict, now: float) -> list[Output]:
+    def on_reply(self, msg: Any, now: float) -> list[Output]:
         """A decoded reply from the control socket."""
-        t = msg.get("type")
-        rid = msg.get("id")
-        if t == wire.HELLO:
+        if isinstance(msg, dict):
+            return []  # a reply type this link never asked for (status, alert ...)
+        rid = msg.id
+        if isinstance(msg, m.HelloReply):
             if rid != self._hello_id:
                 return []
             return self._on_hello(msg, now)
-        if t == wire.SNAPSHOT:
+        if isinstance(msg, m.SnapshotReply):
             if rid != self._snap_id or self._snap_id is None:
                 self.counters["stale_dropped"] += 1
                 return []
             return self._on_snapshot(msg, now)
-        if t == wire.ERROR:
+        if isinstance(msg, m.ErrorReply):
             if rid is not None and rid == self._snap_id:
                 self._snap_id = None
                 self._snap_sent_at = now
                 if not self._snap_error_told:
                     self._snap_error_told = True
-                    return [("error", f"Feed refused the snapshot of {self.symbol}: {msg.get('message')}")]
+                    return [("error", f"Feed refused the snapshot of {self.symbol}: {msg.message}")]
                 return []
-            return [("error", f"Feed error: {msg.get('message')}")]
+            return [("error", f"Feed error: {msg.message}")]
         return []
 
-    def _on_hello(self, msg: dict, now: float) -> list[Output]:
+    def _on_hello(self, msg: m.HelloReply, now: float) -> list[Output]:
         self._hello_id = None
         self._hello_failures = 0
         out: list[Output] = []
-        epoch, endpoint = msg.get("epoch"), msg.get("data")
-        if not isinstance(endpoint, str) or not isinstance(epoch, int):
-            self.counters["bad_messages"] += 1
-            return [("error", "Feed hello reply is malformed (no data endpoint or epoch)")]
+        epoch, endpoint = msg.epoch, msg.data
         restarted = self.epoch is not None and epoch != self.epoch
         if restarted:
             self.counters["feed_restarts"] += 1
@@ -217,9 +221,9 @@ class FeedLink:
         if endpoint != self.data_endpoint:
             out.append(("connect_data", endpoint))
         self.epoch = epoch
-        self.pid = msg.get("pid")
+        self.pid = msg.pid
         self.data_endpoint = endpoint
-        changed = self._take_upstream(msg.get("upstream")) or restarted or bool(out) or not self.alive
+        changed = self._take_upstream(msg.upstream) or restarted or bool(out) or not self.alive
         self.last_feed_at = now
         self.alive = self.ever_alive = True
         if changed:
@@ -230,19 +234,19 @@ class FeedLink:
         out += self._request_snapshot(now, "initial" if not restarted else "feed restarted")
         return out
 
-    def _on_snapshot(self, msg: dict, now: float) -> list[Output]:
+    def _on_snapshot(self, msg: m.SnapshotReply, now: float) -> list[Output]:
         self._snap_id = None
-        epoch, seq = msg.get("epoch"), msg.get("seq")
-        if msg.get("symbol") != self.symbol or not isinstance(epoch, int) or not isinstance(seq, int):
+        epoch, seq = msg.epoch, msg.seq
+        if msg.symbol != self.symbol:
             self.counters["bad_messages"] += 1
-            return [("error", f"Feed sent a malformed snapshot for {self.symbol}")]
+            return [("error", f"Feed sent a snapshot of {msg.symbol} for {self.symbol}")]
         out: list[Output] = self._set_alive(now)
-        if self._take_upstream(msg.get("upstream")) and not out:
+        if self._take_upstream(msg.upstream) and not out:
             out.append(("link", None))
-        if isinstance(msg.get("source"), str):
-            self.source = msg["source"]
-        if isinstance(msg.get("backfill"), dict):
-            self.backfill = msg["backfill"]
+        if msg.source is not None:
+            self.source = msg.source
+        if msg.backfill is not None:
+            self.backfill = msg.backfill
         self.tracker.reset(epoch, seq)
         self.synced = True
         self.counters["snapshots"] += 1
@@ -250,85 +254,81 @@ class FeedLink:
         buffered, self._buffer = self._buffer, []
         self._buffered_events = 0
         for b in buffered:
-            if b["epoch"] == epoch:  # another epoch's batches can't be placed after this snapshot
+            if b.epoch == epoch:  # another epoch's batches can't be placed after this snapshot
                 out += self._apply_batch(b, now)
             else:
                 self.counters["stale_dropped"] += 1
         return out
 
-    def _apply_batch(self, msg: dict, now: float) -> list[Output]:
+    def _apply_batch(self, msg: m.Batch, now: float) -> list[Output]:
         if not self.synced:
             self._buffer_batch(msg)
             return []
-        ev = msg["ev"]
-        r = self.tracker.check(msg["epoch"], msg["seq"], len(ev))
+        ev = msg.ev
+        r = self.tracker.check(msg.epoch, msg.seq, len(ev))
         if r == "ok":
-            self.tracker.advance(msg["seq"], len(ev))
+            self.tracker.advance(msg.seq, len(ev))
             self.counters["events"] += len(ev)
             return [("events", ev)]
         if r == "dup":
             self.counters["dups"] += 1
             return []
         if r == "overlap":
-            skip = self.tracker.last - msg["seq"] + 1
-            self.tracker.advance(msg["seq"], len(ev))
+            skip = self.tracker.last - msg.seq + 1
+            self.tracker.advance(msg.seq, len(ev))
             self.counters["events"] += len(ev) - skip
             return [("events", ev[skip:])]
         # gap or epoch: the stream can't be trusted from here; snapshot again
         self.counters["gaps" if r == "gap" else "epochs"] += 1
         log.info("%s in %s stream (have %s/%s, got %s/%s)", r, self.symbol, self.tracker.epoch,
-                 self.tracker.last, msg["epoch"], msg["seq"])
+                 self.tracker.last, msg.epoch, msg.seq)
         self.synced = False
         self._buffer_batch(msg)
         return self._request_snapshot(now, r)
 
-    def on_data(self, topic: bytes, msg: dict, now: float) -> list[Output]:
+    def on_data(self, topic: bytes, msg: Any, now: float) -> list[Output]:
         """A decoded message from the data socket."""
-        t = msg.get("type")
         if topic == wire.SYS_TOPIC:
-            if t in (wire.HEARTBEAT, wire.STATUS):
+            if isinstance(msg, m.Heartbeat):  # a heartbeat or a status
                 return self._on_heartbeat(msg, now)
-            if t == wire.ERROR:
+            if isinstance(msg, m.ErrorEvent):
                 out = self._set_alive(now)
-                return out + [("error", f"Feed: {msg.get('message') or msg.get('kind')}"
-                                        + (f" (x{msg['count']})" if isinstance(msg.get('count'), int)
-                                           and msg['count'] > 1 else ""))]
+                n = msg.count
+                return out + [("error", f"Feed: {msg.message or msg.kind}" + (f" (x{n})" if n and n > 1 else ""))]
             return []
         if self.alive:
             self.last_feed_at = now  # any message proves the feed alive (heartbeats may queue behind data)
-        sym = msg.get("sym")
+        sym = msg.get("sym") if isinstance(msg, dict) else getattr(msg, "sym", None)
         if sym != self.symbol:
             self.counters["stale_dropped"] += 1  # an old symbol's message still in the queue
             return []
-        if t == wire.BATCH:
+        if isinstance(msg, m.Batch):
             return self._apply_batch(msg, now)
-        if t == wire.RESYNC:
+        if isinstance(msg, m.Resync):
             self._buffer.clear()
             self._buffered_events = 0
             self._snap_id = None  # the state changed after any outstanding snapshot
-            return self._request_snapshot(now, f"resync: {msg.get('reason', '')}")
+            return self._request_snapshot(now, f"resync: {msg.reason}")
         return []
 
-    def _on_heartbeat(self, msg: dict, now: float) -> list[Output]:
+    def _on_heartbeat(self, msg: m.Heartbeat, now: float) -> list[Output]:
         out: list[Output] = []
-        epoch = msg.get("epoch")
-        if isinstance(epoch, int) and self.epoch is not None and epoch != self.epoch:
+        epoch = msg.epoch
+        if self.epoch is not None and epoch != self.epoch:
             # A different feed process answers on our data endpoint: start over.
             self.alive = False
             self.synced = False
             return [("link", None), ("reset_control",)] + self._hello(now)
-        changed = self._take_upstream(msg.get("upstream"))
+        changed = self._take_upstream(msg.upstream)
         self.heartbeat = msg
         out += self._set_alive(now)
         if changed and not out:
             out.append(("link", None))
-        syms = msg.get("symbols")
-        if self.symbol and isinstance(syms, dict) and isinstance(syms.get(self.symbol), dict) \
-                and isinstance(syms[self.symbol].get("backfill"), dict):
-            self.backfill = syms[self.symbol]["backfill"]  # queued -> pending -> done between snapshots
-        if self.synced and self.symbol and isinstance(syms, dict):
-            info = syms.get(self.symbol)
-            seq = info.get("seq") if isinstance(info, dict) else None
+        info = msg.symbols.get(self.symbol) if self.symbol else None  # {seq, last_ms, backfill}
+        if info is not None and isinstance(info.get("backfill"), dict):
+            self.backfill = info["backfill"]  # queued -> pending -> done between snapshots
+        if self.synced and info is not None:
+            seq = info.get("seq")
             if (isinstance(seq, int) and seq > self.tracker.last
                     and now - self._last_hb_resnap >= HEARTBEAT_RESNAP_MIN_S):
                 self._last_hb_resnap = now

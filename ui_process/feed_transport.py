@@ -5,9 +5,9 @@ Why it looks like this
 A SUB (data) and a DEALER (control) socket, watched through
 ``QSocketNotifier`` s on ``ZMQ_FD``. That FD is *edge*-triggered and only says
 "look at ZMQ_EVENTS", so each slot disables its notifier, drains while
-``EVENTS & POLLIN`` under a 10 ms budget and re-enables it. The core
+``EVENTS & POLLIN`` under a 5 ms budget and re-enables it. The core
 (:mod:`ui_process.manager_core`) queues accepted events in a backlog applied in
-64-event slices, so even a 10,000-event batch never freezes the window; when
+32-event slices, so even a 10,000-event batch never freezes the window; when
 the budget runs out the notifier stays off and a zero-interval ``QTimer``
 continues (a timer rather than posted calls, so the display timers still get
 their turn). After every send or (un)subscribe the sockets are drained once
@@ -37,7 +37,7 @@ from .manager_core import ManagerCore
 
 logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 
-DRAIN_BUDGET_S = 0.010      # one drain slice; the rest continues after the event loop breathes
+DRAIN_BUDGET_S = 0.005      # one drain slice (with a paint and the display timers it must fit a 60 Hz frame)
 RCVHWM = 1_000              # data messages queued in this process before ZeroMQ drops
 SAFETY_INTERVAL_MS = 250    # drain + link timeouts even if an FD edge was missed
 

@@ -37,7 +37,7 @@ __all__ = ["ManagerCore", "Emit", "NullIO"]
 
 logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 
-EVENT_SLICE = 64  # events between two looks at the clock (bounds the overshoot of a drain slice)
+EVENT_SLICE = 32  # events between two looks at the clock (bounds the overshoot of a drain slice)
 UPSTREAM_BAD_STATES = {"auth_failed": "authentication failed", "max_connections": "another connection uses the key",
                        "failed": "gave up reconnecting", "stalled": "stalled (connected but silent)",
                        "reconnecting": "reconnecting", "stopped": "stopped",
@@ -68,7 +68,7 @@ class ManagerCore:
                       "market_data_emits": 0, "chart_emits": 0, "signals": 0, "luld": 0, "second_aggregates": 0}
         self.pipe = SymbolPipeline(symbol, max_bars=max_bars, ui_update_hz=ui_update_hz, clock=clock,
                                    wall_clock=wall_clock, emit=emit, stats=self.stats)
-        self.backlog: deque[list] = deque()  # event arrays accepted by the link, not yet applied
+        self.backlog: deque[list] = deque()  # event structs accepted by the link, not yet applied
         self.backlog_pos = 0
         # routing (set by the facade from its overrides): per-code handlers, or one envelope sink
         self.on_trade: Callable[[dict], Any] = self.pipe.trade
@@ -126,7 +126,7 @@ class ManagerCore:
 
     def on_control(self, raw: bytes, now: float) -> bool:
         try:
-            msg = wire.unpack(raw)
+            msg = wire.decode_reply(raw)  # typed: types and bounds checked here, once
         except wire.WireError as e:
             self.bad_message(f"bad control reply: {e}", now)
             return False
@@ -143,7 +143,7 @@ class ManagerCore:
             self.bad_message(f"data message with {len(frames)} frames", now)
             return False
         try:
-            msg = wire.unpack(frames[1])
+            msg = wire.decode_data(frames[1])  # typed: a batch's events arrive as checked event structs
         except wire.WireError as e:
             self.bad_message(f"bad data message: {e}", now)
             return False
@@ -158,8 +158,7 @@ class ManagerCore:
         return self.run(self.link.tick(self.clock()))
 
     def bad_message(self, what: str, now: float) -> None:
-        self.stats["bad_messages"] += 1
-        self.link.on_bad_message()
+        self.link.on_bad_message()  # counted once (info() adds the link's count to stats["bad_messages"])
         if self.ratelog("bad_message", f"dropped a {what}", now=now):
             self.emit.error(f"Dropped a malformed message from the feed ({what})")
 
@@ -218,25 +217,21 @@ class ManagerCore:
     # ------------------------------------------------------------ events
 
     def apply_events(self, arrays: list, start: int, stop: int) -> None:
+        """Events (structs the decoder checked: a bad one made its whole message a WireError) -> seed
+        dicts -> the routes."""
         sym = self.symbol
         now = self.clock()
-        bad = 0
         to_dict = wire.event_to_dict
+        code_of = wire.CODE
         on_t, on_q, on_am, envelope = self.on_trade, self.on_quote, self.on_aggregate, self.on_envelope
         for k in range(start, stop):
             a = arrays[k]
-            code = a[0] if isinstance(a, (list, tuple)) and a else None
-            try:
-                if code not in ("T", "Q", "AM"):
-                    if code in ("LULD", "A"):  # passed through by the feed: their own signals (bad: WireError)
-                        self.extra_event(to_dict(sym, a))
-                    elif not isinstance(code, str):  # a kind not shown here (NOI) is no error; a non-event is
-                        bad += 1
-                    continue
-                ev = to_dict(sym, a)
-            except wire.WireError:
-                bad += 1
-                continue
+            code = code_of[type(a)]
+            if code not in ("T", "Q", "AM"):
+                if code in ("LULD", "A"):  # passed through by the feed: their own signals
+                    self.extra_event(to_dict(sym, a))
+                continue  # a kind not shown here (NOI)
+            ev = to_dict(sym, a)
             try:
                 if envelope is not None:
                     envelope({"type": "market_data", "data": ev})
@@ -248,11 +243,9 @@ class ManagerCore:
                     on_am(ev)
             except Exception:  # a hook (possibly user code) failed: log, keep the feed going
                 self.stats["hook_errors"] += 1
-                if self.ratelog("hook_error", f"error processing {a[:2]!r}", level=logging.ERROR, now=now):
+                if self.ratelog("hook_error", f"error processing {code} {ev.get('timestamp')}", level=logging.ERROR,
+                                now=now):
                     logger.exception("event hook failed")
-        if bad:
-            self.stats["bad_messages"] += bad
-            self.ratelog("bad_event", f"dropped {bad} malformed event(s)", now=now)
         n = stop - start
         self.stats["events"] += n
         self._rate_window.append((now, n))
@@ -270,7 +263,10 @@ class ManagerCore:
             self.pipe.second_aggregate(d)
             self.emit.second(d)
 
-    def apply_snapshot(self, snap: dict) -> None:
+    def apply_snapshot(self, snap: Any) -> None:
+        """The feed's snapshot (a ``messages.SnapshotReply``, or its map)."""
+        if not isinstance(snap, dict):
+            snap = wire.as_dict(snap)
         self.backlog.clear()  # queued events are older than the snapshot (their seq <= its seq)
         self.backlog_pos = 0
         if self.pipe.load_snapshot(snap):

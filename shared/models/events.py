@@ -21,7 +21,7 @@ Why it looks like this
   spelling (``event_type, symbol, price ...``) is renamed to the Polygon one
   first (:func:`from_standard`).
 * **One builder.** :func:`build` turns decoded structs into wire arrays
-  (layouts: ``shared/models/wire.py``) for the feed's cores and for
+  (layouts: the event structs of ``shared/models/messages.py``) for the feed's cores and for
   :func:`normalize`: unit of timestamps, OHLC consistency, trade de-dup, the
   wanted-symbol filter. Rejections are ``(kind, reason)`` pairs the caller counts.
 

@@ -2,12 +2,17 @@
 
 Why it looks like this
 ----------------------
-* **msgpack, strict and bounded.** Decoding never builds arbitrary types (no ext
-  types, string map keys only, bounded sizes) and every failure becomes one
+* **One typed model.** Every message is a msgspec Struct of
+  :mod:`shared.models.messages`; the feed encodes them with one
+  ``msgspec.msgpack.Encoder`` and a subscriber decodes with typed decoders
+  (:func:`decode_data`, :func:`decode_reply`, :func:`decode_request`), which
+  check types and bounds in C in the same pass. Every failure becomes one
   :class:`WireError`, so a subscriber can count and skip a bad message.
+  :func:`unpack` is the strict map reader for tools (text keys only, no ext
+  types, bounded sizes).
 * **Events travel as short positional arrays**, not dicts. Measured on this
   machine (TSLA replay): unpacking seed-format dicts runs ~150k events/s, the
-  same events as arrays ~2M events/s. A subscriber expands an array into the
+  same events as arrays ~2M events/s. A subscriber expands an event into the
   seed dict (:func:`event_to_dict`) only when it needs one.
 * **Per-symbol batches with a sequence number.** One data message carries the
   next events of one symbol: ``seq`` is the sequence number of its first
@@ -22,34 +27,23 @@ Sockets (see docs/PROTOCOL.md):
           and the reply echoes it.
 
 Event arrays (protocol v1, APPEND-ONLY: an index never changes meaning; a newer
-feed may add trailing fields, an older one sends shorter arrays - read missing
-trailing fields as None). Index 0 is the Polygon event code; names in brackets
-are the spec's fields (``/stocks/T,Q,A,AM,LULD,NOI``):
-  ``["T", t, price(p), size(s), exchange_id(x), conditions(c), trade_id(i: str|None),
-    tape(z), seq(q), trf_id(trfi), trf_ts(trft)]``
-  ``["Q", t, bid(bp), bid_size(bs), ask(ap), ask_size(as), bid_exchange_id(bx), ask_exchange_id(ax),
-    condition(c: int|None), indicators(i: list[int]), tape(z), seq(q)]``
-  ``["AM", start_ms(s), o, h, l, c, volume(v), vwap(vw), transactions(n), day_volume(av),
-    official_open(op), day_vwap(a), end_ms(e), avg_size(z), otc]``
-  ``["A", ...]``   second aggregates, the AM layout: never a minute bar
-  ``["LULD", t, limit_up(h), limit_down(l), indicators(i), tape(z), seq(q)]``
-  ``["NOI", t, auction_type(a: str), imbalance_qty(o), exchange_id(x), paired_qty(p),
-    book_clearing_price(b), auction_time(at: hhmm Eastern), seq(i)]``
-Exchange ids are Polygon's; every field but t and the T/Q/bar prices and sizes
-may be None (transactions are None for streamed bars: Polygon's ``z`` is an
-average size). Timestamps are epoch ms (LULD/NOI arrive in µs/ns and are scaled
-by the decoder). :func:`event_to_dict` expands each into its seed dict
-(``trade``, ``quote``, ``aggregate``, ``second_aggregate``, ``luld``,
-``imbalance``; keys in docs/PROTOCOL.md).
+feed may add trailing fields, an older one sends shorter arrays, read as None)
+are declared in :mod:`shared.models.messages` (``TradeEv`` ... ``ImbalanceEv``),
+documented in docs/PROTOCOL.md. :func:`event_to_dict` expands each into its seed
+dict (``trade``, ``quote``, ``aggregate``, ``second_aggregate``, ``luld``,
+``imbalance``).
 """
 
 from __future__ import annotations
 
-from math import isfinite
-from typing import Any, Iterable
+from typing import Any, Callable, get_args
 
 import msgpack
+import msgspec
 
+from . import messages as m
+from .messages import (batch, error_event, error_reply, heartbeat, hello_request, resync,  # noqa: F401
+                       snapshot_request, status_request)
 from .market_data import exchange_name, valid_symbol
 
 PROTOCOL_VERSION = 1
@@ -57,7 +51,7 @@ PROTOCOL_VERSION = 1
 # Hard bounds. A feed batch is at most a few thousand events; snapshots carry
 # 2000 bars. 16 MiB leaves room and still stops a hostile or broken peer.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-MAX_ARRAY_LEN = 200_000
+MAX_ARRAY_LEN = m.MAX_ARRAY_LEN
 MAX_MAP_LEN = 10_000
 MAX_STR_LEN = 1 * 1024 * 1024
 
@@ -78,11 +72,10 @@ ALERT = "alert"          # alert|: one fired alert; also the control request for
 HELLO = "hello"
 SNAPSHOT = "snapshot"
 
-CONTROL_TYPES = frozenset({HELLO, SNAPSHOT, STATUS, "ping", "command", ALERT})
-DATA_TYPES = frozenset({BATCH, HEARTBEAT, STATUS, ERROR, RESYNC, SUMMARY, ALERT})
+CONTROL_TYPES = frozenset([c.__struct_config__.tag for c in get_args(m.Request)] + [ALERT])  # requests
+DATA_TYPES = frozenset(c.__struct_config__.tag for c in get_args(m.DataMessage))
 # The summary's keys (docs/PROTOCOL.md); every figure may be None.
-SUMMARY_KEYS = ("sym", "ts", "seq", "last", "change", "change_pct", "volume", "rel_volume", "bid", "ask", "spread",
-                "high", "low", "prev_close", "spark")
+SUMMARY_KEYS = tuple(f for f in m.Summary.__struct_fields__ if f != "v")
 
 
 class WireError(ValueError):
@@ -176,120 +169,72 @@ def event_to_wire(ev: dict) -> list:
     return arr
 
 
-def _n(v: Any) -> bool:
-    """A finite number (bool is not one; inf/nan would poison every average)."""
-    if isinstance(v, float):
-        return isfinite(v)
-    return isinstance(v, int) and not isinstance(v, bool)
+_as_event = msgspec.convert  # a list (a snapshot's last trade, a tap's array) -> its event struct
 
 
-def _i(v: Any) -> bool:
-    return type(v) is int  # msgpack yields exact ints; excludes bool
+def as_event(a: Any) -> Any:
+    """A wire array (list) -> its event struct, by the same rules as the decoders. WireError if bad."""
+    try:
+        return _as_event(a, m.Event)
+    except (msgspec.ValidationError, TypeError) as e:
+        raise WireError(f"bad event array: {e}"[:200]) from None
 
 
-def _oi(v: Any) -> bool:
-    return v is None or type(v) is int
+def _trade(symbol: str, e: m.TradeEv) -> dict:
+    return {"event_type": "trade", "symbol": symbol, "timestamp": e.t, "price": e.p, "size": e.s,
+            "conditions": e.c, "exchange": exchange_name(e.x), "id": e.i, "tape": e.z, "sequence": e.q,
+            "trf_id": e.trfi, "trf_timestamp": e.trft}
 
 
-def _on(v: Any) -> bool:
-    return v is None or _n(v)
+def _quote(symbol: str, e: m.QuoteEv) -> dict:
+    c, ind = e.c, e.i
+    return {"event_type": "quote", "symbol": symbol, "timestamp": e.t, "bid_price": e.bp, "bid_size": e.bs,
+            "ask_price": e.ap, "ask_size": e.as_, "exchange": exchange_name(e.bx),
+            "ask_exchange": exchange_name(e.ax), "conditions": [] if c is None else [c],
+            "indicators": [] if ind is None else ind, "tape": e.z, "sequence": e.q}
 
 
-def _int_list(c: Any) -> bool:
-    if not isinstance(c, (list, tuple)):
-        return False
-    for k in c:
-        if type(k) is not int:
-            return False
-    return True
+def _bar(symbol: str, e: m.MinuteEv) -> dict:
+    second = type(e) is m.SecondEv
+    return {"event_type": "second_aggregate" if second else "aggregate", "symbol": symbol, "timestamp": e.s,
+            "open": e.o, "high": e.h, "low": e.l, "close": e.c, "volume": e.v, "vwap": e.vw,
+            "transactions": e.n, "accumulated_volume": e.av, "official_open": e.op, "day_vwap": e.a,
+            "end_timestamp": e.e, "average_size": e.z, "otc": e.otc, "timeframe": "1s" if second else "1m"}
 
 
-def _tail(a: Any, start: int, n: int) -> list:
-    """Fields ``a[start:start+n]``, None where an older (shorter) array has none."""
-    got = list(a[start:start + n])
-    return got + [None] * (n - len(got))
+def _luld(symbol: str, e: m.LuldEv) -> dict:
+    return {"event_type": "luld", "symbol": symbol, "timestamp": e.t, "limit_up": e.h, "limit_down": e.l,
+            "indicators": [] if e.i is None else e.i, "tape": e.z, "sequence": e.q}
 
 
-def _trade(symbol: str, a: Any) -> dict:
-    t, p, s, x, c = a[1], a[2], a[3], a[4], a[5]
-    i, z, q, trfi, trft = _tail(a, 6, 5)
-    if not (_i(t) and _n(p) and _n(s) and _oi(x) and _int_list(c) and (i is None or type(i) is str)
-            and _oi(z) and _oi(q) and _oi(trfi) and _oi(trft)):
-        raise WireError("bad trade array")
-    return {"event_type": "trade", "symbol": symbol, "timestamp": t, "price": float(p), "size": int(s),
-            "conditions": list(c), "exchange": exchange_name(x), "id": i, "tape": z, "sequence": q,
-            "trf_id": trfi, "trf_timestamp": trft}
+def _imbalance(symbol: str, e: m.ImbalanceEv) -> dict:
+    return {"event_type": "imbalance", "symbol": symbol, "timestamp": e.t, "auction_type": e.a,
+            "imbalance_quantity": e.o, "exchange": exchange_name(e.x), "paired_quantity": e.p,
+            "book_clearing_price": e.b, "auction_time": e.at, "sequence": e.i}
 
 
-def _quote(symbol: str, a: Any) -> dict:
-    t, bp, bs, ap, as_, bx = a[1], a[2], a[3], a[4], a[5], a[6]
-    ax, c, ind, z, q = _tail(a, 7, 5)
-    if not (_i(t) and _n(bp) and _n(bs) and _n(ap) and _n(as_) and _oi(bx) and _oi(ax) and _oi(c)
-            and (ind is None or _int_list(ind)) and _oi(z) and _oi(q)):
-        raise WireError("bad quote array")
-    return {"event_type": "quote", "symbol": symbol, "timestamp": t, "bid_price": float(bp), "bid_size": int(bs),
-            "ask_price": float(ap), "ask_size": int(as_), "exchange": exchange_name(bx),
-            "ask_exchange": exchange_name(ax), "conditions": [] if c is None else [c],
-            "indicators": list(ind or ()), "tape": z, "sequence": q}
-
-
-def _bar(symbol: str, a: Any, second: bool) -> dict:
-    t, o, h, lo, c, v, vw, n = a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
-    av, op, da, e, z, otc = _tail(a, 9, 6)
-    if not (_i(t) and _n(o) and _n(h) and _n(lo) and _n(c) and _n(v) and _on(vw) and _oi(n) and _oi(av)
-            and _on(op) and _on(da) and _oi(e) and _oi(z) and (otc is None or type(otc) is bool)):
-        raise WireError("bad aggregate array")
-    return {"event_type": "second_aggregate" if second else "aggregate", "symbol": symbol, "timestamp": t,
-            "open": float(o), "high": float(h), "low": float(lo), "close": float(c), "volume": int(v),
-            "vwap": None if vw is None else float(vw), "transactions": n, "accumulated_volume": av,
-            "official_open": None if op is None else float(op), "day_vwap": None if da is None else float(da),
-            "end_timestamp": e, "average_size": z, "otc": otc, "timeframe": "1s" if second else "1m"}
-
-
-def _luld(symbol: str, a: Any) -> dict:
-    t, h, lo = a[1], a[2], a[3]
-    ind, z, q = _tail(a, 4, 3)
-    if not (_i(t) and _n(h) and _n(lo) and (ind is None or _int_list(ind)) and _oi(z) and _oi(q)):
-        raise WireError("bad LULD array")
-    return {"event_type": "luld", "symbol": symbol, "timestamp": t, "limit_up": float(h), "limit_down": float(lo),
-            "indicators": list(ind or ()), "tape": z, "sequence": q}
-
-
-def _imbalance(symbol: str, a: Any) -> dict:
-    t = a[1]
-    at_type, imb, x, paired, price, at_time, q = _tail(a, 2, 7)
-    if not (_i(t) and (at_type is None or type(at_type) is str) and _oi(imb) and _oi(x) and _oi(paired)
-            and _on(price) and _oi(at_time) and _oi(q)):
-        raise WireError("bad NOI array")
-    return {"event_type": "imbalance", "symbol": symbol, "timestamp": t, "auction_type": at_type,
-            "imbalance_quantity": imb, "exchange": exchange_name(x), "paired_quantity": paired,
-            "book_clearing_price": None if price is None else float(price), "auction_time": at_time,
-            "sequence": q}
+_SEED = {m.TradeEv: _trade, m.QuoteEv: _quote, m.MinuteEv: _bar, m.SecondEv: _bar, m.LuldEv: _luld,
+         m.ImbalanceEv: _imbalance}
+CODE = {m.TradeEv: "T", m.QuoteEv: "Q", m.MinuteEv: "AM", m.SecondEv: "A", m.LuldEv: "LULD",
+        m.ImbalanceEv: "NOI"}  # event struct -> its code (index 0 of its array)
 
 
 def event_to_dict(symbol: str, a: Any) -> dict:
-    """Compact wire array -> its seed dict (the seed's keys, plus the added ones). WireError on a bad array.
+    """An event (a decoded struct, or a wire array) -> its seed dict (the seed's keys, plus the added
+    ones): the one place seed dicts are made. WireError on a bad array.
 
-    Arrays of an older feed (shorter) expand with the added keys None."""
-    if not isinstance(a, (list, tuple)) or not a:
-        raise WireError("event is not an array")
-    code, n = a[0], len(a)
-    if code == "T" and n >= 6:
-        return _trade(symbol, a)
-    if code == "Q" and n >= 7:
-        return _quote(symbol, a)
-    if code in ("AM", "A") and n >= 9:
-        return _bar(symbol, a, code == "A")
-    if code == "LULD" and n >= 4:
-        return _luld(symbol, a)
-    if code == "NOI" and n >= 2:
-        return _imbalance(symbol, a)
-    raise WireError(f"unknown or short event array {code!r}"[:120])
+    Arrays of an older feed (shorter) expand with the added keys None; a newer feed's extra
+    trailing fields are ignored."""
+    f = _SEED.get(type(a))
+    if f is None:
+        a = as_event(a)
+        f = _SEED[type(a)]
+    return f(symbol, a)
+
 
 # ---------------------------------------------------------------- messages
 
-
-def _ext_refused(code: int, data: bytes) -> Any:
+def _ext_refused(code: int, data: Any) -> Any:
     raise WireError(f"msgpack ext type {code} not allowed")
 
 
@@ -301,35 +246,35 @@ def _str_keys_only(d: dict) -> dict:
     return d
 
 
-def pack(msg: dict) -> bytes:
-    """Encode one message (adds the protocol version)."""
-    if "v" not in msg:
+_ENCODER = msgspec.msgpack.Encoder()
+_encode = _ENCODER.encode
+
+
+def pack(msg: Any) -> bytes:
+    """Encode one message: a message struct, or a map (the protocol version is added)."""
+    if type(msg) is dict and "v" not in msg:
         msg = {"v": PROTOCOL_VERSION, **msg}
     try:
-        return msgpack.packb(msg, use_bin_type=True)
+        return _encode(msg)
     except (TypeError, ValueError, OverflowError) as e:
         raise WireError(f"cannot encode message: {e}") from None
 
 
-def unpack(data: bytes) -> dict:
-    """Decode and check one message. Any problem -> WireError."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise WireError("message is not bytes")
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise WireError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+def pack_batch(symbol: str, epoch: int, seq: int, events: list) -> bytes:
+    """The payload of one data message: ``events`` (wire arrays) of ``symbol`` numbered from ``seq``.
+    Raises (TypeError, OverflowError ...) on what msgpack cannot carry; the publisher drops that event."""
+    return _encode(m.Batch(v=1, sym=symbol, epoch=epoch, seq=seq, ev=events))
+
+
+def unpack(data: Any) -> dict:
+    """Decode and check one message of any type into a map (tools, the supervisor, a map's own
+    checker such as the alert book). Text keys only, no ext types, bounded sizes; a batch is
+    checked by :class:`~shared.models.messages.Batch`. Any problem -> WireError."""
+    _check_size(data)
     try:
-        msg = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            ext_hook=_ext_refused,
-            object_hook=_str_keys_only,
-            max_str_len=MAX_STR_LEN,
-            max_bin_len=MAX_STR_LEN,
-            max_array_len=MAX_ARRAY_LEN,
-            max_map_len=MAX_MAP_LEN,
-            max_ext_len=0,
-        )
+        msg = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_ext_refused,
+                              object_hook=_str_keys_only, max_str_len=MAX_STR_LEN, max_bin_len=MAX_STR_LEN,
+                              max_array_len=MAX_ARRAY_LEN, max_map_len=MAX_MAP_LEN, max_ext_len=0)
     except WireError:
         raise
     except Exception as e:  # msgpack raises a zoo: ExtraData, FormatError, ValueError, ...
@@ -339,50 +284,94 @@ def unpack(data: bytes) -> dict:
     v = msg.get("v")
     if type(v) is not int or v != PROTOCOL_VERSION:  # True == 1 and 1.0 == 1 are not versions
         raise WireError(f"unsupported protocol version {v!r} (this side speaks {PROTOCOL_VERSION})")
-    t = msg.get("type")
-    if not isinstance(t, str):
+    if not isinstance(msg.get("type"), str):
         raise WireError("message has no type")
-    if t == BATCH:
-        if not (isinstance(msg.get("sym"), str) and isinstance(msg.get("epoch"), int)
-                and isinstance(msg.get("seq"), int) and isinstance(msg.get("ev"), list)):
-            raise WireError("malformed batch")
+    if msg["type"] == BATCH:
+        try:
+            msgspec.convert(msg, m.Batch)
+        except msgspec.ValidationError as e:
+            raise WireError(f"malformed batch: {e}"[:200]) from None
     return msg
 
 
-def batch(symbol: str, epoch: int, seq: int, events: list) -> dict:
-    """A data message: ``events`` (wire arrays) of ``symbol`` numbered from ``seq``."""
-    return {"v": PROTOCOL_VERSION, "type": BATCH, "sym": symbol, "epoch": epoch, "seq": seq, "ev": events}
+def _check_size(data: Any) -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise WireError("message is not bytes")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise WireError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
 
+
+def _typed(decode: Callable[[Any], Any], data: Any) -> Any:
+    """Decode with a typed decoder; a message of a type that decoder does not know -> the checked map
+    (:func:`unpack`), so a newer peer's new message is skipped, not counted as an error."""
+    _check_size(data)
+    try:
+        return decode(data)
+    except msgspec.ValidationError as e:
+        why = str(e)
+        if why.startswith("Invalid value") and why.endswith("`$.type`"):
+            return unpack(data)
+        raise WireError(f"invalid message: {why}"[:240]) from None
+    except WireError:
+        raise
+    except Exception as e:  # msgspec.DecodeError (truncated, trailing bytes, too deep), ...
+        raise WireError(f"undecodable message: {type(e).__name__}: {e}"[:240]) from None
+
+
+_DATA = msgspec.msgpack.Decoder(m.DataMessage, ext_hook=_ext_refused).decode
+_REPLY = msgspec.msgpack.Decoder(m.Reply, ext_hook=_ext_refused).decode
+_REQUEST = msgspec.msgpack.Decoder(m.Request, ext_hook=_ext_refused).decode
+
+
+def decode_data(data: Any) -> Any:
+    """A data-socket payload -> its message struct (:data:`~shared.models.messages.DataMessage`: a
+    batch's events are event structs), or a map for a type not declared there. WireError if bad."""
+    return _typed(_DATA, data)
+
+
+def decode_reply(data: Any) -> Any:
+    """A control reply -> its struct (hello, snapshot, ok, pong, error), or the map of another type
+    (status, summary, alert: read by tools). WireError if bad."""
+    return _typed(_REPLY, data)
+
+
+def decode_request(data: Any) -> Any:
+    """A control request -> its struct, or the map of another type (``alert``: the alert book checks
+    its fields; an unknown type: the feed answers ``unknown_type``). WireError if bad."""
+    return _typed(_REQUEST, data)
+
+
+def type_of(msg: Any) -> str | None:
+    """The ``type`` of a message struct or map."""
+    if isinstance(msg, dict):
+        t = msg.get("type")
+        return t if isinstance(t, str) else None
+    return getattr(getattr(msg, "__struct_config__", None), "tag", None)
+
+
+def as_dict(msg: Any) -> dict:
+    """A message struct -> its map (``type`` and the fields; values as they are); a map passes through."""
+    return msg if isinstance(msg, dict) else m.as_map(msg)
+
+
+def reply_id(msg: Any) -> Any:
+    """The ``id`` a reply echoes (a struct or a map)."""
+    return msg.get("id") if isinstance(msg, dict) else getattr(msg, "id", None)
+
+
+def with_id(msg: Any, req_id: Any) -> Any:
+    """A copy of a reply with another ``id`` (a client that multiplexes requests on one socket)."""
+    return {**msg, "id": req_id} if isinstance(msg, dict) else msgspec.structs.replace(msg, id=req_id)
+
+
+def to_arrays(events: list) -> list[list]:
+    """Event structs -> their wire arrays (lists), for a reader that indexes them."""
+    return msgspec.to_builtins(events)
+
+
+# ---------------------------------------------------------------- message builders
+# (the constructors live beside the declarations, shared.models.messages)
 
 def encode_batch(symbol: str, epoch: int, seq: int, events: list) -> list[bytes]:
     """Multipart frames ready for ``send_multipart`` on the data socket."""
-    return [topic_for(symbol), msgpack.packb(batch(symbol, epoch, seq, events), use_bin_type=True)]
-
-
-def heartbeat(epoch: int, pid: int, upstream: dict, symbols: dict, counters: dict, ts_ms: int, **extra: Any) -> dict:
-    """Heartbeat body: ``upstream`` = {state, kind, source, url, attempts, message}."""
-    return {"v": PROTOCOL_VERSION, "type": HEARTBEAT, "epoch": epoch, "pid": pid, "upstream": upstream,
-            "symbols": symbols, "counters": counters, "ts": ts_ms, **extra}
-
-
-def hello_request(req_id: int | str = 0, client: str = "") -> dict:
-    return {"v": PROTOCOL_VERSION, "type": HELLO, "id": req_id, "client": client}
-
-
-def snapshot_request(symbol: str, req_id: int | str = 0) -> dict:
-    return {"v": PROTOCOL_VERSION, "type": SNAPSHOT, "id": req_id, "symbol": symbol}
-
-
-def status_request(req_id: int | str = 0) -> dict:
-    return {"v": PROTOCOL_VERSION, "type": STATUS, "id": req_id}
-
-
-def error_reply(req_id: Any, message: str, code: str = "bad_request") -> dict:
-    return {"v": PROTOCOL_VERSION, "type": ERROR, "id": req_id, "code": code, "message": message}
-
-
-def iter_events(msg: dict) -> Iterable[tuple[int, list]]:
-    """``(seq, event_array)`` pairs of a batch message."""
-    seq = msg["seq"]
-    for i, a in enumerate(msg["ev"]):
-        yield seq + i, a
+    return [topic_for(symbol), pack_batch(symbol, epoch, seq, events)]

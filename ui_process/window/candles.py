@@ -74,11 +74,7 @@ class _ChunkedBarsItem(pg.GraphicsObject):
                 del self._chunks[k]
         for k in [k for k in self._chunks if (k + 1) * CHUNK <= s.base]:
             del self._chunks[k]  # scrolled off the 2000-bar window
-        if len(s):
-            lo, hi = self._y_extent(s.ohlcv)
-            r = QRectF(s.base - 0.5, lo, max(1.0, len(s)), max(hi - lo, 1e-9))
-        else:
-            r = QRectF()
+        r = settle_bounds(self._bounds, s.base - 0.5, len(s), *self._y_extent(s.ohlcv)) if len(s) else QRectF()
         forming = self._forming_rect()
         if r != self._bounds:
             self.prepareGeometryChange()
@@ -156,6 +152,21 @@ class _ChunkedBarsItem(pg.GraphicsObject):
         self._shapes(s.last_x, s.ohlcv[-1], lines, rects)
         up = s.ohlcv[-1][3] >= s.ohlcv[-1][0]
         self._draw(p, (lines, rects) if up else ([], []), ([], []) if up else (lines, rects))
+
+
+def settle_bounds(current: QRectF, left: float, n: int, lo: float, hi: float) -> QRectF:
+    """An item's bounding rect for bars [left, left + n) spanning [lo, hi] in y.
+
+    ``current`` while it holds them: a changed rect repaints the whole item's area
+    (the pane), so a new rect is padded by a tenth of its height each way and a
+    forming bar that makes a new high or low rarely changes it.
+    """
+    w = max(1.0, float(n))
+    if (current.left() == left and current.width() == w and current.top() <= lo and current.bottom() >= hi
+            and current.height() <= 2 * max(hi - lo, 1e-9)):
+        return current
+    pad = max(hi - lo, 1e-9) * 0.1
+    return QRectF(left, lo - pad, w, hi - lo + 2 * pad)
 
 
 class CandleItem(_ChunkedBarsItem):

@@ -6,14 +6,19 @@ Why it is built this way
   ``set_calculation``, markers) only change the :class:`BarSeries` model and
   mark the chart dirty; a ~30 Hz timer (:meth:`render`) repaints what changed.
   A burst of a thousand trades costs one repaint.
-* **Cached candles** (:mod:`.candles`): finished bars are recorded once in
-  picture chunks; only the forming bar is redrawn per tick.
+* **Cached candles and lines** (:mod:`.candles`, :mod:`.overlays`): finished
+  bars and indicator segments are turned into drawing primitives once per
+  chunk; only the forming bar (and the segment into it) is redrawn per tick.
 * **No pyqtgraph auto-range.** Its auto-range scans every item on every
   change; the chart sets the y range itself from the visible bars (numpy
   slice of at most 2000 rows).
 * **Follow the live edge** until the user pans or zooms away from it (a
   manual range change that leaves the last bar off-screen); coming back to the
-  edge, or "fit" (F / Ctrl+0), resumes following.
+  edge, or "fit" (F / Ctrl+0), resumes following. Following scrolls in steps
+  (:func:`follow_range`): a new bar fills the room kept right of the last one
+  and the view jumps only when that is used up, so bars arriving many times a
+  second (a replay, a burst on seconds) do not repaint the whole chart each
+  frame; the y range moves only when bars leave it (a refresh or pan fits it).
 * **Draws, never computes.** Bars of the chosen timeframe and every
   indicator value come from the manager (a full refresh's ``indicators``);
   sessions (:mod:`.sessions`) and levels (:mod:`.levels`) are their own items.
@@ -34,19 +39,16 @@ from . import theme
 from .bar_series import BarSeries
 from .candles import CandleItem, TickGrid, VolumeItem
 from .crosshair import Crosshair
+from .follow import DEFAULT_VISIBLE, MIN_SPAN, RIGHT_MARGIN, follow_range  # noqa: F401 (re-exported)
 from .levels import LevelLayer
 from .markers import SignalMarks
 from .messages import history_failed, history_queued
+from .overlays import OverlayLines
 from .readout import ChartMessage, readout_html, readout_values
 from .sessions import SessionShade
-from .time_axis import MINUTE_STEPS, CompactAxis, TimeAxis  # noqa: F401 (MINUTE_STEPS re-exported)
+from .time_axis import MINUTE_STEPS, CompactAxis, FastAxis, TimeAxis, settle_axes  # noqa: F401 (re-export)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_VISIBLE = 120  # bars shown when following the live edge
-RIGHT_MARGIN = 3  # empty bars right of the live edge
-MIN_SPAN = 60  # the view is never narrower than this many bars: one first candle must not fill the chart
-
 
 class ChartWidget(QWidget):
     def __init__(self, max_bars: int = 2000, parent: QWidget | None = None):
@@ -58,12 +60,14 @@ class ChartWidget(QWidget):
         self.follow = True
         self.visible_bars = DEFAULT_VISIBLE
         self.full_refreshes = 0  # full refreshes rendered (screenshot waits for the first)
+        self.on_bars_drawn = None  # called once, after the first render with bars (app.py: ready message)
         self.renders = 0
         self._dirty = False
         self._ind_dirty = False
         self._ind_full = True  # the whole overlay history must be redrawn (not just the tail)
         self._marks_dirty = False
         self._setting_range = False
+        self._fit_tight = True  # the next render fits y to the bars exactly (a full refresh); ticks keep it
         self._last_price: float | None = None
         self._hover_x: int | None = None
 
@@ -80,10 +84,12 @@ class ChartWidget(QWidget):
         self.glw.ci.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.glw, 1)
 
-        self.price = self.glw.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.price = self.glw.addPlot(row=0, col=0, axisItems={"bottom": TimeAxis(self.series),
+                                                               "right": FastAxis("right")})
         self.volume = self.glw.addPlot(row=1, col=0, axisItems={"bottom": TimeAxis(self.series),
                                                                 "right": CompactAxis("right")})
-        self.rsi = self.glw.addPlot(row=2, col=0, axisItems={"bottom": TimeAxis(self.series)})
+        self.rsi = self.glw.addPlot(row=2, col=0, axisItems={"bottom": TimeAxis(self.series),
+                                                             "right": FastAxis("right")})
         self.glw.ci.layout.setRowStretchFactor(0, 6)
         self.glw.ci.layout.setRowStretchFactor(1, 2)
         self.glw.ci.layout.setRowStretchFactor(2, 2)
@@ -98,6 +104,7 @@ class ChartWidget(QWidget):
             plot.getViewBox().setBorder(pg.mkPen(th.border))  # pane separators
         for plot in (self.price, self.volume):  # one time axis, under the RSI pane: the others cost a
             plot.hideAxis("bottom")             # tick/text layout on every pan for nothing
+        settle_axes((self.price, self.volume, self.rsi))
         self.volume.setXLink(self.price)
         self.rsi.setXLink(self.price)
         for plot in (self.volume, self.rsi):
@@ -113,16 +120,15 @@ class ChartWidget(QWidget):
         self.price.addItem(self.candles)
         self.vol_bars = VolumeItem(self.series, th.up, th.down, th.bg)
         self.volume.addItem(self.vol_bars)
-        # Each overlay is a history curve (up to the previous bar) plus a two-point tail to the
-        # forming bar: a tick moves only the tail, so only its small rectangle is repainted.
-        pens = {"vwap": (th.vwap, 1.5), "ema_9": (th.ema9, 1.2), "ema_21": (th.ema21, 1.2), "rsi_14": (th.rsi, 1.2)}
-        self.curves = {}
-        self.tails = {}
-        for k, (colour, width) in pens.items():
-            plot = self.rsi if k == "rsi_14" else self.price
-            self.curves[k] = plot.plot(pen=pg.mkPen(colour, width=width), connect="finite")
-            self.tails[k] = plot.plot(pen=pg.mkPen(colour, width=width), connect="finite")
-        self._curves_last_x = -1
+        # The indicator lines: one item per pane, finished segments cached, a tick repaints the last one.
+        # 1 px: the raster engine's fast cosmetic-line path; the 1.2-1.5 px pens went through its
+        # stroker and doubled a zoomed-out frame (bench.chart_panzoom). Colour tells the lines apart.
+        self.overlays = OverlayLines(self.series, [("vwap", th.vwap, 1), ("ema_9", th.ema9, 1),
+                                                   ("ema_21", th.ema21, 1)])
+        self.price.addItem(self.overlays, ignoreBounds=True)
+        self.rsi_line = OverlayLines(self.series, [("rsi_14", th.rsi, 1)])
+        self.rsi.addItem(self.rsi_line, ignoreBounds=True)
+        self._lines_last_x = -1
         for level in (30, 70):
             self.rsi.addItem(pg.InfiniteLine(pos=level, angle=0, movable=False,
                                              pen=pg.mkPen(th.text_dim, width=1, style=Qt.PenStyle.DashLine)))
@@ -197,7 +203,7 @@ class ChartWidget(QWidget):
             self.candles.reset()
             self.vol_bars.reset()
             self.full_refreshes += 1
-            self._ind_dirty = self._marks_dirty = True
+            self._ind_dirty = self._marks_dirty = self._fit_tight = True
             if bars:
                 self.set_message("")
         if len(self.series) and self.message.text().startswith(("Waiting", "Loading")):
@@ -271,7 +277,7 @@ class ChartWidget(QWidget):
         n = len(self.series)
         self.visible_bars = max(DEFAULT_VISIBLE, n)
         self.follow = True
-        self._dirty = True
+        self._dirty = self._fit_tight = True
         self.render()
 
     def _on_manual_range(self, *_: Any) -> None:
@@ -288,13 +294,13 @@ class ChartWidget(QWidget):
     def _apply_follow(self) -> None:
         if not self.follow or not len(self.series):
             return
-        last = self.series.last_x
-        x1 = last + RIGHT_MARGIN
-        # as many bars as asked, never fewer than MIN_SPAN wide (empty room on the left at first)
-        x0 = min(max(self.series.base - 1, last - self.visible_bars), last - MIN_SPAN)
+        r = follow_range(self.series.last_x, self.series.base, self.visible_bars,
+                         tuple(self.price.getViewBox().viewRange()[0]))
+        if r is None:
+            return
         self._setting_range = True
         try:
-            self.price.setXRange(x0, x1, padding=0)
+            self.price.setXRange(r[0], r[1], padding=0)
         finally:
             self._setting_range = False
 
@@ -340,28 +346,33 @@ class ChartWidget(QWidget):
                 shade.refresh(s.span_ms)
             self.candles.refresh(changed)
             self.vol_bars.refresh(changed)
+            if s.last_x != self._lines_last_x:  # a new bar: the lines' extent grew (their values follow)
+                self._lines_last_x = s.last_x
+                self._ind_dirty = True
             price = self._last_price or (float(s.ohlcv[-1, 3]) if len(s) else None)
             if price:
                 self.last_line.setVisible(True)  # first: a hidden line's label ignores value changes
                 self.last_line.setValue(price)
             self._apply_follow()
-            self._fit_y(force=changed is not None and changed < s.last_x)
+            self._fit_y(force=self._fit_tight)
+            self._fit_tight = False
             self._refresh_readout()
         if self._ind_dirty:
             ind_from = s.take_ind_changes()
-            full = self._ind_full or s.last_x != self._curves_last_x or (ind_from is not None and ind_from < s.last_x)
-            n = len(s)
-            xs = s.xs()
-            for k in self.curves:
-                if full:
-                    self.curves[k].setData(xs[:-1], s.ind[k][:-1], connect="finite")
-                self.tails[k].setData(xs[-2:], s.ind[k][-2:], connect="finite") if n >= 2 else self.tails[k].clear()
-            self._curves_last_x = s.last_x
+            if self._ind_full:
+                self.overlays.reset()
+                self.rsi_line.reset()
+            else:
+                self.overlays.refresh(ind_from)
+                self.rsi_line.refresh(ind_from)
             self._ind_full = False
             self._refresh_readout()
         if self._marks_dirty:
             self.marks.render()
         self._dirty = self._ind_dirty = self._marks_dirty = False
+        if self.on_bars_drawn is not None and len(s):
+            cb, self.on_bars_drawn = self.on_bars_drawn, None
+            cb()
 
     # ---------------------------------------------------------------- crosshair
     def _refresh_readout(self) -> None:
@@ -374,8 +385,7 @@ class ChartWidget(QWidget):
         self._hover_x = self.crosshair.move(evt[0])
         on_price = self._hover_x is not None and self.price.sceneBoundingRect().contains(evt[0])
         self.levels.tag_near(self.price.getViewBox().mapSceneToView(evt[0]).y() if on_price else None)
-        self._show_readout(self._hover_x if self._hover_x is not None else
-                           (self.series.last_x if len(self.series) else None))
+        self._refresh_readout()
 
     def readout_values(self, x: int | None) -> dict[str, Any] | None:
         return readout_values(self.series, x)

@@ -4,8 +4,9 @@ A vertical line on every pane (snapped to the bar under the mouse), a
 horizontal line on the pane the mouse is in, and two labels: the time of that
 bar at the bottom (on the RSI pane, the one with the time axis) and the value
 under the mouse at the right edge of the hovered pane (price, volume or RSI).
-Lines and labels are pyqtgraph ``InfiniteLine`` items with their own label,
-so a move costs a few ``setPos`` calls and no relayout.
+Lines and labels are pyqtgraph ``InfiniteLine`` items with their own label
+(:mod:`.quiet_line`: no work while hidden), so a move costs a few ``setPos``
+calls and no relayout.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PyQt6.QtCore import Qt
 from shared.market_hours import NY
 
 from .bar_series import BarSeries
+from .quiet_line import QuietLabel, QuietLine
 
 _FORMATS = ("{value:,.2f}", "{value:,.0f}", "{value:.1f}")  # price, volume, RSI
 
@@ -29,11 +31,11 @@ class Crosshair:
         self.plots = tuple(plots)  # (price, volume, rsi)
         pen = pg.mkPen(th.crosshair, width=1, style=Qt.PenStyle.DashLine)
         opts = {"color": "#ffffff", "fill": th.panel_alt, "movable": False}
-        self.vlines = [pg.InfiniteLine(angle=90, movable=False, pen=pen) for _ in self.plots]
+        self.vlines = [QuietLine(angle=90, movable=False, pen=pen) for _ in self.plots]
         # the time label rides on the bottom pane's vertical line, at its foot
-        self.vlines[-1].label = pg.InfLineLabel(self.vlines[-1], text="", position=0.06, anchors=[(0.5, 1), (0.5, 1)],
+        self.vlines[-1].label = QuietLabel(self.vlines[-1], text="", position=0.06, anchors=[(0.5, 1), (0.5, 1)],
                                                 **opts)
-        self.hlines = [pg.InfiniteLine(angle=0, movable=False, pen=pen, label=fmt,
+        self.hlines = [QuietLine(angle=0, movable=False, pen=pen, label=fmt,
                                        labelOpts={"position": 0.97, **opts}) for fmt in _FORMATS]
         for plot, v, h in zip(self.plots, self.vlines, self.hlines):
             for line in (v, h):

@@ -29,6 +29,8 @@ from PyQt6.QtWidgets import QInputDialog, QMenu
 
 from shared.market.levels import GROUPS, NAMES
 
+from .quiet_line import QuietLine
+
 AUTO_COLOURS = {"prior": "#90a4ae", "pre": "#64b5f6", "or": "#ffb74d"}
 USER_COLOUR = "#e0e0e0"
 
@@ -75,7 +77,7 @@ class UserLine(pg.InfiniteLine):
         super().mouseClickEvent(ev)
 
 
-class AutoLine(pg.InfiniteLine):
+class AutoLine(QuietLine):
     """An automatic level (fixed); right-click offers *Alert…* when the window wired alerts."""
 
     def __init__(self, layer: "LevelLayer", **kw: Any):
@@ -116,7 +118,7 @@ class LevelLayer:
             line.setZValue(20)
             plot.addItem(line, ignoreBounds=True)
             self.auto[name] = line
-        self.tag = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(None), label="",
+        self.tag = QuietLine(angle=0, movable=False, pen=pg.mkPen(None), label="",
                                    labelOpts={"position": 0.9, "color": "#000000", "fill": USER_COLOUR})
         self.tag.setVisible(False)
         self.tag.setZValue(45)

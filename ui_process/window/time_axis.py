@@ -1,9 +1,17 @@
-"""The chart's time axis: bar numbers -> New York wall time, ticks on round minutes.
+"""The chart's axes: bar numbers -> New York wall time, ticks on round minutes; value axes.
 
 Chart x is the bar number (gapless, absolute), so the axis asks the
 :class:`~.bar_series.BarSeries` for each tick's time; ticks land on round
 minutes (1, 2, 5 ... 1440) about one per 90 px, the date shown where the day
 changes. Its own module so the chart module stays about drawing.
+
+Every axis is a :class:`FastAxis`: pyqtgraph's ``AxisItem`` throws its
+drawing away on *every* range signal of its view (a pan moves x only, yet the
+y axes re-lay their text) and finds ticks with numpy calls of ~2.5 ms; at 4
+axes that was half of a pan frame (``bench.chart_panzoom``). A FastAxis keeps
+its picture while its own range is unchanged and finds value ticks with
+:func:`~.candles.nice_ticks` (the grid's rule, denser: a grid line at every
+second label or so, as before).
 """
 
 from __future__ import annotations
@@ -14,23 +22,56 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtWidgets import QGraphicsItem
 
 from shared.market_hours import NY
 
 from .bar_series import BarSeries
+from .candles import nice_ticks
 
 MINUTE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 390, 1440)
 
 
-class TimeAxis(pg.AxisItem):
+class FastAxis(pg.AxisItem):
+    """An axis that redraws only when its own range moved, with ticks found in microseconds."""
+
+    def __init__(self, orientation: str = "right", **kw: Any):
+        super().__init__(orientation=orientation, **kw)
+        self.enableAutoSIPrefix(False)  # no unit label: the prefix pass only re-laid the axis per range change
+
+    def setRange(self, mn: float, mx: float) -> None:  # noqa: N802 (pyqtgraph API)
+        if self.picture is not None and self.range == [mn, mx]:
+            return  # the other direction of the view moved: the drawing is still right
+        super().setRange(mn, mx)
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph API)
+        ticks = nice_ticks(minVal, maxVal, max(2, int(size / 60)))  # denser than the grid, as pyqtgraph's
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else max(abs(maxVal - minVal), 1e-9)
+        return [(step, ticks)]
+
+
+class TimeAxis(FastAxis):
     """Bar numbers -> New York wall time, ticks on round minutes (HH:MM, the date at day changes)."""
 
     def __init__(self, series: BarSeries, **kw: Any):
         super().__init__(orientation="bottom", **kw)
         self.series = series
+        self._memo: tuple[tuple, list[float]] | None = None
 
     def bar_ticks(self, x0: float, x1: float, size: float) -> list[float]:
-        """x of the visible bars starting on a round minute, about one per 90 px."""
+        """x of the visible bars starting on a round minute, about one per 90 px.
+
+        The axis and the three panes' grids ask for the same view in one frame: the last answer is kept.
+        """
+        s = self.series
+        key = (x0, x1, size, s.base, len(s), s.t[-1] if s.t else None, s.span_ms)
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        ticks = self._bar_ticks(x0, x1, size)
+        self._memo = (key, ticks)
+        return ticks
+
+    def _bar_ticks(self, x0: float, x1: float, size: float) -> list[float]:
         s = self.series
         i0 = max(0, int(math.ceil(x0)) - s.base)
         i1 = min(len(s), int(math.floor(x1)) - s.base + 1)
@@ -68,7 +109,7 @@ class TimeAxis(pg.AxisItem):
         return out
 
 
-class CompactAxis(pg.AxisItem):
+class CompactAxis(FastAxis):
     """Volume ticks as 50k / 1.2M: six-digit share counts crowd a 64 px axis."""
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
@@ -78,3 +119,20 @@ class CompactAxis(pg.AxisItem):
             out.append(f"{v / 1e6:.1f}M".replace(".0M", "M") if a >= 1e6 else
                        f"{v / 1e3:.0f}k" if a >= 1e3 else f"{v:.0f}")
         return out
+
+
+def settle_axes(plots: Any) -> None:
+    """Hidden axes off their views; shown ones drawn from a pixmap cache.
+
+    A hidden axis (pyqtgraph's default left/top, the panes' own bottom ones)
+    still re-laid its label on every range change of its view; a shown one
+    replayed its text picture on every repaint that touched it, where a cached
+    pixmap is one blit until its drawing changes.
+    """
+    for plot in plots:
+        for name in ("left", "top", "bottom", "right"):
+            axis = plot.getAxis(name)
+            if not axis.isVisible():
+                axis.unlinkFromView()
+            else:
+                axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
