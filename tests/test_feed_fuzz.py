@@ -16,6 +16,7 @@ import random
 
 import msgpack
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -199,3 +200,15 @@ def test_a_batch_of_frames_publishes_event_for_event_what_frame_by_frame_does(fs
     """The coalescing (Publisher.handle_frames): the same events per symbol in the same order, the same
     sequence numbers, the same errors counted - a bad frame or event costs only itself."""
     assert _published(fs, True) == _published(fs, False)
+
+
+@pytest.mark.parametrize("depth", [17, 900, 1987, 5000])
+def test_nesting_is_judged_on_the_bytes_not_on_the_callers_stack(depth):
+    """Hypothesis found a frame nested 1987 deep that the single-frame path counted and the batched path
+    lost: the decoders' limit is the interpreter's remaining stack. Now any depth over MAX_DEPTH is one
+    malformed_json in both paths, and a string full of brackets is not nesting."""
+    deep = "[" * depth + "]" * depth
+    assert _published(["[]", deep], True) == _published(["[]", deep], False)
+    assert _published(["[]", deep], True)[2] == {"malformed_json": 1}
+    from shared.models.events import too_deep
+    assert not too_deep('[{"ev":"T","sym":"AAPL","x":"' + "[" * 40 + '\\"' + "{" * 40 + '"}]')
