@@ -35,8 +35,13 @@ install-desktop: $(STAMP)
 	@-command -v update-desktop-database >/dev/null && update-desktop-database $(APPS_DIR) 2>/dev/null || true
 	@echo "installed $(APPS_DIR)/live-monitor.desktop"
 
+# Two pytest-xdist workers (CI has 2 cores; most tests wait on real processes, so two at a time
+# halve the wall time). --dist loadgroup: tests in one xdist_group share a worker (tests/conftest.py
+# groups those that saturate the cores). TEST_JOBS=0 runs in one process; PYTEST_ARGS come last,
+# e.g. PYTEST_ARGS=tests/test_wire.py or PYTEST_ARGS="-n 0 -x".
+TEST_JOBS ?= 2
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench $(BENCH_ARGS)

@@ -92,7 +92,10 @@ def test_real_window_on_xvfb_has_the_app_identity(xvfb, tmp_path):
             title = re.search(r'_NET_WM_NAME\(UTF8_STRING\) = "([^"]*)"', props)
             assert title and "AAPL" in title.group(1) and "Live Monitor" in title.group(1), props
             assert "_NET_WM_ICON(CARDINAL)" in props  # the package's icon reached the window
-            assert "IsViewable" in _x(xvfb, "xwininfo", "-id", wid)  # mapped, on screen
+            # mapped, on screen: Qt names the window before it maps it, so under load the name can be
+            # found a moment before the map request is done - wait for it (the same 60 s bound)
+            wait_until(lambda: "IsViewable" in _x(xvfb, "xwininfo", "-id", wid), timeout=60, interval=0.05,
+                       what="the window mapped (IsViewable)")
         finally:
             code = stop_process(ui)
             print(log.read_text()[-2000:])
