@@ -89,7 +89,7 @@ def handle(feed: "Feed", payload: bytes) -> Any:
         return _command(feed, req, rid)
     syms = req.symbols  # SummaryReq
     syms = [s for s in syms if valid_symbol(s)][:500] if isinstance(syms, list) else []
-    return {"type": wire.SUMMARY, "id": rid, "summaries": {s: feed.summaries.current(s) for s in syms}}
+    return m.SummaryReply(v=1, id=rid, summaries={s: feed.summaries.current(s) for s in syms})
 
 
 def _snapshot(feed: "Feed", sym: Any, rid: Any) -> Any:

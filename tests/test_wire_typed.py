@@ -131,7 +131,7 @@ def test_size_truncation_and_trailing_bytes_are_wire_errors():
 def test_a_type_this_build_does_not_declare_is_a_map_not_an_error():
     assert wire.decode_data(msgpack.packb({"v": 1, "type": "news", "sym": "AAPL"})) == {
         "v": 1, "type": "news", "sym": "AAPL"}
-    assert wire.decode_reply(wire.pack({"type": "status", "id": 3, "pid": 1}))["pid"] == 1
+    assert wire.decode_reply(wire.pack({"type": "news", "id": 3, "pid": 1}))["pid"] == 1
     assert isinstance(wire.decode_reply(wire.pack(wire.error_reply(3, "no"))), m.ErrorReply)
 
 

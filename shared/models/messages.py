@@ -277,7 +277,43 @@ class Pong(Msg, tag="pong"):
     id: Id = None
 
 
-Reply = Union[HelloReply, SnapshotReply, Ok, Pong, ErrorReply]
+class SymbolStatus(Struct, gc=False):
+    """One symbol of the status reply (``symbols``: ``{SYM: SymbolStatus}``)."""
+    seq: int = 0
+    last_ms: int | None = None
+    events: int = 0
+    bars: int = 0
+    backfill: str = "none"          # none | pending | queued | done | failed
+    backfill_ahead: int = 0         # queued: REST requests ahead of ours
+    stored: int = 0                 # bars loaded from the history store
+    day_bars: int = 0
+
+
+class StatusReply(Msg, tag="status"):
+    """The answer to ``status`` (``live-monitor status``); every figure has a default, so a reader of
+    another feed version reads what it knows."""
+    id: Id = None
+    pid: int = 0
+    epoch: int = 0
+    uptime_s: float = 0.0
+    control: str = ""
+    data: str = ""
+    upstream: dict[str, Any] = {}
+    symbols: dict[str, SymbolStatus] = {}
+    subscribers: int = 0
+    counters: dict[str, Any] = {}
+    supervisor: dict[str, Any] | None = None    # the supervisor's last report (children)
+    rest: dict[str, Any] | None = None          # the REST rate limiter
+    store: dict[str, Any] | None = None         # the history store, when there is one
+
+
+class SummaryReply(Msg, tag="summary"):
+    """The answer to ``summary``: the current :class:`Summary` of each asked symbol (None: not subscribed)."""
+    id: Id = None
+    summaries: dict[str, Summary | None] = {}
+
+
+Reply = Union[HelloReply, SnapshotReply, Ok, Pong, ErrorReply, StatusReply, SummaryReply]
 
 
 # ---------------------------------------------------------------- constructors (wire.batch ... re-exports them)
