@@ -135,13 +135,14 @@ def test_a_type_this_build_does_not_declare_is_a_map_not_an_error():
     assert isinstance(wire.decode_reply(wire.pack(wire.error_reply(3, "no"))), m.ErrorReply)
 
 
-def test_control_requests_decode_to_structs_and_alerts_stay_maps():
+def test_control_requests_decode_to_structs_alerts_too():
     assert wire.decode_request(wire.pack(wire.hello_request(5, "tap"))) == m.HelloReq(v=1, id=5, client="tap")
     assert wire.decode_request(wire.pack(wire.snapshot_request("AAPL", "x"))).symbol == "AAPL"
     cmd = wire.decode_request(wire.pack({"type": "command", "id": 1, "cmd": "notice", "message": "hi"}))
     assert isinstance(cmd, m.Command) and cmd.message == "hi"
     alert = wire.decode_request(wire.pack({"type": "alert", "id": 2, "op": "add", "symbol": "AAPL", "x": 1}))
-    assert alert == {"v": 1, "type": "alert", "id": 2, "op": "add", "symbol": "AAPL", "x": 1}
+    assert alert == m.AlertReq(v=1, id=2, op="add", symbol="AAPL")  # an undeclared field is ignored
+    assert wire.decode_request(wire.pack({"type": "news", "id": 3})) == {"v": 1, "type": "news", "id": 3}
     with pytest.raises(WireError):
         wire.decode_request(wire.pack({"type": "hello", "id": 1.5}))  # an id is an int or text
     with pytest.raises(WireError):
