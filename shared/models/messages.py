@@ -24,10 +24,11 @@ Why it looks like this
   client accepts) and their builders are in :mod:`.control_msgs`, built on
   ``Msg`` here; ``messages.HelloReq`` etc. resolve to them.
 
-The feed builds the events themselves as lists (``shared.models.events.build``
-makes them in this field order; ``tests/test_wire.py`` holds the two together):
-a list per event is what the feed's state folds, and the encoder writes a list
-and an ``array_like`` struct identically.
+The feed builds the events themselves as lists: ``shared.models.events.build``
+writes its arrays from these structs' ``__struct_fields__`` (the one layout; a
+field added here with the upstream struct's name needs nothing there). A list
+per event is what the feed's state folds, and the encoder writes a list and an
+``array_like`` struct identically.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Annotated, Any, Literal, Union
 
 from msgspec import NODEFAULT, Meta, Struct, structs
 
-from .events import MAX_MS, MIN_MS, Codes, Count, Level, Price, Text
+from .types import MAX_MS, MIN_MS, Codes, Count, Level, Price, Text
 
 MAX_ARRAY_LEN = 200_000        # events per batch, bars per snapshot list
 
