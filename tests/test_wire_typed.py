@@ -154,3 +154,17 @@ def test_seed_dicts_from_structs_equal_those_from_arrays():
         assert wire.event_to_dict("AAPL", wire.as_event(arr)) == wire.event_to_dict("AAPL", arr)
     d = wire.event_to_dict("AAPL", FULL[m.TradeEv])
     assert d["price"] == 201.64 and d["exchange"] is not None and d["trf_timestamp"] == T - 1
+
+
+def test_the_builders_arrays_come_from_the_wire_structs_fields(monkeypatch):
+    from shared.models import events
+
+    class Wider(m.TradeEv, tag="T"):
+        p2: float | None = None     # a field the upstream struct does not have
+
+    assert events._display("T").startswith("['T', t, e.p, e.s, e.x, c if c is not None else [], i,")
+    monkeypatch.setitem(events._WIRE, "T", Wider)
+    with pytest.raises(TypeError, match="T.p2 has no source"):
+        events._display("T")  # loud at import, not a silently shorter array
+    monkeypatch.setitem(events._FROM, "T", {**events._FROM["T"], "p2": "e.p"})
+    assert events._display("T").endswith(", trft, e.p]")
