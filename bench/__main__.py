@@ -26,6 +26,7 @@ from pathlib import Path
 BENCHES = [
     ("sim", "bench.sim_rate"),
     ("feed", "bench.feed_throughput"),
+    ("transports", "bench.transports"),
     ("wire", "bench.wire_codec"),
     ("latency", "bench.latency"),
     ("fanout", "bench.fanout"),
@@ -38,8 +39,10 @@ BENCHES = [
     ("memory", "bench.memory"),
     ("recovery", "bench.supervisor_recovery"),
     ("startup", "bench.startup"),
+    ("cli", "bench.cli"),
 ]
-PACKAGES = ["pyzmq", "PyQt6", "websockets", "msgpack", "msgspec", "orjson", "aiohttp", "pyqtgraph", "massive", "psutil"]
+PACKAGES = ["pyzmq", "PyQt6", "websockets", "picows", "msgpack", "msgspec", "orjson", "aiohttp", "pyqtgraph", "massive",
+            "psutil"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -114,7 +114,7 @@ class Feed:
         self.publisher = Publisher(self.core, self.states, self.epoch, clock)
         self.counters: Counter[str] = self.publisher.counters
         self.client = PolygonWebSocketClient(
-            upstream_template(settings), self.core, handle_frame=self.publisher.handle_frame,
+            upstream_template(settings), self.core, handle_frames=self.publisher.handle_frames,
             on_state=self._on_state, on_errors=self.publisher.report, client_id=settings.client_id,
             reconnect_delay=settings.reconnect_delay, max_reconnect_delay=settings.max_reconnect_delay,
             max_reconnect_attempts=(settings.max_reconnect_attempts if reconnect_attempts is None

@@ -110,6 +110,70 @@ class Publisher:
             self.internal("frame", e)
         return out
 
+    def handle_frames(self, frames: list[bytes]) -> list[Output | None]:
+        """The frames one socket read brought, as one: every event decoded once, then one fold and one
+        message per symbol for all of them (a symbol's events in the frames' order). Never raises.
+
+        Returns the Outputs for the client's bookkeeping (data time, acks, replies): one per frame
+        decoded alone, one per run of data frames built together (``_decode_all``)."""
+        if len(frames) == 1:
+            return [self.handle_frame(frames[0])]
+        outs: list[Output | None] = []
+        try:
+            outs = self._decode_all(frames)
+            merged: dict[str, list[list]] = {}
+            for out in outs:
+                if out is None:
+                    continue
+                for sym, lst in out.batches.items():
+                    m = merged.get(sym)
+                    if m is None:
+                        merged[sym] = list(lst)  # a copy: the Output keeps its own events
+                    else:
+                        m.extend(lst)
+                if out.errors:
+                    self.report(out.errors)
+                    out.errors = []
+            if merged:
+                self.publish_events(merged)
+        except Exception as e:  # a bug outside the per-symbol guards (counting, reporting)
+            self.internal("frame", e)
+        return outs
+
+    def _decode_all(self, frames: list[bytes]) -> list[Output | None]:
+        """Runs of data frames (no ``"status"`` in them: a status changes the connection's state, so it
+        keeps its own Output) go to the core's ``receive_many``; every other frame alone, in order."""
+        many = getattr(self.core, "receive_many", None)
+        outs: list[Output | None] = []
+        run: list[bytes] = []
+        for f in frames:
+            if many is not None and b'"status"' not in f:
+                run.append(f)
+                continue
+            if run:
+                outs.extend(self._receive_run(many, run))
+                run = []
+            outs.append(self._receive_one(f))
+        if run:
+            outs.extend(self._receive_run(many, run))
+        return outs
+
+    def _receive_run(self, many, run: list[bytes]) -> list[Output | None]:
+        if len(run) == 1:
+            return [self._receive_one(run[0])]
+        try:
+            return many(run)
+        except Exception as e:  # the cores promise not to raise; if one does, count and go on
+            self.internal("decode", e)
+            return [None]
+
+    def _receive_one(self, frame: bytes) -> Output | None:
+        try:
+            return self.core.receive(frame)
+        except Exception as e:  # the cores promise not to raise; if one does, count and go on
+            self.internal("decode", e)
+            return None
+
     def internal(self, stage: str, e: BaseException, sym: str = "") -> None:
         kind = f"internal_{type(e).__name__}"
         self.counters[kind] += 1

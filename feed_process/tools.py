@@ -4,9 +4,11 @@ Why it looks like this
 ----------------------
 * **Plain blocking pyzmq**: these are one-shot command-line tools; a poll loop
   with a timeout is the simplest correct thing (no event loop, no edge
-  triggering). Requests go through the project's one request client,
-  ``shared.feed_probe.request`` (DEALER, LINGER 0, timeout): an absent feed is
-  one line and exit 1, never a hang.
+  triggering). Requests go through ``shared.feed_probe.ask_feed`` (DEALER,
+  LINGER 0, timeout): an absent feed is one line and exit 1, never a hang, and
+  it is told at once - a refused connect means nothing listens - while a feed
+  that accepts connections but is busy or starting up gets the whole
+  ``--timeout`` (a different line: it is there, just not answering).
 * **tap follows the protocol with the window's own logic.** Each symbol is a
   ``ui_process.feed_link.FeedLink`` (the Qt-free Clone-pattern core the
   windows use: hello, snapshot, buffering, gaps, epochs, ``resync``, a feed
@@ -19,38 +21,53 @@ Why it looks like this
   ``--channels`` takes the feed's codes T, Q, AM, A, LULD, NOI as they are
   (``A`` is second aggregates, never minute bars). ``--record`` / ``record --out``
   write the replay format (one Polygon event per line, gzip for ``.gz``).
+* **tap --json at the feed's speed** (bench/cli.py, against the official
+  client): per event only the seed dict (``wire.event_to_dict``, from the
+  events as the link hands them over) and one orjson call (:func:`.tap_lines.json_lines`,
+  tap's one decode step); every data message waiting is taken in one poll round, and the
+  round's lines leave in one write to the binary stdout (no text layer, no
+  flush per line). A reader that leaves (``| head``) ends tap quietly, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import signal
 import sys
 import time
-from typing import IO
+from typing import IO, Any
 
-import orjson
 import zmq
 
 from shared.cli import UserError
 from shared.config import Settings
-from shared.feed_probe import request
+from shared.feed_probe import NothingListens, ask_feed
 from shared.models import wire
-from shared.models.market_data import normalize_symbol, to_polygon
+from shared.models.market_data import normalize_symbol
 from shared.zmq_client import apply_curve, data_endpoint
-from ui_process.feed_link import FeedLink
+
+from .tap_lines import EVENT_TYPE, json_lines, other_lines
+from .tap_lines import say as _say
 
 CHANNELS = ("T", "Q", "AM", "A", "LULD", "NOI")
+TICK_S = 0.1
 
 
 def ask(settings: Settings, msg: dict, timeout: float, ctx: zmq.Context | None = None) -> dict:
-    """One control request; a missing feed or an error reply is a :class:`UserError`."""
-    reply = request(settings.feed, msg, timeout, ctx, curve_dir=settings.curve_dir)
+    """One control request; a missing feed or an error reply is a :class:`UserError`.
+
+    Nothing listening at the address (loopback refuses a TCP connect at once) is "no feed" without
+    waiting; a feed that is busy or starting up (it accepts connections) gets the whole ``timeout``."""
+    try:
+        reply = ask_feed(settings.feed, msg, timeout, ctx, curve_dir=settings.curve_dir)
+    except NothingListens:
+        raise UserError(f"no feed answering at {settings.feed}: nothing listens there (start one with "
+                        "`live-monitor daemon` or `live-monitor feed`)") from None
     if reply is None:
-        raise UserError(f"no feed answering at {settings.feed} (start one with "
-                        "`live-monitor daemon` or `live-monitor feed`)")
+        raise UserError(f"no feed answering at {settings.feed} within {timeout:g} s: something listens there "
+                        "but did not answer (a feed busy or starting up: try a longer --timeout; "
+                        "a remote feed needs its --curve-dir keys)")
     if reply.get("type") == wire.ERROR:
         raise UserError(f"the feed refused {msg.get('type')}: {reply.get('message')}")
     return reply
@@ -70,6 +87,8 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     st.pop("v", None)
     st.pop("id", None)
     if args.json:
+        import orjson
+
         sys.stdout.write(orjson.dumps(st, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
     else:
         print(format_status(st))
@@ -91,33 +110,21 @@ def _channels(spec: str) -> set[str]:
     return out
 
 
-def _human(sym: str, a: list) -> str:
-    t = time.strftime("%H:%M:%S", time.gmtime(a[1] / 1000)) + f".{a[1] % 1000:03d}Z"
-    code = a[0]
-    if code == "T":
-        return f"{t} {sym:<6} T  {a[2]:>10} x {a[3]:<6} ex={a[4]} c={a[5]}"
-    if code == "Q":
-        return f"{t} {sym:<6} Q  {a[2]:>10} x {a[3]:<5} / {a[4]:>10} x {a[5]}"
-    if code in ("AM", "A"):
-        return f"{t} {sym:<6} {code:<2} o={a[2]} h={a[3]} l={a[4]} c={a[5]} v={a[6]} vw={a[7]}"
-    return f"{t} {sym:<6} {code} {a[2:]}"
-
-
 def _open_record(path: str) -> IO[bytes]:
+    import gzip  # only a recording to .gz needs it
+
     try:
         return gzip.open(path, "wb") if path.endswith(".gz") else open(path, "wb")
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror}") from None
 
 
-def _say(text: str) -> None:
-    print(f"# {text}", file=sys.stderr, flush=True)
-
-
 class TapLinks:
     """The I/O adapter of one :class:`FeedLink` per symbol: one SUB, one DEALER, unique request ids."""
 
     def __init__(self, settings: Settings, symbols: list[str], ctx: zmq.Context, now: float) -> None:
+        from ui_process.feed_link import FeedLink  # tap only: status and the others never load it
+
         self.settings, self.ctx = settings, ctx
         self.links = {s: FeedLink(client="tap") for s in symbols}
         for s, link in self.links.items():
@@ -130,20 +137,25 @@ class TapLinks:
         self.dealer: zmq.Socket | None = None
         self.endpoint: str | None = None
         self._ids = itertools.count(1)
-        self._route: dict[int, tuple[FeedLink, object]] = {}
+        self._route: dict[int, tuple[Any, object]] = {}
+        self.poller = zmq.Poller()
+        self.poller.register(self.sub, zmq.POLLIN)
+        self._next_tick = 0.0
         self._new_dealer()
 
     def _new_dealer(self) -> None:
         if self.dealer is not None:
+            self.poller.unregister(self.dealer)
             self.dealer.close(linger=0)
         d = self.dealer = self.ctx.socket(zmq.DEALER)
         d.setsockopt(zmq.LINGER, 0)
         d.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
         apply_curve(d, self.settings.curve_dir)
         d.connect(self.settings.feed)
+        self.poller.register(d, zmq.POLLIN)
         self._route.clear()  # replies to the old socket never come
 
-    def carry(self, link: FeedLink, outputs: list) -> list:
+    def carry(self, link: Any, outputs: list) -> list:
         """Do the link's socket actions; return what is for the user (snapshot, events, link, error)."""
         rest = []
         for o in outputs:
@@ -177,12 +189,10 @@ class TapLinks:
     def start(self, now: float) -> list:
         return [x for link in self.links.values() for x in self.carry(link, link.start(now))]
 
-    def poll(self, timeout_ms: int, budget: int = 2000) -> list:
-        """Wait up to ``timeout_ms``, then handle replies, data and timeouts."""
-        poller = zmq.Poller()
-        poller.register(self.sub, zmq.POLLIN)
-        poller.register(self.dealer, zmq.POLLIN)
-        ready = dict(poller.poll(timeout_ms))
+    def poll(self, timeout_ms: int, budget: int = 256) -> list:
+        """Wait up to ``timeout_ms``, then handle replies, up to ``budget`` data messages (all that
+        wait, in one go: no wait between them) and, every ``TICK_S``, the links' timeouts."""
+        ready = dict(self.poller.poll(timeout_ms))
         now = time.monotonic()
         out: list = []
         if self.dealer in ready:
@@ -217,8 +227,10 @@ class TapLinks:
                     link = self.links.get(getattr(msg, "sym", None))  # type: ignore[arg-type]
                     if link is not None:
                         out += self.carry(link, link.on_data(topic, msg, now))
-        for link in self.links.values():
-            out += self.carry(link, link.tick(now))
+        if now >= self._next_tick:  # the links' timeouts are seconds: no need to look per message
+            self._next_tick = now + TICK_S
+            for link in self.links.values():
+                out += self.carry(link, link.tick(now))
         return out
 
     def close(self) -> None:
@@ -227,13 +239,7 @@ class TapLinks:
             self.dealer.close(linger=0)
 
 
-def _to_dict(sym: str, a: list) -> dict:
-    try:
-        return wire.event_to_dict(sym, a)
-    except wire.WireError:
-        if a and a[0] in ("T", "Q", "AM"):
-            raise
-        return {"event_type": str(a[0]).lower(), "symbol": sym, "array": a}  # a kind this build can't expand
+OUT_CHUNK = 1 << 20  # write out the pending lines at this size even inside one poll round (bounded memory)
 
 
 def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: bool, record: str | None) -> int:
@@ -241,7 +247,7 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         symbols = [normalize_symbol(s) for s in args.symbols]
     except ValueError as e:
         raise UserError(str(e), 2) from None
-    channels = _channels(args.channels)
+    types = {EVENT_TYPE[c] for c in _channels(args.channels)}
     ctx = zmq.Context.instance()
     hello = ask(settings, wire.hello_request(client="tap"), args.timeout, ctx)  # fail fast: one line, exit 1
     up = hello.get("upstream") or {}
@@ -252,7 +258,10 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     rec = _open_record(record) if record else None
-    out = sys.stdout
+    # Bytes straight to the binary stdout, one write per poll round: no per-line text encoding or flush.
+    write, flush = sys.stdout.buffer.write, sys.stdout.buffer.flush
+    buf = bytearray()
+    fast = show and args.json and rec is None
     want = args.count
     n = 0
     t_end = time.monotonic() + args.duration if args.duration else None
@@ -260,36 +269,29 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
     gaps: dict[str, int] = {s: 0 for s in symbols}
     links = TapLinks(settings, symbols, ctx, time.monotonic())
 
-    def show_events(sym: str, arrays: list) -> None:
+    def out() -> None:
+        if buf:
+            write(buf)
+            flush()
+            buf.clear()
+
+    def show_events(sym: str, events: list) -> None:
         nonlocal n
-        for a in arrays:
-            if a[0] not in channels:
-                continue
-            if show or rec is not None:
-                try:
-                    d = _to_dict(sym, a)
-                except wire.WireError as e:
-                    _say(f"bad event: {e}")
-                    continue
-                if show:
-                    out.write(orjson.dumps(d).decode() + "\n" if args.json else _human(sym, a) + "\n")
-                if rec is not None:
-                    try:
-                        rec.write(orjson.dumps(to_polygon(d)) + b"\n")
-                    except (KeyError, TypeError, ValueError):
-                        _say(f"cannot record a {a[0]} event")
-            n += 1
-            if want is not None and n >= want:
-                return
-        out.flush()
+        limit = want - n if want is not None else len(events)
+        if fast:
+            n += json_lines(sym, events, types, limit, buf)
+        else:
+            n += other_lines(sym, events, types, limit, buf if show else None, args.json, rec)
+        if len(buf) >= OUT_CHUNK:
+            out()
 
     def handle(items: list) -> None:
         for link, o in items:
             if want is not None and n >= want:
-                return
+                break
             kind = o[0]
-            if kind == "events":
-                show_events(link.symbol, wire.to_arrays(o[1]))
+            if kind == "events":  # as the link hands them over: event_to_dict reads them as they come
+                show_events(link.symbol, o[1])
             elif kind == "snapshot" and link.counters["snapshots"] > 1:
                 _say(f"{link.symbol}: re-snapshot at seq {o[1].seq}")
             elif kind == "error":
@@ -307,6 +309,7 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
                     m = link.upstream.get("message") or ""
                     _say(f"upstream {st}{': ' + m if m else ''}")
                     state["up"] = st
+        out()
         for sym, link in links.links.items():
             if link.counters["gaps"] > gaps[sym]:
                 gaps[sym] = link.counters["gaps"]
@@ -324,7 +327,6 @@ def subscribe_and_print(args: argparse.Namespace, settings: Settings, *, show: b
         links.close()
         if rec is not None:
             rec.close()
-        out.flush()
     if want is not None and n < want:
         print(f"# stopped after {n} of {want} events", file=sys.stderr)
         return 1

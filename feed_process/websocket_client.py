@@ -4,8 +4,10 @@ Why it looks like this: protocol decisions live in the sans-I/O core
 (``protocols.py``: frames -> events, messages, statuses) and every decision
 about the connection's life - states, timeouts, backoff, stall, when it is
 healthy - in the sans-I/O session (``upstream_session.py``). What is left
-here is I/O: open a socket, "wait for a frame or the session's deadline",
-hand frames to the feed's frame boundary, carry out the session's actions.
+here is I/O: open a link (``upstream_link.py``: picows), "wait for the frames
+already waiting or the session's deadline", hand them to the feed's frame
+boundary as one batch (``handle_frames``: folded and encoded once per symbol),
+carry out the session's actions.
 It keeps the seed's operations (``connect_to_server``, ``subscribe``, ``unsubscribe``,
 ``change_symbol``, ``disconnect``) with callbacks, so it runs in the feed's loop with no thread.
 
@@ -13,8 +15,8 @@ It keeps the seed's operations (``connect_to_server``, ``subscribe``, ``unsubscr
 exception that escapes it (a bug; frame-level trouble is contained by the
 feed's boundary before it gets here) is logged, counted (``restarts``),
 shown as state ``restarting`` (never ``connected``), and the loop starts
-again after the shared backoff. ``test_hook`` (called once per frame, outside
-the frame boundary) lets a test kill the loop from inside.
+again after the shared backoff. ``test_hook`` (called once per batch of frames,
+outside the frame boundary) lets a test kill the loop from inside.
 
 **Relay client ids** (:mod:`.client_ids`): ``{client_id}`` becomes the
 configured id, the installation's stable id and a per-connection suffix (a
@@ -33,14 +35,12 @@ import random
 import time
 from typing import Callable, Iterable
 
-import websockets
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-
 from shared import market_hours
 from shared.backoff import Backoff
 
 from .client_ids import ClientIds
 from .protocols import Output, RelayCore, _Core
+from .upstream_link import BadURL, Link, LinkClosed, Refused
 from .upstream_replies import control_actions
 from .urls import redact_url
 from .upstream_session import State, UpstreamSession
@@ -60,6 +60,7 @@ class PolygonWebSocketClient:
         *,
         on_events: Callable[[dict[str, list[list]]], None] = lambda b: None,
         handle_frame: Callable[[bytes], Output | None] | None = None,
+        handle_frames: Callable[[list[bytes]], list[Output | None]] | None = None,
         on_state: Callable[[str, str], None] = lambda s, m: None,
         on_errors: Callable[[list[tuple[str, str]]], None] = lambda e: None,
         client_id: str = "live_monitor",
@@ -81,7 +82,8 @@ class PolygonWebSocketClient:
         self.url_template = url
         self.core = core
         self.on_events, self.on_state, self.on_errors = on_events, on_state, on_errors
-        self.handle_frame = handle_frame or self._plain_frame
+        one = handle_frame or self._plain_frame
+        self.handle_frames = handle_frames or (lambda frames: [one(f) for f in frames])
         self.client_id = client_id
         self._ids = ClientIds(url, client_id)
         self._n = 0
@@ -107,8 +109,8 @@ class PolygonWebSocketClient:
         self.since_ms = wall_ms()
         self.frames = 0
         self.restarts = 0                # times the supervised loop died and was restarted
-        self._ws: websockets.ClientConnection | None = None
-        self._crashed_ws: websockets.ClientConnection | None = None
+        self._ws: Link | None = None
+        self._crashed_ws: Link | None = None
         self._task: asyncio.Task | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # set on stop and on reconnect: ends the loop's current wait
@@ -167,8 +169,8 @@ class PolygonWebSocketClient:
         if ws is not None:
             try:
                 for m in self.core.unsubscribe(list(self.core.wanted)):
-                    await asyncio.wait_for(ws.send(m), 0.5)
-                await asyncio.wait_for(ws.close(1000, "client stopping"), 1.0)
+                    ws.send(m)
+                await ws.close(1000, "client stopping")
             except Exception as e:  # closing is best effort; the loop ends regardless
                 log.debug("close: %s", e)
         if self._task is not None:
@@ -229,13 +231,7 @@ class PolygonWebSocketClient:
         if not messages or ws is None:
             return  # not connected: the union is sent on the next connect
         for m in messages:
-            asyncio.get_running_loop().create_task(self._send_one(ws, m))
-
-    async def _send_one(self, ws, m: str) -> None:
-        try:
-            await ws.send(m)
-        except ConnectionClosed:
-            pass  # the receive loop sees the close and reconnects (re-subscribing the union)
+            ws.send(m)  # written now; dropped once the link is closing (the next connection sends the union)
 
     def _plain_frame(self, frame: bytes) -> Output:
         """Without a feed boundary (tests of the client alone): decode and hand the events on."""
@@ -257,9 +253,9 @@ class PolygonWebSocketClient:
                 ws, self._crashed_ws = self._crashed_ws, None
                 if ws is not None:
                     try:
-                        await asyncio.wait_for(ws.close(1011, "client restarting"), 1.0)
+                        await ws.close(1011, "client restarting")
                     except Exception:  # the connection may be broken in any way: abandon it
-                        pass
+                        ws.abort()
                 if self._stop.is_set():
                     return
                 self._connect_now, self._close_req = False, None
@@ -296,13 +292,12 @@ class PolygonWebSocketClient:
         self.url = self._ids.url(self._n)
         d = s.deadline
         try:
-            ws = await websockets.connect(self.url, max_size=self.max_size, ping_interval=self.ping_interval,
-                                          ping_timeout=self.ping_interval, close_timeout=1, max_queue=64,
-                                          open_timeout=max(0.01, d - self.clock()) if d else 10.0)
-        except InvalidURI:
+            ws = await Link.open(self.url, max_size=self.max_size, ping_interval=self.ping_interval,
+                                 timeout=max(0.01, d - self.clock()) if d else 10.0)
+        except BadURL:
             self._apply(s.give_up(f"not a WebSocket URL: {self.public_url}", self.clock()))  # retrying can't help
             return
-        except InvalidHandshake as e:
+        except Refused as e:
             self._apply(s.closed(f"handshake refused: {str(e)[:120]}", self.clock()))
             return
         except (OSError, asyncio.TimeoutError) as e:
@@ -316,17 +311,16 @@ class PolygonWebSocketClient:
         try:
             sent = self.core.on_open()
             for m in sent:
-                await ws.send(m)
+                ws.send(m)
             self._apply(s.opened(self.clock(), subscribed=sorted(self.core.wanted) if sent else ()))
             reason = await self._frames(ws)
-        except ConnectionClosed as e:
-            if e.rcvd is not None and e.rcvd.code == 1009 or (e.sent is not None and e.sent.code == 1009):
+        except LinkClosed as e:
+            if e.oversized:
                 self.core.counters["oversized_frame"] += 1
                 self.on_errors([("oversized_frame", f"upstream frame over {self.max_size} bytes; reconnecting")])
                 reason = "oversized frame"
             else:
-                code = e.rcvd.code if e.rcvd is not None else None
-                reason = f"connection closed ({code})" if code else "connection lost"
+                reason = f"connection closed ({e.code})" if e.code else "connection lost"
         except Exception:
             self._crashed_ws = ws  # the supervisor closes it before restarting
             raise
@@ -336,58 +330,51 @@ class PolygonWebSocketClient:
             code, why = self._close_req
             self._close_req = None
             try:
-                await asyncio.wait_for(ws.close(code, why), 1.0)
+                await ws.close(code, why)
             except Exception as e:  # best effort: the session has decided already
                 log.debug("close: %s", e)
         if not self._stop.is_set():
             self._apply(s.closed(reason, self.clock()))
 
-    async def _frames(self, ws) -> str:
-        """Wait for a frame or the session's deadline, until the session asks to close."""
+    async def _frames(self, ws: Link) -> str:
+        """Wait for the frames already waiting or the session's deadline, until the session asks to close."""
         loop = asyncio.get_running_loop()
         s = self.session
-        recv = ws.recv
+        clock = self.clock
+        last_d = when = None
         while self._close_req is None and not self._stop.is_set():
             d = s.deadline
-            rev = s.rev
-            when = None if d is None else loop.time() + max(0.0, d - self.clock())
-            try:
-                async with asyncio.timeout_at(when) as tm:
-                    while self._close_req is None:
-                        frame = await recv(decode=False)
-                        self._frame(frame)
-                        if s.rev != rev:  # only then can the deadline have moved earlier
-                            rev = s.rev
-                            nd = s.deadline
-                            if nd is not None and (d is None or nd < d):
-                                d = nd  # an earlier deadline (a subscription sent): wake for it
-                                tm.reschedule(loop.time() + max(0.0, nd - self.clock()))
-                        if self.test_hook is not None:
-                            self.test_hook()
-                        # recv() returns without suspending while frames are buffered: yield once per
-                        # frame so snapshots, heartbeats and subscriptions are served under a flood.
-                        await asyncio.sleep(0)
-            except TimeoutError:
-                self._apply(s.tick(self.clock()))
+            if d != last_d:  # the same deadline keeps its loop time: the link keeps its one timer
+                last_d, when = d, None if d is None else loop.time() + max(0.0, d - clock())
+            frames = await ws.next(when)
+            if frames:
+                self._batch(frames)
+            else:
+                self._apply(s.tick(clock()))
         return "closed by the client"
 
-    def _frame(self, frame: bytes) -> None:
-        self.frames += 1
+    def _batch(self, frames: list[bytes]) -> None:
+        """The frames one read brought: one boundary call (one fold and encode per symbol), then the
+        bookkeeping of each Output it returned, in order (data time, acks, control replies)."""
+        self.frames += len(frames)
         now = self.clock()
-        out = self.handle_frame(frame)
-        if out is None:  # the boundary refused the frame (counted there)
-            self.session.received(now)
-            return
         s = self.session
-        s.received(now, out.last_ms if out.batches else 0)
-        if s.pending and out.batches:
-            # Events of a symbol prove its subscription works, whether or not the upstream acks.
-            self._apply(s.acked(list(out.batches), now))
-        if out.send or out.state or out.errors or out.source or out.message or out.acks or out.sub_errors \
-                or not out.batches:
-            self._control(frame, out, now)
+        hook = self.test_hook
+        s.received(now)  # the stall watchdog: the upstream spoke
+        for out in self.handle_frames(frames):
+            if out is not None:
+                if out.batches:
+                    s.received(now, out.last_ms)
+                    if s.pending:
+                        # Events of a symbol prove its subscription works, whether or not the upstream acks.
+                        self._apply(s.acked(list(out.batches), now))
+                if out.send or out.state or out.errors or out.source or out.message or out.acks or out.sub_errors \
+                        or not out.batches:
+                    self._control(out, now)
+        if hook is not None:
+            hook()
 
-    def _control(self, frame: bytes, out: Output, now: float) -> None:
+    def _control(self, out: Output, now: float) -> None:
         if out.source:
             self.source = out.source
         self._send(out.send)

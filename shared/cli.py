@@ -174,14 +174,17 @@ COMMANDS: dict[str, tuple[str | None, str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only``, the flags of those sub-commands alone (the others keep their
+    name and help): ``main`` builds just the command it runs, so ``status`` never imports the flag
+    modules (and their imports) of ``bars``, ``ui`` or ``sim`` - a CLI answer is mostly start-up."""
     p = OneLineParser(prog="live-monitor", description="Live Monitor: live market data for intraday traders.")
     add_common(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (args_mod, _target, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_)
         add_common(sp, sub=True)
-        if args_mod:
+        if args_mod and (only is None or name in only):
             try:
                 mod = importlib.import_module(args_mod)
                 adder = getattr(mod, f"add_{name}_arguments", None)
@@ -214,7 +217,7 @@ def resolve(target: str) -> Callable[[argparse.Namespace, Settings], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser([a for a in argv if a in COMMANDS] or ["desktop"])
     # A bare `live-monitor [flags]` means desktop. A first word that is not a
     # command is an unknown command: say so in one line.
     if not any(a in COMMANDS for a in argv):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,9 +72,54 @@ def port_in_use(address: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def listener(address: str, timeout: float = 0.5) -> bool | None:
+    """Does anything accept connections at ``address``? True: yes; False: refused - nothing listens
+    (on loopback the kernel says so at once); None: cannot tell (a connect that timed out, an
+    unreachable host, a transport without a listener test) - then only a request can tell."""
+    hp = _tcp_host_port(address)
+    if hp is not None:
+        try:
+            with socket.create_connection(hp, timeout=timeout):
+                return True
+        except ConnectionRefusedError:
+            return False
+        except OSError:
+            return None
+    if address.startswith("ipc://") and hasattr(socket, "AF_UNIX"):
+        path = address[6:]
+        path = "\0" + path[1:] if path.startswith("@") else path  # libzmq's abstract namespace
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            try:
+                s.connect(path)
+                return True
+            except (FileNotFoundError, ConnectionRefusedError):
+                return False
+            except OSError:
+                return None
+    return None
+
+
+class NothingListens(Exception):
+    """Nothing accepts connections at the address: no feed there (raised by :func:`ask_feed`)."""
+
+
+def ask_feed(address: str, msg: dict, timeout: float = 1.5, ctx: zmq.Context | None = None,
+             curve_dir: str = "") -> dict | None:
+    """:func:`request` for the command-line tools, which must tell "no feed" fast and right. Raises
+    :class:`NothingListens` when a connect is refused (on loopback at once): no ZeroMQ peer can come
+    up, so there is nothing to wait for - a DEALER alone would retry silently until the timeout.
+    Otherwise the reply, or ``None`` when something listens but no reply came within ``timeout`` (a
+    feed busy or starting up, a CURVE handshake that failed, another program)."""
+    if listener(address, timeout) is False:
+        raise NothingListens(address)
+    return request(address, msg, timeout, ctx, curve_dir)
+
+
 def request(address: str, msg: dict, timeout: float = 1.5, ctx: zmq.Context | None = None,
             curve_dir: str = "") -> dict | None:
-    """Send one control request, return the reply (``None`` on timeout or a bad reply)."""
+    """Send one control request, return the reply (``None`` when none came within ``timeout``
+    seconds in all, or a bad reply)."""
     from shared.zmq_client import apply_curve
 
     ctx = ctx or zmq.Context.instance()
@@ -81,14 +127,18 @@ def request(address: str, msg: dict, timeout: float = 1.5, ctx: zmq.Context | No
     s.setsockopt(zmq.LINGER, 0)
     apply_curve(s, curve_dir)  # a remote feed with CURVE keys answers only clients that have them
     s.setsockopt(zmq.IMMEDIATE, 1)  # don't queue the request for a peer that isn't there
+    deadline = time.monotonic() + timeout
+
+    def left_ms() -> int:
+        return max(0, int((deadline - time.monotonic()) * 1000))
+
     try:
         s.connect(address)
         req_id = msg.setdefault("id", next(_ids))
-        deadline_ms = int(timeout * 1000)
-        if not s.poll(deadline_ms, zmq.POLLOUT):  # no ZeroMQ peer came up
+        if not s.poll(left_ms(), zmq.POLLOUT):  # no ZeroMQ peer came up
             return None
         s.send(wire.pack(msg), zmq.NOBLOCK)
-        while s.poll(deadline_ms, zmq.POLLIN):
+        while s.poll(left_ms(), zmq.POLLIN):
             try:
                 reply = wire.unpack(s.recv())
             except wire.WireError:

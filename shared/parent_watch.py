@@ -22,9 +22,11 @@ import signal
 import threading
 from typing import Callable, Mapping
 
-from .procs import PARENT_PID_ENV
-
 log = logging.getLogger(__name__)
+
+# The supervisor puts its pid here for its children (shared.procs sets it, every command line reads it:
+# declared in this small module so that reading it costs no import of shared.procs).
+PARENT_PID_ENV = "LIVE_MONITOR_PARENT_PID"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -36,11 +36,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 from .backoff import Backoff
+from .parent_watch import PARENT_PID_ENV  # noqa: F401 - declared with its reader (import-light)
 
 if TYPE_CHECKING:
     import psutil
-
-PARENT_PID_ENV = "LIVE_MONITOR_PARENT_PID"
 
 
 class Restart(enum.Enum):

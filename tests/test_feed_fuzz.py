@@ -16,6 +16,7 @@ import random
 
 import msgpack
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -154,3 +155,60 @@ def test_hostile_frames_through_a_real_feed_process_then_a_valid_trade():
                                                                          "wrong_type")) >= 4
         finally:
             tap.close()
+
+
+class _Capture:
+    """An XPUB stand-in: keeps what the publisher sends."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def send_multipart(self, parts, flags=0) -> None:
+        self.sent.append(wire.unpack(parts[1]))
+
+    def getsockopt(self, opt) -> int:
+        return 0
+
+
+def _published(fs: list, batched: bool) -> tuple[dict, dict, dict]:
+    from feed_process.publisher import Publisher
+
+    core = _ready_polygon()
+    states = {s: FeedSymbol(s) for s in SYMS}
+    pub = Publisher(core, states, 1)
+    pub.xpub = cap = _Capture()
+    raw = [f.encode() if isinstance(f, str) else f for f in fs]
+    if batched:
+        pub.handle_frames(raw)
+    else:
+        for f in raw:
+            pub.handle_frame(f)
+    events: dict[str, list] = {}
+    for m in cap.sent:
+        if m["type"] == wire.BATCH:
+            lst = events.setdefault(m["sym"], [])
+            assert m["seq"] == len(lst) + 1  # gapless: every message starts where the last one ended
+            lst.extend(m["ev"])
+    return events, {s: st_.seq for s, st_ in states.items()}, dict(core.counters)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(frames | st.lists(events(), min_size=1, max_size=4).map(to_json), min_size=2, max_size=6))
+def test_a_batch_of_frames_publishes_event_for_event_what_frame_by_frame_does(fs):
+    """The coalescing (Publisher.handle_frames): the same events per symbol in the same order, the same
+    sequence numbers, the same errors counted - a bad frame or event costs only itself."""
+    assert _published(fs, True) == _published(fs, False)
+
+
+@pytest.mark.parametrize("depth", [17, 900, 1987, 5000])
+def test_nesting_is_judged_on_the_bytes_not_on_the_callers_stack(depth):
+    """Hypothesis found a frame nested 1987 deep that the single-frame path counted and the batched path
+    lost: the decoders' limit is the interpreter's remaining stack. Now any depth over MAX_DEPTH is one
+    malformed_json in both paths, and a string full of brackets is not nesting."""
+    deep = "[" * depth + "]" * depth
+    assert _published(["[]", deep], True) == _published(["[]", deep], False)
+    assert _published(["[]", deep], True)[2] == {"malformed_json": 1}
+    from shared.models.events import too_deep
+    assert not too_deep('[{"ev":"T","sym":"AAPL","x":"' + "[" * 40 + '\\"' + "{" * 40 + '"}]')

@@ -223,3 +223,40 @@ def test_seed_operations_keep_the_wanted_set_for_the_next_connection():
 
     assert [orjson.loads(m) for m in core.on_open()] == [
         {"action": "subscribe", "symbols": ["TSLA"], "channels": ["T", "Q", "AM"]}]
+
+
+def test_upstream_link_joins_fragments_answers_close_and_says_the_code():
+    """The picows link on a real websockets server: a fragmented message arrives whole, a normal one
+    after it, the server's CLOSE is answered and reported with its code; a second CLOSE is not sent."""
+    import asyncio
+
+    import websockets
+
+    from feed_process.upstream_link import Link, LinkClosed
+
+    async def main():
+        closed_with = []
+
+        async def handler(ws):
+            await ws.send(['[{"ev":"T",', '"sym":"AAPL"}', "]"])  # three frames, one message
+            await ws.send('["second"]')
+            await ws.recv()  # the client's text message
+            await ws.close(1001, "going away")
+            closed_with.append(ws.close_code)
+
+        async with websockets.serve(handler, "127.0.0.1", 0) as srv:
+            port = srv.sockets[0].getsockname()[1]
+            link = await Link.open(f"ws://127.0.0.1:{port}/", max_size=1024, ping_interval=None, timeout=5)
+            got = []
+            while len(got) < 2:
+                got += await link.next(asyncio.get_running_loop().time() + 5)
+            link.send("hello")
+            try:
+                while True:
+                    await link.next(asyncio.get_running_loop().time() + 5)
+            except LinkClosed as e:
+                return got, e.code, e.oversized, closed_with
+
+    got, code, oversized, closed_with = asyncio.run(asyncio.wait_for(main(), 20))
+    assert got == [b'[{"ev":"T","sym":"AAPL"}]', b'["second"]']
+    assert code == 1001 and not oversized and closed_with == [1001]

@@ -71,6 +71,14 @@ def test_polygon_frames_hold_at_most_1000_events_and_the_bytes_unchanged():
     assert orjson.loads(s.slow_consumer()[0])[0]["status"] == "slow_consumer"
 
 
+def test_polygon_frame_size_is_a_setting():
+    s = PolygonSession("simulated", frame_events=5)
+    evs = [orjson.dumps({"ev": "T", "sym": "AAPL", "p": 1.5, "s": i, "t": i}) for i in range(12)]
+    frames = s.frame(evs)
+    assert [n for _, n in frames] == [5, 5, 2]
+    assert [e for payload, _ in frames for e in orjson.loads(payload)] == [orjson.loads(e) for e in evs]
+
+
 def test_relay_frames_one_market_data_message_per_event():
     s = RelaySession("c", "simulated")
     evs = [orjson.dumps({"ev": "Q", "sym": "MSFT", "bp": 1.0, "t": i}) for i in range(3)]

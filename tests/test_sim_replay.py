@@ -67,6 +67,32 @@ def test_max_replay_polygon_delivers_every_event_in_order(aapl):
     assert [e["s"] for e in got if e["ev"] == "T"] == [e["s"] for e in original if e["ev"] == "T"]
 
 
+def test_max_replay_frame_events_sets_the_frame_size_and_keeps_every_event(aapl):
+    _, data, original = aapl
+    want = [shifted(e, data.shift) for e in original if e["sym"] == "AAPL"]
+
+    async def main():
+        async with SimServer(SimConfig(port=0, max=True, replay_data=data, frame_events=50)) as srv:
+            async with websockets.connect(f"{srv.url}/stocks", max_size=2**24) as ws:
+                await ws.recv()
+                await ws.send('{"action":"auth","params":"x"}')
+                await ws.recv()
+                await ws.send('{"action":"subscribe","params":"T.AAPL,Q.AAPL,AM.AAPL"}')
+                got: list[dict] = []
+                sizes: list[int] = []
+                while len(got) < len(want):
+                    frame = [e for e in orjson.loads(await asyncio.wait_for(ws.recv(), 10)) if e["ev"] != "status"]
+                    if frame:
+                        sizes.append(len(frame))
+                    got.extend(frame)
+                return got, sizes
+
+    got, sizes = asyncio.run(asyncio.wait_for(main(), 60))
+    assert got == want
+    assert max(sizes) == 50 and len(sizes) >= len(want) // 50
+    assert data.chunk == 1000 and data.framed(1000) is data  # the shared load is left as it was
+
+
 def test_max_replay_relay_sends_only_subscribed_channels_one_per_message(aapl):
     _, data, original = aapl
     want = [shifted(e, data.shift) for e in original if e["ev"] == "AM"]

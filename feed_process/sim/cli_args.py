@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from shared.cli import positive_float
+from shared.cli import positive_float, positive_int
 from shared.models.market_data import normalize_symbol
 
 
@@ -49,6 +49,9 @@ def add_sim_arguments(p: argparse.ArgumentParser) -> None:
                    help="virtual session start, New York time (default 10:00; implies a virtual session)")
     g.add_argument("--rate", type=positive_float, default=None, metavar="N",
                    help="load test: target N events/s across subscribed symbols")
+    g.add_argument("--frame-events", type=positive_int, default=None, metavar="N",
+                   help="events per Polygon data frame, at most (default 1000; real frames for a few "
+                        "symbols carry 1-20)")
     g.add_argument("--symbols-hint", nargs="*", type=_tickers, default=[], metavar="SYM",
                    help="symbols served to wildcard subscriptions (T.*); default AAPL MSFT NVDA TSLA SPY")
     f = p.add_argument_group("fault injection (also POST /sim/fault)")

@@ -23,6 +23,7 @@ from typing import Callable
 
 from .clock import ClockPlan, plan_clock
 from .replay import ReplayData
+from .sessions import FRAME_EVENTS
 
 MAX_BACKLOG = 5000  # frames queued per connection before it is a slow consumer
 
@@ -42,6 +43,7 @@ class SimConfig:
     start: str | None = None  # virtual session start, HH:MM New York (default 10:00)
     rate: float | None = None
     symbols_hint: list[str] = field(default_factory=list)
+    frame_events: int = FRAME_EVENTS  # events per Polygon data frame (at most)
     tick: float = 0.02
     max_backlog: int = MAX_BACKLOG
     faults: list[dict] = field(default_factory=list)  # initial faults (from flags)
@@ -78,4 +80,5 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig(host=args.host, port=args.port, seed=args.seed, replay=args.replay,
                      speed=args.speed, max=args.max, loop=args.loop, keep_time=args.keep_time,
                      key=args.key, clock=args.clock, start=args.start, rate=args.rate,
-                     symbols_hint=hint, faults=faults)
+                     symbols_hint=hint, faults=faults,
+                     frame_events=getattr(args, "frame_events", None) or FRAME_EVENTS)

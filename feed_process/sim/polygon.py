@@ -5,7 +5,7 @@ Polygon adapter speak, so its rules are kept exactly and tested without a
 socket (see :mod:`.sessions` for the shared parts). Status events travel in
 JSON arrays; ``auth`` comes first, then ``subscribe``/``unsubscribe`` with
 ``params`` like ``"T.AAPL,Q.AAPL,AM.AAPL"`` or ``"T.*"`` (one ``success``
-status per topic); data frames are JSON arrays of up to 1000 events.
+status per topic); data frames are JSON arrays of up to 1000 events (``--frame-events``).
 
 The first status carries ``"source"`` (simulated | replay) and ``"session"``
 (wall | virtual) - the feed copies both into its upstream status.
@@ -29,8 +29,10 @@ class PolygonSession:
     kind = "polygon"
     prejoined = True
 
-    def __init__(self, source: str, session: str | None = None, key: str | None = None, over_limit: bool = False):
+    def __init__(self, source: str, session: str | None = None, key: str | None = None, over_limit: bool = False,
+                 frame_events: int = FRAME_EVENTS):
         self.source = source
+        self.frame_events = frame_events  # events per data frame (the sim's --frame-events)
         self.session = session
         self.key = key
         self.over_limit = over_limit  # too many connections: the auth is answered with max_connections
@@ -79,10 +81,11 @@ class PolygonSession:
         return _status("success", f"unsubscribed to: {ch}.{sym}")
 
     def frame(self, encoded: list[bytes]) -> list[tuple[Payload, int]]:
-        """Data frames: JSON arrays of at most ``FRAME_EVENTS`` events."""
+        """Data frames: JSON arrays of at most ``frame_events`` events."""
         out: list[tuple[Payload, int]] = []
-        for i in range(0, len(encoded), FRAME_EVENTS):
-            part = encoded[i:i + FRAME_EVENTS]
+        n = self.frame_events
+        for i in range(0, len(encoded), n):
+            part = encoded[i:i + n]
             out.append((b"[" + b",".join(part) + b"]", len(part)))
         return out
 

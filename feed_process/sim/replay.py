@@ -75,6 +75,20 @@ class ReplayData:
     bars: dict[str, list[dict]] = field(default_factory=dict)  # sym -> AM bars (shifted)
     shift: int = 0
     bad_lines: int = 0
+    chunk: int = CHUNK  # events per chunk (= per pre-joined frame): the sim's --frame-events
+
+    def framed(self, events: int) -> ReplayData:
+        """This replay with chunks of ``events`` (itself when they already are): the frame-size knob."""
+        if events == self.chunk:
+            return self
+        data = ReplayData(self.times, self.keys, self.encoded, [], self.bars, self.shift, self.bad_lines, events)
+        data._join()
+        return data
+
+    def _join(self) -> None:
+        n, enc, keys = self.chunk, self.encoded, self.keys
+        self.chunks = [Chunk(b"[" + b",".join(enc[i:i + n]) + b"]", frozenset(keys[i:i + n]))
+                       for i in range(0, len(enc), n)]
 
     def __len__(self) -> int:
         return len(self.encoded)
@@ -141,9 +155,7 @@ def load_replay(path: str | Path, keep_time: bool = False, today: dt.date | None
         data.encoded.append(dumps(ev))
         if ev["ev"] in ("AM", "A"):
             data.bars.setdefault(ev["sym"], []).append(ev)
-    for i in range(0, len(data.encoded), CHUNK):
-        data.chunks.append(Chunk(b"[" + b",".join(data.encoded[i:i + CHUNK]) + b"]",
-                                 frozenset(data.keys[i:i + CHUNK])))
+    data._join()
     log.info("replay %s: %d events, %d symbols, shift %+d days", path.name, len(data), len(data.symbols),
              round(shift / 86_400_000))
     return data

@@ -34,7 +34,7 @@ from .endpoints import Endpoints
 from .inject import InjectError  # noqa: F401  (re-exported)
 from .polygon import PolygonSession
 from .relay import RelaySession
-from .replay import CHUNK, ReplayData, load_replay
+from .replay import ReplayData, load_replay
 from .sessions import GENERATED, Payload, Reply, Session
 from .tapes import ReplayPacer, SyntheticTape
 
@@ -80,7 +80,7 @@ class SimServer:
         replay: ReplayData | None = cfg.replay_data
         if replay is None and cfg.replay:
             replay = load_replay(cfg.replay, keep_time=cfg.keep_time)
-        self.replay = replay
+        self.replay = replay = replay.framed(cfg.frame_events) if replay is not None else None
         self.tape: SyntheticTape | None = None
         self.pacer: ReplayPacer | None = None
         if replay is not None:
@@ -162,8 +162,8 @@ class SimServer:
         return limit is not None and sum(1 for c in self.conns.values() if c.kind == kind) >= limit
 
     async def _polygon_ws(self, request: web.Request) -> web.WebSocketResponse:
-        return await self._serve(request, PolygonSession(self.source, self.session, self.cfg.key,
-                                                         over_limit=self._too_many("polygon")))
+        return await self._serve(request, PolygonSession(self.source, self.session, self.cfg.key, self._too_many(
+            "polygon"), self.cfg.frame_events))
 
     async def _relay_ws(self, request: web.Request) -> web.WebSocketResponse:
         return await self._serve(request, RelaySession(request.match_info["client_id"], self.source, self.session))
@@ -358,7 +358,7 @@ class SimServer:
             while True:
                 for ci, chunk in enumerate(r.chunks):
                     subs = conn.subs
-                    lo, hi = ci * CHUNK, min(len(r), (ci + 1) * CHUNK)
+                    lo, hi = ci * r.chunk, min(len(r), (ci + 1) * r.chunk)
                     if conn.session.prejoined and (chunk.keys <= subs.pairs or
                                                    all(subs.wants(e, s) for e, s in chunk.keys)):
                         if not await self._send(conn, chunk.frame, hi - lo):  # the common case: pre-joined

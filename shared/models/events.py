@@ -33,6 +33,7 @@ spec's own LULD and NOI examples are in µs and ns although it says "Unix MS".
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Union
 
 import msgspec
@@ -150,6 +151,25 @@ def to_ms(v: int) -> int:
     if MIN_MS // 1000 <= v < MAX_MS // 1000:
         return v * 1000
     raise InvalidEvent("bad_timestamp", f"timestamp {v} is not an epoch between 1990 and 2200")
+
+
+MAX_DEPTH = 16  # Polygon's deepest message is frame > event > list (3); far deeper is hostile
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def too_deep(frame: bytes | str, limit: int = MAX_DEPTH) -> bool:
+    """JSON nested beyond ``limit``, decided on the bytes. The decoders' own limit is the interpreter's
+    remaining stack, so without this the same frame would pass or fail by the caller's call depth."""
+    b = frame.encode() if isinstance(frame, str) else bytes(frame)
+    if b.count(b"[") + b.count(b"{") <= limit:
+        return False
+    depth = 0
+    for ch in _STRING.sub(b"", b).translate(None, _NOT_BRACKET):
+        depth += 1 if ch in (91, 123) else -1
+        if depth > limit:
+            return True
+    return False
 
 
 def short(v: Any, n: int = 60) -> str:

@@ -135,10 +135,13 @@ _EXCHANGE_IDS = {v: k for k, v in EXCHANGES.items()}
 
 def exchange_name(x: Any) -> str | None:
     """Exchange id (or an already-named exchange) to its display name."""
+    if type(x) is int:  # the common case first: once per trade and twice per quote a seed dict is made
+        name = EXCHANGES.get(x)
+        return name if name is not None else f"EX{x}"
     if x is None:
         return None
     if isinstance(x, int) and not isinstance(x, bool):
-        return EXCHANGES.get(x, f"EX{x}")
+        return EXCHANGES.get(x) or f"EX{x}"
     if isinstance(x, str):
         return x or None
     return None
