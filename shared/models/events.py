@@ -40,6 +40,7 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 from . import messages as wire_structs
+from .layout import compile_into, display
 from .market_data import InvalidEvent, valid_symbol
 from .spelling import from_standard
 from .types import (MAX_INT, MAX_MS, MAX_PRICE, MIN_MS, Codes, Count, Level, Price, Signed,  # noqa: F401
@@ -188,11 +189,8 @@ def _unwanted(sym: Any, wanted: set | None) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- wire arrays: laid out by the wire structs
-# The wire structs (shared.models.messages: TradeEv ... ImbalanceEv) are the one layout: every array
-# below is written from their ``__struct_fields__`` when this module loads. A wire field takes the
-# decoded struct's field of the same name, unless _FROM names what it takes (a timestamp brought to
-# ms, an absent list sent as [], a checked local). So a field Polygon sends under the wire's name is
-# added to the two structs and nothing here; a wire field with no source fails at import.
+# Written from the wire structs' fields (shared.models.layout): a wire field takes the decoded struct's
+# field of its name unless _FROM names its source (ms timestamp, [] for an absent list, a checked local).
 _WIRE = {"T": wire_structs.TradeEv, "Q": wire_structs.QuoteEv, "AM": wire_structs.MinuteEv,
          "A": wire_structs.SecondEv, "LULD": wire_structs.LuldEv, "NOI": wire_structs.ImbalanceEv}
 _UPSTREAM = {"T": Trade, "Q": Quote, "AM": Minute, "A": Second, "LULD": Luld, "NOI": Imbalance}
@@ -205,27 +203,10 @@ _FROM = {"T": {"t": "t", "c": "c if c is not None else []", "i": "i", "trft": "t
 
 
 def _display(code: str) -> str:
-    """The list display of one event kind's wire array, in its wire struct's field order."""
-    src, up = _FROM[code], _UPSTREAM[code].__struct_fields__
-    items = [repr(code)]
-    for f in _WIRE[code].__struct_fields__:
-        if f not in src and f not in up:
-            raise TypeError(f"wire field {code}.{f} has no source in the {_UPSTREAM[code].__name__} struct")
-        items.append(src.get(f, f"e.{f}"))
-    return "[" + ", ".join(items) + "]"
+    return display(code, _WIRE[code], _UPSTREAM[code], _FROM[code])
 
 
-def _compile(src: str, name: str) -> Any:
-    """Compile generated source in this module's namespace; its lines show in tracebacks."""
-    import linecache
-
-    filename = f"<shared.models.events.{name}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), globals())  # noqa: S102 - our own source, from the structs
-    return globals()[name]
-
-
-_ARRAY = {code: _compile(f"def _array_{code}(e, o=None, h=None, lo=None, c=None, end=None):\n"
+_ARRAY = {code: compile_into(globals(), f"def _array_{code}(e, o=None, h=None, lo=None, c=None, end=None):\n"
                          f"    return {_display(code)}\n", f"_array_{code}") for code in ("AM", "A", "LULD", "NOI")}
 
 
@@ -258,9 +239,8 @@ def _seen_before(cur: dict, old: dict, i: str, x: int | None) -> bool:
     return False
 
 
-# The feed's hot loop, per event. Its trade and quote arrays are list displays written from the wire
-# structs (TRADE_ARRAY, QUOTE_ARRAY below are replaced by ``_display``) and compiled inline: the same
-# bytecode as hand-written lists, where a call per event would cost the hot path ~10 %.
+# The hot loop, per event: TRADE_ARRAY / QUOTE_ARRAY become list displays from the wire structs,
+# compiled inline (the bytecode of hand-written lists; a call per event would cost ~10 %).
 _BUILD_SRC = '''
 def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: dict | None,
           errors: list[tuple[str, str]]) -> tuple[int, list[Status]]:
@@ -339,7 +319,7 @@ def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: d
             errors.append((x.kind, msg if sym in msg else f"{sym}: {msg}"))
     return len(evs) - len(statuses) - (len(errors) - n_errors), statuses
 '''
-build = _compile(_BUILD_SRC.replace("TRADE_ARRAY", _display("T")).replace("QUOTE_ARRAY", _display("Q")), "build")
+build = compile_into(globals(), _BUILD_SRC.replace("TRADE_ARRAY", _display("T")).replace("QUOTE_ARRAY", _display("Q")), "build")
 
 
 # ---------------------------------------------------------------- diagnosis of a refused event
