@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from shared.cli import FLAG_RANGES
 from shared.config import Range
+from shared.models.control_msgs import ALERT_FIELDS
 from shared.models.market_data import normalize_symbol
 from shared.paths import data_dir
 
@@ -49,7 +50,7 @@ VALUE_RANGES = {"above": Range(above=0, hi=1e9), "below": Range(above=0, hi=1e9)
                 "volume": Range(above=0, hi=10_000)}
 HYSTERESIS = FLAG_RANGES["alert.hysteresis"]       # declared once, with the CLI's flags
 REARM_MINUTES = FLAG_RANGES["alert.rearm_minutes"]
-EDITABLE = ("value", "armed", "hysteresis", "rearm_minutes", "note")
+EDITABLE = ALERT_FIELDS  # what a request may set and edit change: declared with the request
 
 
 class AlertError(ValueError):

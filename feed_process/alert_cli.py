@@ -26,6 +26,7 @@ import orjson
 from shared.cli import UserError
 from shared.config import Settings
 from shared.market_hours import NY
+from shared.models import wire
 
 ACTIONS = ("add", "list", "log", "rm", "arm", "disarm", "edit")
 
@@ -100,7 +101,7 @@ def run_alert(args: argparse.Namespace, settings: Settings) -> int:
 
     req = request_for(args)
     try:
-        reply = ask(settings, {"v": 1, "type": "alert", "id": 1, **req}, args.timeout)
+        reply = ask(settings, wire.alert_request(req_id=1, **req), args.timeout)
     except UserError as e:
         if "refused" in str(e):
             raise UserError(str(e).replace("the feed refused alert: ", ""), 2) from None

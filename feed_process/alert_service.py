@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from shared.models import messages as m
 from shared.models import wire
 
 from .alert_book import AlertBook, AlertError
@@ -86,54 +87,54 @@ class AlertService:
     def _publish(self, entries: list[dict]) -> None:
         for e in entries:
             log.warning("ALERT %s", e["message"])
-            self.feed.publisher.publish(wire.ALERT_TOPIC, {"type": wire.ALERT, "entry": e})
+            self.feed.publisher.publish(wire.ALERT_TOPIC, m.AlertFired(v=1, entry=e))
         if entries:
             self.feed.counters["alerts_fired"] += len(entries)
 
     # ------------------------------------------------------------ control
-    def handle(self, req: dict, rid: Any) -> dict:
-        op = req.get("op")
+    def handle(self, req: m.AlertReq, rid: Any) -> m.AlertReply | m.ErrorReply:
+        op = req.op
         try:
             reply = self._op(op, req)
         except AlertError as e:
             self.feed.counters["bad_request"] += 1
             return wire.error_reply(rid, str(e)[:200], "bad_alert")
-        return {"type": wire.ALERT, "id": rid, "op": op, **reply}
+        return m.AlertReply(v=1, id=rid, op=op, **reply)
 
-    def _op(self, op: Any, req: dict) -> dict:
+    def _op(self, op: Any, req: m.AlertReq) -> dict:
         b = self.book
+        # What the request set (None: not given); the book checks the values.
+        given = {k: getattr(req, k) for k in m.ALERT_FIELDS if getattr(req, k) is not None}
         if op == "add":
-            a = b.add(req)
+            a = b.add({"symbol": req.symbol, "kind": req.kind, **given})
             self._refresh()
             return {"alert": a}
         if op in ("edit", "arm", "disarm"):
-            changes = {k: req[k] for k in req if k not in ("type", "id", "op", "alert", "v")}
-            if op != "edit":
-                changes = {"armed": op == "arm"}
-            a = b.edit(req.get("alert"), changes)
+            changes = given if op == "edit" else {"armed": op == "arm"}
+            a = b.edit(req.alert, changes)
             self._refresh()
             return {"alert": a}
         if op == "rm":
-            a = b.remove(req.get("alert"))
+            a = b.remove(req.alert)
             self._refresh()
             return {"alert": a}
         if op == "list":
             return {"alerts": list(b.alerts.values())}
         if op == "log":
-            since = req.get("since", 0)
+            since = req.since
             since = since if isinstance(since, int) and not isinstance(since, bool) else 0
             return {"alerts": list(b.alerts.values()), "log": [e for e in b.log if e["id"] > since]}
         if op == "ack":
-            return {"acked": b.ack(req.get("upto"))}
+            return {"acked": b.ack(req.upto)}
         if op == "signal":
             return {"fired": self._signal(req)}
         raise AlertError(f"unknown alert op {str(op)[:16]!r} (add, edit, arm, disarm, rm, list, log, ack, signal)")
 
-    def _signal(self, req: dict) -> int:
-        sig = req.get("signal")
+    def _signal(self, req: m.AlertReq) -> int:
+        sig = req.signal
         if not isinstance(sig, dict):
             raise AlertError("signal needs a 'signal' map")
-        sym = req.get("symbol")
+        sym = req.symbol
         fired = []
         for a in self.book.alerts.values():
             if a["kind"] == "signal" and a["armed"] and a["symbol"] == sym:

@@ -68,10 +68,8 @@ def handle(feed: "Feed", payload: bytes) -> Any:
     except wire.WireError as e:
         feed.counters["bad_request"] += 1
         return wire.error_reply(None, str(e)[:200])
-    if isinstance(req, dict):  # a map: an alert request (the alert book checks it) or an unknown type
+    if isinstance(req, dict):  # a map: a type this feed does not declare
         rid = req.get("id")
-        if req["type"] == wire.ALERT:
-            return feed.alerts.handle(req, rid)
         feed.counters["bad_request"] += 1
         return wire.error_reply(rid, f"unknown request type {req['type'][:24]!r}", "unknown_type")
     rid = req.id
@@ -87,9 +85,11 @@ def handle(feed: "Feed", payload: bytes) -> Any:
         return m.Pong(v=1, id=rid)
     if isinstance(req, m.Command):
         return _command(feed, req, rid)
+    if isinstance(req, m.AlertReq):
+        return feed.alerts.handle(req, rid)  # the alert book checks the values (code bad_alert)
     syms = req.symbols  # SummaryReq
     syms = [s for s in syms if valid_symbol(s)][:500] if isinstance(syms, list) else []
-    return {"type": wire.SUMMARY, "id": rid, "summaries": {s: feed.summaries.current(s) for s in syms}}
+    return m.SummaryReply(v=1, id=rid, summaries={s: feed.summaries.current(s) for s in syms})
 
 
 def _snapshot(feed: "Feed", sym: Any, rid: Any) -> Any:

@@ -35,6 +35,7 @@ from typing import Any, Callable
 import zmq
 
 from shared.config import Settings
+from shared.models import messages as m
 from shared.models import wire
 from shared.rest_limit import RestLimiter, default_rate
 
@@ -287,13 +288,13 @@ class Feed:
     def subscribers(self) -> int:
         return self.sockets.subscribers
 
-    def status(self, rid: Any = None) -> dict:
-        return {"type": wire.STATUS, "id": rid, "pid": self.pid, "epoch": self.epoch,
-                "uptime_s": round(self.clock() - self.started, 1), "control": self.control_endpoint,
-                "data": self.data_endpoint, "upstream": self.upstream_info(),
-                "symbols": {s: {"seq": st.seq, "last_ms": st.last_ms, "events": st.events, "bars": len(st.bars),
-                                "backfill": st.backfill, "backfill_ahead": st.backfill_ahead, "stored": st.stored,
-                                "day_bars": len(st.days)} for s, st in sorted(self.states.items())},
-                "subscribers": self.subscribers, "counters": self.all_counters(), "supervisor": self.supervisor,
-                "rest": self.limiter.status(),
-                "store": self.store_sync.status() if self.store_sync is not None else None}
+    def status(self, rid: Any = None) -> m.StatusReply:
+        """The status reply (``shared.models.messages.StatusReply``: its keys are declared there)."""
+        return m.StatusReply(
+            v=1, id=rid, pid=self.pid, epoch=self.epoch, uptime_s=round(self.clock() - self.started, 1),
+            control=self.control_endpoint, data=self.data_endpoint, upstream=self.upstream_info(),
+            symbols={s: m.SymbolStatus(seq=st.seq, last_ms=st.last_ms, events=st.events, bars=len(st.bars),
+                                       backfill=st.backfill, backfill_ahead=st.backfill_ahead, stored=st.stored,
+                                       day_bars=len(st.days)) for s, st in sorted(self.states.items())},
+            subscribers=self.subscribers, counters=self.all_counters(), supervisor=self.supervisor,
+            rest=self.limiter.status(), store=self.store_sync.status() if self.store_sync is not None else None)

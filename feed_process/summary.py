@@ -9,7 +9,7 @@ previous close) is ``shared.market.day``'s, the relative volume
 ``shared.market.relvol``'s, the sparkline's 5-minute buckets
 ``shared.market.timeframes``'.
 
-Body (``wire.SUMMARY``; keys ``wire.SUMMARY_KEYS``): ``sym, ts`` (data time of
+Body (``shared.models.messages.Summary``; keys ``wire.SUMMARY_KEYS``): ``sym, ts`` (data time of
 the latest event), ``seq`` (the symbol's last event sequence number: two
 summaries with one ``seq`` describe the same state), ``last, change, change_pct, volume, rel_volume`` (today's
 volume / the average volume by this minute of day over the prior sessions in
@@ -27,6 +27,7 @@ from typing import Callable
 from shared.market.day import day_start
 from shared.market.history import C, O, S
 from shared.market.timeframes import Buckets
+from shared.models import messages as m
 from shared.models import wire
 
 from .state import FeedSymbol
@@ -72,8 +73,8 @@ class _Spark:
         return [c for _, c in out[-SPARK_POINTS:]]
 
 
-def summarize(st: FeedSymbol, spark: _Spark | None = None) -> dict:
-    """One symbol's summary body from its state (see module doc)."""
+def summarize(st: FeedSymbol, spark: _Spark | None = None) -> m.Summary:
+    """One symbol's summary (``shared.models.messages.Summary``: its keys are declared there)."""
     ref = st.last_ms or max(st.market.history.last_start(), 0)
     day = st.day.stats(ref, st.prior_close())
     last, prev = day["last"], day["prev_close"]
@@ -81,27 +82,30 @@ def summarize(st: FeedSymbol, spark: _Spark | None = None) -> dict:
     bid, ask = (q[2], q[4]) if q is not None else (None, None)
     change = last - prev if last is not None and prev else None
     lo = day_start(ref)[1] if ref else None
-    return {"type": wire.SUMMARY, "sym": st.symbol, "ts": st.last_ms, "seq": st.seq,
-            "last": last, "change": _r(change),
-            "change_pct": _r(change / prev * 100, 3) if change is not None else None, "volume": day["volume"],
-            "rel_volume": st.profile.relative(st.market.history, ref, day["volume"]) if ref else None,
-            "bid": bid, "ask": ask, "spread": _r(ask - bid) if bid and ask else None,
-            "high": day["high"], "low": day["low"], "prev_close": prev,
-            "spark": (spark or _Spark()).get(st, lo) if lo is not None else []}
+    return m.Summary(v=1, sym=st.symbol, ts=st.last_ms, seq=st.seq, last=last, change=_r(change),
+                     change_pct=_r(change / prev * 100, 3) if change is not None else None, volume=day["volume"],
+                     rel_volume=st.profile.relative(st.market.history, ref, day["volume"]) if ref else None,
+                     bid=bid, ask=ask, spread=_r(ask - bid) if bid and ask else None,
+                     high=day["high"], low=day["low"], prev_close=prev,
+                     spark=(spark or _Spark()).get(st, lo) if lo is not None else [])
+
+
+# What makes a summary new: every figure but the data time and sequence number.
+_FIGURES = tuple(k for k in wire.SUMMARY_KEYS if k not in ("ts", "seq"))
 
 
 class Summaries:
     """Publishes the summaries of the symbols that have a ``sum|`` subscriber."""
 
     def __init__(self, states: dict[str, FeedSymbol], wanted: Callable[[], set[str]],
-                 publish: Callable[[bytes, dict], None], period: float = PERIOD) -> None:
+                 publish: Callable[[bytes, m.Summary], None], period: float = PERIOD) -> None:
         self.states, self.wanted, self.publish, self.period = states, wanted, publish, period
         self._events: dict[str, int] = {}
-        self._last: dict[str, dict] = {}
+        self._last: dict[str, m.Summary] = {}
         self._spark: dict[str, _Spark] = {}
         self.published = 0
 
-    def current(self, sym: str) -> dict | None:
+    def current(self, sym: str) -> m.Summary | None:
         st = self.states.get(sym)
         return summarize(st, self._spark.setdefault(sym, _Spark())) if st is not None else None
 
@@ -115,7 +119,7 @@ class Summaries:
             self._events[sym] = st.events
             body = summarize(st, self._spark.setdefault(sym, _Spark()))
             old = self._last.get(sym)
-            if old is not None and all(old[k] == body[k] for k in wire.SUMMARY_KEYS if k not in ("ts", "seq")):
+            if old is not None and all(getattr(old, k) == getattr(body, k) for k in _FIGURES):
                 continue
             self._last[sym] = body
             self.publish(wire.summary_topic(sym), body)

@@ -25,6 +25,7 @@ import logging
 import os
 
 from .feed_probe import request
+from .models import messages as m
 from .models import wire
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,7 @@ def request_window(symbol: str, endpoint: str | None = None, timeout: float = 2.
     endpoint = endpoint or supervisor_endpoint()
     if not endpoint:
         return False
-    reply = request(endpoint, {"v": wire.PROTOCOL_VERSION, "type": "command", "cmd": "open_window",
-                               "symbol": symbol}, timeout)
+    reply = request(endpoint, wire.command("open_window", symbol=symbol), timeout)
     if reply is None:
         log.warning("the supervisor at %s did not answer; opening the window directly", endpoint)
         return False
@@ -59,7 +59,7 @@ def report_symbol(symbol: str, endpoint: str | None = None) -> bool:
     False when there is no supervisor or the message could not be queued."""
     if not symbol:
         return False
-    return _notify({"cmd": "window_symbol", "symbol": symbol}, endpoint)
+    return _notify("window_symbol", {"symbol": symbol}, endpoint)
 
 
 def report_ready(symbol: str, marks: dict[str, float], endpoint: str | None = None) -> bool:
@@ -71,10 +71,10 @@ def report_ready(symbol: str, marks: dict[str, float], endpoint: str | None = No
     if not symbol:
         return False
     clean = {str(k): float(v) for k, v in marks.items() if isinstance(v, (int, float))}
-    return _notify({"cmd": "window_ready", "symbol": symbol, "marks": clean}, endpoint)
+    return _notify("window_ready", {"symbol": symbol, "marks": clean}, endpoint)
 
 
-def _notify(body: dict, endpoint: str | None) -> bool:
+def _notify(cmd: str, body: dict, endpoint: str | None) -> bool:
     """One notification (never answered) on the process's DEALER to the supervisor."""
     global _notify_sock
     endpoint = endpoint or supervisor_endpoint()
@@ -91,11 +91,10 @@ def _notify(body: dict, endpoint: str | None) -> bool:
             s.setsockopt(zmq.SNDHWM, 16)
             s.connect(endpoint)
             _notify_sock = (endpoint, s)
-        _notify_sock[1].send(wire.pack({"v": wire.PROTOCOL_VERSION, "type": "command", **body,
-                                        "pid": os.getpid()}), zmq.NOBLOCK)
+        _notify_sock[1].send(wire.pack(wire.command(cmd, pid=os.getpid(), **body)), zmq.NOBLOCK)
         return True
     except (zmq.ZMQError, wire.WireError) as e:
-        log.debug("could not send %s to the supervisor: %s", body.get("cmd"), e)
+        log.debug("could not send %s to the supervisor: %s", cmd, e)
         return False
 
 
@@ -111,15 +110,13 @@ def wait_for_symbol(endpoint: str | None = None) -> str | None:
     s.setsockopt(zmq.LINGER, 0)
     try:
         s.connect(endpoint)
-        s.send(wire.pack({"v": wire.PROTOCOL_VERSION, "type": "command", "cmd": "window_spare", "id": "spare",
-                          "pid": os.getpid()}))
+        s.send(wire.pack(wire.command("window_spare", "spare", pid=os.getpid())))
         while not s.poll(500):  # in slices: a signal handler still runs while the spare waits
             pass
-        reply = wire.unpack(s.recv())
+        reply = wire.decode_reply(s.recv())  # typed: an Ok with the symbol, or an error
     except (zmq.ZMQError, wire.WireError) as e:
         log.warning("spare window: no symbol from the supervisor: %s", e)
         return None
     finally:
         s.close(0)
-    sym = reply.get("symbol")
-    return sym if reply.get("type") == "ok" and isinstance(sym, str) and sym else None
+    return reply.symbol or None if isinstance(reply, m.Ok) else None

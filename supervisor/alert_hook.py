@@ -72,16 +72,15 @@ class AlertHook:
                 return  # no heartbeat for 5 s: the feed is gone; say hello again
             topic, payload = await sub.recv_multipart()
             try:
-                msg = wire.unpack(payload)
+                msg = wire.decode_data(payload)  # typed: heartbeats / status / errors on sys|, AlertFired on alert|
             except wire.WireError:
                 continue
             if topic == wire.SYS_TOPIC:
-                if msg.get("epoch") not in (None, epoch):
+                if getattr(msg, "epoch", None) not in (None, epoch):
                     return  # another feed process: reconnect to its data address
                 continue
-            e = msg.get("entry")
-            if topic == wire.ALERT_TOPIC and isinstance(e, dict):
-                self.fired(e)
+            if topic == wire.ALERT_TOPIC and wire.type_of(msg) == wire.ALERT and not isinstance(msg, dict):
+                self.fired(msg.entry)
 
     def fired(self, e: dict) -> None:
         log.warning("ALERT %s (alert %s, fired at %s)", e.get("message"), e.get("alert"), e.get("t"))

@@ -80,55 +80,58 @@ class WindowServer:
 
     def _spare_request(self, ident: bytes, raw: bytes) -> bool:
         """A spare window asks for its symbol: answered later, by the assign function it gets."""
+        from shared.models import messages as m
         from shared.models import wire
 
         try:
-            msg = wire.unpack(raw)
+            msg = wire.decode_request(raw)  # typed: a Command (its shape is declared once, messages.Command)
         except wire.WireError:
             return False
-        if msg.get("type") != "command" or msg.get("cmd") != "window_spare":
+        if not isinstance(msg, m.Command) or msg.cmd != "window_spare":
             return False
-        pid = msg.get("pid")
+        pid = msg.pid
         if self._window_spare is None or not isinstance(pid, int) or isinstance(pid, bool):
             return True  # no spares here: the window waits until it is stopped
 
         def assign(symbol: str) -> None:
             if self._sock is not None:
-                reply = {"v": wire.PROTOCOL_VERSION, "type": "ok", "id": msg.get("id"), "symbol": symbol}
+                reply = m.Ok(v=1, id=msg.id, symbol=symbol)
                 asyncio.ensure_future(self._sock.send_multipart([ident, wire.pack(reply)]))
 
         self._window_spare(pid, assign)
         return True
 
-    def _handle(self, raw: bytes) -> dict | None:
+    def _handle(self, raw: bytes) -> object | None:
+        from shared.models import messages as m
         from shared.models import wire
         from shared.models.market_data import normalize_symbol
 
         try:
-            msg = wire.unpack(raw)
+            msg = wire.decode_request(raw)
         except wire.WireError as e:
             return wire.error_reply(None, str(e))
-        rid, cmd = msg.get("id"), msg.get("cmd")
-        if msg.get("type") != "command" or cmd not in ("open_window", "window_symbol", "window_ready"):
+        rid = wire.reply_id(msg)
+        cmd = msg.cmd if isinstance(msg, m.Command) else None
+        if cmd not in ("open_window", "window_symbol", "window_ready"):
             return wire.error_reply(rid, "the supervisor only opens windows (cmd: open_window)", "unknown")
         try:
-            sym = normalize_symbol(msg.get("symbol"))
-        except ValueError as e:
-            return None if cmd != "open_window" else wire.error_reply(rid, str(e))
+            sym = normalize_symbol(msg.symbol)
+        except (ValueError, TypeError, AttributeError) as e:
+            return None if cmd != "open_window" else wire.error_reply(rid, str(e)[:200])
         if cmd != "open_window":  # a notification: never answered
-            pid = msg.get("pid")
+            pid = msg.pid
             if not isinstance(pid, int) or isinstance(pid, bool):
                 return None
             if cmd == "window_symbol":
                 self._window_symbol(pid, sym)
             elif self._window_ready is not None:
-                marks = msg.get("marks")
+                marks = msg.marks
                 self._window_ready(pid, sym, marks if isinstance(marks, dict) else {})
             return None
         refused = self._open_window(sym)
         if refused:
             return wire.error_reply(rid, refused, "refused")
-        return {"v": wire.PROTOCOL_VERSION, "type": "ok", "id": rid}
+        return m.Ok(v=1, id=rid)
 
     async def close(self) -> None:
         if self._task is not None:

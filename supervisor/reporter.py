@@ -59,7 +59,7 @@ class FeedReporter:
 
         self._req_id += 1
         try:
-            self._sock.send(wire.pack({"type": "command", "id": f"sup-{self._req_id}", **body}), zmq.NOBLOCK)
+            self._sock.send(wire.pack(wire.command(req_id=f"sup-{self._req_id}", **body)), zmq.NOBLOCK)
         except zmq.Again:
             log.debug("feed not reachable: %s dropped", body.get("cmd"))
         except (zmq.ZMQError, wire.WireError) as e:
@@ -69,18 +69,19 @@ class FeedReporter:
         """Read the feed's replies; log each distinct refusal once."""
         import zmq
 
+        from shared.models import messages as m
         from shared.models import wire
 
         while self._sock is not None:
             try:
-                msg = wire.unpack(self._sock.recv(zmq.NOBLOCK))
+                msg = wire.decode_reply(self._sock.recv(zmq.NOBLOCK))  # typed: ok, or an ErrorReply
             except zmq.Again:
                 return
             except wire.WireError as e:
                 log.debug("bad reply from the feed: %s", e)
                 continue
-            if msg.get("type") == "error":
-                text = str(msg.get("message"))
+            if isinstance(msg, m.ErrorReply):
+                text = msg.message
                 if text not in self._seen_errors and len(self._seen_errors) < 50:
                     self._seen_errors.add(text)
                     log.info("the feed refused a supervisor command: %s", text)

@@ -200,7 +200,7 @@ def test_the_upstream_task_killed_from_inside_is_restarting_then_restarted():
                         assert asyncio.get_running_loop().time() < t_end, f"timed out waiting for {what}"
                         await asyncio.sleep(0.01)
 
-                await until(lambda: feed.status()["upstream"]["state"] == "connected" and feed.states["AAPL"].seq > 5,
+                await until(lambda: feed.status().upstream["state"] == "connected" and feed.states["AAPL"].seq > 5,
                             "connected with data")
                 up = feed.upstream_info()
                 assert up["session"] == "virtual" and up["source"] == "simulated"
@@ -214,7 +214,7 @@ def test_the_upstream_task_killed_from_inside_is_restarting_then_restarted():
                         raise RuntimeError("injected")
                 feed.client.test_hook = hook
                 await until(lambda: "restarting" in seen, "restarting")
-                st = feed.status()["upstream"]
+                st = feed.status().upstream
                 assert st["state"] == "restarting" and "RuntimeError: injected" in st["message"]
                 assert st["restarts"] == 1
                 await until(lambda: seen[-1] == "connected", "connected again")

@@ -131,17 +131,18 @@ def test_size_truncation_and_trailing_bytes_are_wire_errors():
 def test_a_type_this_build_does_not_declare_is_a_map_not_an_error():
     assert wire.decode_data(msgpack.packb({"v": 1, "type": "news", "sym": "AAPL"})) == {
         "v": 1, "type": "news", "sym": "AAPL"}
-    assert wire.decode_reply(wire.pack({"type": "status", "id": 3, "pid": 1}))["pid"] == 1
+    assert wire.decode_reply(wire.pack({"type": "news", "id": 3, "pid": 1}))["pid"] == 1
     assert isinstance(wire.decode_reply(wire.pack(wire.error_reply(3, "no"))), m.ErrorReply)
 
 
-def test_control_requests_decode_to_structs_and_alerts_stay_maps():
+def test_control_requests_decode_to_structs_alerts_too():
     assert wire.decode_request(wire.pack(wire.hello_request(5, "tap"))) == m.HelloReq(v=1, id=5, client="tap")
     assert wire.decode_request(wire.pack(wire.snapshot_request("AAPL", "x"))).symbol == "AAPL"
     cmd = wire.decode_request(wire.pack({"type": "command", "id": 1, "cmd": "notice", "message": "hi"}))
     assert isinstance(cmd, m.Command) and cmd.message == "hi"
     alert = wire.decode_request(wire.pack({"type": "alert", "id": 2, "op": "add", "symbol": "AAPL", "x": 1}))
-    assert alert == {"v": 1, "type": "alert", "id": 2, "op": "add", "symbol": "AAPL", "x": 1}
+    assert alert == m.AlertReq(v=1, id=2, op="add", symbol="AAPL")  # an undeclared field is ignored
+    assert wire.decode_request(wire.pack({"type": "news", "id": 3})) == {"v": 1, "type": "news", "id": 3}
     with pytest.raises(WireError):
         wire.decode_request(wire.pack({"type": "hello", "id": 1.5}))  # an id is an int or text
     with pytest.raises(WireError):
@@ -153,3 +154,17 @@ def test_seed_dicts_from_structs_equal_those_from_arrays():
         assert wire.event_to_dict("AAPL", wire.as_event(arr)) == wire.event_to_dict("AAPL", arr)
     d = wire.event_to_dict("AAPL", FULL[m.TradeEv])
     assert d["price"] == 201.64 and d["exchange"] is not None and d["trf_timestamp"] == T - 1
+
+
+def test_the_builders_arrays_come_from_the_wire_structs_fields(monkeypatch):
+    from shared.models import events
+
+    class Wider(m.TradeEv, tag="T"):
+        p2: float | None = None     # a field the upstream struct does not have
+
+    assert events._display("T").startswith("['T', t, e.p, e.s, e.x, c if c is not None else [], i,")
+    monkeypatch.setitem(events._WIRE, "T", Wider)
+    with pytest.raises(TypeError, match="T.p2 has no source"):
+        events._display("T")  # loud at import, not a silently shorter array
+    monkeypatch.setitem(events._FROM, "T", {**events._FROM["T"], "p2": "e.p"})
+    assert events._display("T").endswith(", trft, e.p]")

@@ -20,8 +20,9 @@ Why it looks like this
   go through ``msgspec.convert`` with the same structs; the relay's standard
   spelling (``event_type, symbol, price ...``) is renamed to the Polygon one
   first (:func:`from_standard`).
-* **One builder.** :func:`build` turns decoded structs into wire arrays
-  (layouts: the event structs of ``shared/models/messages.py``) for the feed's cores and for
+* **One builder, one layout.** :func:`build` turns decoded structs into wire arrays,
+  written from the wire structs' fields (``shared/models/messages.py``; see
+  "wire arrays" below: generated list displays, inline in the hot loop) for the feed's cores and for
   :func:`normalize`: unit of timestamps, OHLC consistency, trade de-dup, the
   wanted-symbol filter. Rejections are ``(kind, reason)`` pairs the caller counts.
 
@@ -38,22 +39,14 @@ from typing import Annotated, Any, Union
 import msgspec
 from msgspec import Meta, Struct, field
 
+from . import messages as wire_structs
+from .layout import compile_into, display
 from .market_data import InvalidEvent, valid_symbol
 from .spelling import from_standard
+from .types import (MAX_INT, MAX_MS, MAX_PRICE, MIN_MS, Codes, Count, Level, Price, Signed,  # noqa: F401
+                    Stamp, Text)
 
-MAX_PRICE = 1e9               # no stock trades near this; bigger is garbage (and breaks averages)
-MAX_INT = 2**63 - 1           # msgpack's signed range: every int that passes can be packed
-MIN_MS = 631_152_000_000      # 1990-01-01 UTC
-MAX_MS = 7_258_118_400_000    # 2200-01-01 UTC (datetime and the day calendars go no further)
 DEDUP_WINDOW = 2048           # trade ids remembered per symbol: the last 2048 to 4096 (two generations)
-
-Price = Annotated[float, Meta(gt=0, lt=MAX_PRICE)]
-Level = Annotated[float, Meta(ge=0, lt=MAX_PRICE)]      # 0 = that side / band is absent
-Count = Annotated[int, Meta(ge=0, le=MAX_INT)]          # sizes, volumes, ids, codes, sequences
-Signed = Annotated[int, Meta(ge=-MAX_INT, le=MAX_INT)]  # NOI imbalance quantity (its sign may be the side)
-Stamp = Annotated[int, Meta(ge=MIN_MS // 1000, le=MAX_MS * 1_000_000)]  # any unit; to_ms() decides
-Codes = Annotated[list[Count], Meta(max_length=64)]
-Text = Annotated[str, Meta(max_length=64)]
 
 
 # Fields are declared in the order Polygon sends them (the spec's examples, the replay files):
@@ -195,13 +188,33 @@ def _unwanted(sym: Any, wanted: set | None) -> tuple[str, str]:
     return "unknown_symbol", f"event for {short(sym, 24)} which nobody subscribed"
 
 
+# ---------------------------------------------------------------- wire arrays: laid out by the wire structs
+# Written from the wire structs' fields (shared.models.layout): a wire field takes the decoded struct's
+# field of its name unless _FROM names its source (ms timestamp, [] for an absent list, a checked local).
+_WIRE = {"T": wire_structs.TradeEv, "Q": wire_structs.QuoteEv, "AM": wire_structs.MinuteEv,
+         "A": wire_structs.SecondEv, "LULD": wire_structs.LuldEv, "NOI": wire_structs.ImbalanceEv}
+_UPSTREAM = {"T": Trade, "Q": Quote, "AM": Minute, "A": Second, "LULD": Luld, "NOI": Imbalance}
+_BAR_FROM = {"s": "to_ms(e.s)", "o": "o", "h": "h", "l": "lo", "c": "c", "e": "None if end is None else to_ms(end)"}
+_FROM = {"T": {"t": "t", "c": "c if c is not None else []", "i": "i", "trft": "trft"},   # build() sets t, c, i, trft
+         "Q": {"t": "t", "i": "ind if ind is not None else []"},                         # build() sets t, ind
+         "AM": _BAR_FROM, "A": _BAR_FROM,                                                  # _bar() sets o h lo c end
+         "LULD": {"t": "to_ms(e.t)", "i": "e.i if e.i is not None else []"},
+         "NOI": {"t": "to_ms(e.t)"}}
+
+
+def _display(code: str) -> str:
+    return display(code, _WIRE[code], _UPSTREAM[code], _FROM[code])
+
+
+_ARRAY = {code: compile_into(globals(), f"def _array_{code}(e, o=None, h=None, lo=None, c=None, end=None):\n"
+                         f"    return {_display(code)}\n", f"_array_{code}") for code in ("AM", "A", "LULD", "NOI")}
+
+
 def _bar(e: Minute, code: str) -> list:
     o, h, lo, c = e.o, e.h, e.l, e.c
     if not (lo <= o <= h and lo <= c <= h):
         raise InvalidEvent("inconsistent_bar", f"{code} {e.sym} OHLC inconsistent (o={o} h={h} l={lo} c={c})")
-    end = e.e
-    return [code, to_ms(e.s), o, h, lo, c, e.v, e.vw, e.n, e.av, e.op, e.a,
-            None if end is None else to_ms(end), e.z, e.otc]
+    return _ARRAY[code](e, o, h, lo, c, e.e)
 
 
 def _rare(e: Any) -> list:
@@ -211,9 +224,7 @@ def _rare(e: Any) -> list:
         return _bar(e, "AM")
     if cls is Second:
         return _bar(e, "A")
-    if cls is Luld:
-        return ["LULD", to_ms(e.t), e.h, e.l, e.i if e.i is not None else [], e.z, e.q]
-    return ["NOI", to_ms(e.t), e.a, e.o, e.x, e.p, e.b, e.at, e.i]
+    return _ARRAY["LULD" if cls is Luld else "NOI"](e)
 
 
 def _seen_before(cur: dict, old: dict, i: str, x: int | None) -> bool:
@@ -228,6 +239,9 @@ def _seen_before(cur: dict, old: dict, i: str, x: int | None) -> bool:
     return False
 
 
+# The hot loop, per event: TRADE_ARRAY / QUOTE_ARRAY become list displays from the wire structs,
+# compiled inline (the bytecode of hand-written lists; a call per event would cost ~10 %).
+_BUILD_SRC = '''
 def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: dict | None,
           errors: list[tuple[str, str]]) -> tuple[int, list[Status]]:
     """Decoded events -> wire arrays appended to ``batches[sym]`` (arrival order per symbol).
@@ -291,20 +305,21 @@ def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: d
                 if trft is not None and not lo <= trft < hi:
                     trft = to_ms(trft)
                 c = e.c
-                lst.append(["T", t, e.p, e.s, e.x, c if c is not None else [], i, e.z, e.q, e.trfi, trft])
+                lst.append(TRADE_ARRAY)
             elif cls is Quote:
                 t = e.t
                 if not lo <= t < hi:
                     t = to_ms(t)
                 ind = e.i
-                lst.append(["Q", t, e.bp, e.bs, e.ap, e.as_, e.bx, e.ax, e.c, ind if ind is not None else [],
-                            e.z, e.q])
+                lst.append(QUOTE_ARRAY)
             else:
                 lst.append(_rare(e))
         except InvalidEvent as x:
             msg = str(x)
             errors.append((x.kind, msg if sym in msg else f"{sym}: {msg}"))
     return len(evs) - len(statuses) - (len(errors) - n_errors), statuses
+'''
+build = compile_into(globals(), _BUILD_SRC.replace("TRADE_ARRAY", _display("T")).replace("QUOTE_ARRAY", _display("Q")), "build")
 
 
 # ---------------------------------------------------------------- diagnosis of a refused event

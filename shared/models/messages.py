@@ -20,13 +20,15 @@ Why it looks like this
   out what they do not carry, as before), so a subscriber that reads maps
   (``examples/subscriber.py``, msgpack-python) reads the same keys as before. ``v`` is required: a message without the
   protocol version, or with another one, is refused.
-* Requests and replies share type names (``hello``, ``snapshot``, ``status``),
-  so there are two control unions: what a feed accepts, what a client accepts.
+* The control requests and replies (two unions: what a feed accepts, what a
+  client accepts) and their builders are in :mod:`.control_msgs`, built on
+  ``Msg`` here; ``messages.HelloReq`` etc. resolve to them.
 
-The feed builds the events themselves as lists (``shared.models.events.build``
-makes them in this field order; ``tests/test_wire.py`` holds the two together):
-a list per event is what the feed's state folds, and the encoder writes a list
-and an ``array_like`` struct identically.
+The feed builds the events themselves as lists: ``shared.models.events.build``
+writes its arrays from these structs' ``__struct_fields__`` (the one layout; a
+field added here with the upstream struct's name needs nothing there). A list
+per event is what the feed's state folds, and the encoder writes a list and an
+``array_like`` struct identically.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Annotated, Any, Literal, Union
 
 from msgspec import NODEFAULT, Meta, Struct, structs
 
-from .events import MAX_MS, MIN_MS, Codes, Count, Level, Price, Text
+from .types import MAX_MS, MIN_MS, Codes, Count, Level, Price, Text
 
 MAX_ARRAY_LEN = 200_000        # events per batch, bars per snapshot list
 
@@ -189,97 +191,6 @@ class AlertFired(Msg, tag="alert"):
 DataMessage = Union[Batch, Resync, Heartbeat, Status, ErrorEvent, Summary, AlertFired]
 
 
-# ---------------------------------------------------------------- control requests (client -> feed)
-
-class HelloReq(Msg, tag="hello"):
-    id: Id = None
-    client: Word = ""
-
-
-class SnapshotReq(Msg, tag="snapshot"):
-    id: Id = None
-    symbol: Any = None              # checked by the feed: a bad symbol gets code bad_symbol
-
-
-class StatusReq(Msg, tag="status"):
-    id: Id = None
-
-
-class Ping(Msg, tag="ping"):
-    id: Id = None
-
-
-class Command(Msg, tag="command"):
-    """``cmd``: ``supervisor_report`` (children), ``notice`` (message, source), ``reconnect``."""
-    id: Id = None
-    cmd: Any = None
-    children: Any = None
-    message: Any = None
-    source: Any = None
-
-
-class SummaryReq(Msg, tag="summary"):
-    id: Id = None
-    symbols: Any = None
-
-
-# ``alert`` requests are maps whose fields the alert book checks (feed_process/alerts.py: one place
-# for the alert rules, with their own error code ``bad_alert``); they are not declared here.
-Request = Union[HelloReq, SnapshotReq, StatusReq, Ping, Command, SummaryReq]
-
-
-# ---------------------------------------------------------------- control replies (feed -> client)
-
-class HelloReply(Msg, tag="hello"):
-    server: str
-    protocol: int
-    epoch: Count
-    pid: Count
-    data: str                       # the data endpoint (XPUB)
-    id: Id = None
-    upstream: dict[str, Any] = {}
-
-
-class SnapshotReply(Msg, tag="snapshot"):
-    """Field meanings: docs/PROTOCOL.md "Snapshot fields". The seed dicts (trade, quote, bars, day) are
-    checked one by one where the window reads them, by the event structs' rules
-    (``wire.event_to_dict``): one bad bar costs that bar, not the snapshot."""
-    symbol: Sym
-    epoch: Count
-    seq: Count
-    id: Id = None
-    last_trade: Any = None
-    last_quote: Any = None
-    day: Any = None
-    bars: Annotated[list[Any], Meta(max_length=MAX_ARRAY_LEN)] = []
-    forming: Any = None
-    backfill: dict[str, Any] | None = None
-    day_bars: Annotated[list[Any], Meta(max_length=MAX_ARRAY_LEN)] = []
-    prev_day: Any = None
-    source: str | None = None
-    upstream: dict[str, Any] = {}
-
-
-class ErrorReply(Msg, tag="error"):
-    """The answer to a request that was malformed, unknown or refused (``code`` says which)."""
-    id: Id = None
-    code: str = "bad_request"
-    message: str = ""
-
-
-class Ok(Msg, tag="ok", omit_defaults=True):
-    id: Id = None
-    started: bool | None = None     # reconnect: did anything change
-    state: str | None = None
-
-
-class Pong(Msg, tag="pong"):
-    id: Id = None
-
-
-Reply = Union[HelloReply, SnapshotReply, Ok, Pong, ErrorReply]
-
-
 # ---------------------------------------------------------------- constructors (wire.batch ... re-exports them)
 
 def batch(symbol: str, epoch: int, seq: int, events: list) -> Batch:
@@ -303,10 +214,6 @@ def error_event(kind: str, message: str, count: int, source: str | None = None) 
     return ErrorEvent(v=1, kind=kind, message=message, count=count, source=source)
 
 
-def error_reply(req_id: Any, message: str, code: str = "bad_request") -> ErrorReply:
-    return ErrorReply(v=1, id=req_id, code=code, message=message)
-
-
 def as_map(msg: Msg) -> dict:
     """A message struct -> the map a map reader decodes from it (values as they are, not copied)."""
     d = {"type": msg.__struct_config__.tag, **structs.asdict(msg)}
@@ -317,14 +224,12 @@ def as_map(msg: Msg) -> dict:
     return d
 
 
-# Requests are maps (a client sets or rewrites their ``id``), made from their structs.
-def hello_request(req_id: int | str = 0, client: str = "") -> dict:
-    return as_map(HelloReq(v=1, id=req_id, client=client))
+def __getattr__(name: str) -> Any:
+    # The control requests and replies are declared in .control_msgs (which builds on the base
+    # above); ``messages.HelloReq`` etc. still resolve, lazily, so neither import order cycles.
+    from . import control_msgs
 
-
-def snapshot_request(symbol: str, req_id: int | str = 0) -> dict:
-    return as_map(SnapshotReq(v=1, id=req_id, symbol=symbol))
-
-
-def status_request(req_id: int | str = 0) -> dict:
-    return as_map(StatusReq(v=1, id=req_id))
+    try:
+        return getattr(control_msgs, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -42,8 +42,9 @@ import msgpack
 import msgspec
 
 from . import messages as m
-from .messages import (batch, error_event, error_reply, heartbeat, hello_request, resync,  # noqa: F401
-                       snapshot_request, status_request)
+from .control_msgs import (alert_request, command, error_reply, hello_request, snapshot_request,  # noqa: F401
+                           status_request, summary_request)
+from .messages import batch, error_event, heartbeat, resync  # noqa: F401
 from .market_data import exchange_name, valid_symbol
 
 PROTOCOL_VERSION = 1
@@ -72,7 +73,7 @@ ALERT = "alert"          # alert|: one fired alert; also the control request for
 HELLO = "hello"
 SNAPSHOT = "snapshot"
 
-CONTROL_TYPES = frozenset([c.__struct_config__.tag for c in get_args(m.Request)] + [ALERT])  # requests
+CONTROL_TYPES = frozenset(c.__struct_config__.tag for c in get_args(m.Request))  # requests
 DATA_TYPES = frozenset(c.__struct_config__.tag for c in get_args(m.DataMessage))
 # The summary's keys (docs/PROTOCOL.md); every figure may be None.
 SUMMARY_KEYS = tuple(f for f in m.Summary.__struct_fields__ if f != "v")
@@ -330,14 +331,14 @@ def decode_data(data: Any) -> Any:
 
 
 def decode_reply(data: Any) -> Any:
-    """A control reply -> its struct (hello, snapshot, ok, pong, error), or the map of another type
-    (status, summary, alert: read by tools). WireError if bad."""
+    """A control reply -> its struct (hello, snapshot, ok, pong, error, status, summary, alert), or the
+    map of a type not declared. WireError if bad."""
     return _typed(_REPLY, data)
 
 
 def decode_request(data: Any) -> Any:
-    """A control request -> its struct, or the map of another type (``alert``: the alert book checks
-    its fields; an unknown type: the feed answers ``unknown_type``). WireError if bad."""
+    """A control request -> its struct, or the map of a type not declared (the feed answers
+    ``unknown_type``). WireError if bad."""
     return _typed(_REQUEST, data)
 
 

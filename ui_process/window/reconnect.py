@@ -48,7 +48,7 @@ def gave_up(info: Mapping[str, Any], feed_gone_for_s: float = 0.0) -> str | None
 
 
 def reconnect_command() -> dict:
-    return {"v": wire.PROTOCOL_VERSION, "type": "command", "cmd": "reconnect"}
+    return wire.command("reconnect")
 
 
 def request_reconnect(manager: Any, feed_alive: bool) -> str:
