@@ -135,7 +135,7 @@ def goal_feed_vs_massive(results: dict) -> list[dict]:
         return f
 
     return [_goal(f"feed -> subscriber / massive, {n}-event frames", "feed", figure(n),
-                  target_text="(about 4-5x at the bare loop)") for n in SIZES]
+                  target_text="(reported)") for n in SIZES]
 
 
 # -- latency (bench.latency: "latency"; rows "<consumer> @ <rate> ev/s") -----------------------------------
@@ -375,7 +375,7 @@ def print_goals(goals: list[dict], title: str = "issue 17 goals") -> None:
     print(f"\n== {title}")
     cols = ("goal", "measured", "target", "verdict", "bench")
     widths = [max(len(c), *(len(str(g[c])) for g in goals)) for c in cols] if goals else [len(c) for c in cols]
-    widths[1] = min(widths[1], 64)
+    widths[1] = min(widths[1], 72)
     print("   " + "  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
     for g in goals:
         cells = [str(g[c]) for c in cols]
