@@ -124,6 +124,7 @@ def test_every_goal_is_read_from_a_full_run_with_its_figure_and_verdict():
     assert g["feed RSS, 1 symbol"]["value"] == 48.0 and g["feed RSS, 10 symbols"]["value"] == 52.0
     assert (g["window RSS growth over the run"]["value"],
             g["window RSS growth over the run"]["verdict"]) == (7.5, "not met")
+    assert (g["feed RSS growth over the run"]["value"], g["feed RSS growth over the run"]["verdict"]) == (0.3, "met")
     assert g["window RSS, 50 symbols"]["verdict"] == "not measured"  # bench.memory has no such row
 
     assert g["desk of 100: feed CPU at 20k burst"]["value"] == 45.0
