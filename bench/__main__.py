@@ -9,8 +9,8 @@ returning ``{"title": str, "rows": [{"name": ..., <figure>: value, ...}],
 package versions, so a result can be compared with another machine's.
 At the end of a run, one more table: issue 17's goals, each with the figure
 this run measured, its target and met / not met / not measured
-(:mod:`bench.goals`; also in the JSON as ``"goals"``). ``--goals FILE``
-prints that table from a saved results file without running anything.
+(:mod:`bench.goals`; also in the JSON as ``"goals"``). ``--goals FILE [FILE...]``
+prints that table from saved results files without running anything.
 """
 
 from __future__ import annotations
@@ -92,19 +92,24 @@ def print_table(title: str, rows: list[dict]) -> None:
         print("   " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
 
 
-def show_goals(path: str) -> int:
-    """The goals table of a saved run, extracted afresh from its results (so older files read too)."""
+def show_goals(paths: list[str]) -> int:
+    """The goals table of saved runs, extracted afresh from their results (so older files read too).
+
+    Several files (``--only`` runs in pieces): a bench's figures come from the last file that has it,
+    whole - its ratios stay those of one run.
+    """
     from bench import goals
 
-    try:
-        report = json.loads(Path(path).read_text())
-        results = report["results"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"python -m bench --goals: cannot read {path}: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    when = report.get("started", "?")
-    goals.print_goals(goals.extract(results), f"issue 17 goals, run of {when} "
-                                              f"({'quick' if report.get('quick') else 'full'}; {path})")
+    results, runs = {}, []
+    for path in paths:
+        try:
+            report = json.loads(Path(path).read_text())
+            results.update(report["results"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"python -m bench --goals: cannot read {path}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 2
+        runs.append(f"{report.get('started', '?')} ({'quick' if report.get('quick') else 'full'}; {path})")
+    goals.print_goals(goals.extract(results), "issue 17 goals, run of " + " + ".join(runs))
     return 0
 
 
@@ -112,8 +117,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs (1M instead of 2M events for memory, etc.)")
     ap.add_argument("--only", metavar="NAME[,NAME]", help="run only these: " + ", ".join(n for n, _ in BENCHES))
-    ap.add_argument("--goals", metavar="FILE", help="print issue 17's goals table from a saved results JSON "
-                                                    "(e.g. bench/results/latest.json) and exit; runs nothing")
+    ap.add_argument("--goals", metavar="FILE", nargs="+",
+                    help="print issue 17's goals table from saved results JSON (e.g. bench/results/latest.json; "
+                         "several: each bench from the last file that has it) and exit; runs nothing")
     args = ap.parse_args(argv)
     if args.goals:
         return show_goals(args.goals)

@@ -175,6 +175,16 @@ def test_goals_file_prints_the_table_of_a_saved_run(tmp_path, capsys):
     assert "feed -> subscriber / bare loop, 50-event frames" in out and "1.02x (460k vs 450k ev/s)" in out
     assert "not measured" in out and " met, " in out
 
+    part = tmp_path / "part.json"  # a later --only run: its benches replace the first file's, whole
+    part.write_text(json.dumps({"started": "2026-12-02T02:10:00", "quick": True, "results": {
+        "panzoom": {"rows": [{"name": "1m zoom, 2000 bars", "frames_per_s": 70.0}]}}}))
+    assert runner.main(["--goals", str(saved), str(part)]) == 0
+    out = capsys.readouterr().out
+    assert "2026-12-02T02:00:00 (full" in out and "+ 2026-12-02T02:10:00 (quick" in out
+    zoom = next(ln for ln in out.splitlines() if "1m zoom over 2000 bars" in ln)
+    assert "70 frames/s" in zoom and " met " in zoom
+    assert "5m pan over 2000 bars" in out and "panzoom: no row '5m pan, 2000 bars'" in out
+
     (tmp_path / "bad.json").write_text("{")
     assert runner.main(["--goals", str(tmp_path / "bad.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
