@@ -42,6 +42,11 @@ _DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
 # thousands of events at once cost more per event (cache, GC generations) than ~400-event batches,
 # and 64 KiB already spreads the per-batch costs over ~85 five-event frames.
 BATCH_BYTES = 64 * 1024
+# The bound on frames read but not yet taken: past PAUSE_BYTES the socket is not read (TCP's window
+# pushes back on the sender) until the feed has taken them down to RESUME_BYTES. Without it a sender
+# faster than the feed (a --max replay, a burst) grew the feed by a gigabyte over 1M events.
+PAUSE_BYTES = 4 * 1024 * 1024
+RESUME_BYTES = 1024 * 1024
 logging.getLogger("picows").setLevel(logging.WARNING)  # one INFO line per connect/disconnect is ours to say
 
 
@@ -75,7 +80,7 @@ class _Listener(picows.WSListener):
         if transport.is_close_frame_sent and t is not WSMsgType.CLOSE:
             return  # closing (ours, or picows' after a protocol error: its parser may still hand the bad frame on)
         if t in _DATA and frame.fin and self.parts is None:  # the common case: one frame, one message
-            link.pending.append(frame.get_payload_as_bytes())
+            link.add(frame.get_payload_as_bytes())
         elif t is WSMsgType.CLOSE:
             link.recv_code = code = frame.get_close_code()
             if not transport.is_close_frame_sent:  # answer the peer's CLOSE, as the RFC asks
@@ -102,7 +107,7 @@ class _Listener(picows.WSListener):
             return
         self.parts.append(part)
         if frame.fin:
-            self.link.pending.append(b"".join(self.parts))
+            self.link.add(b"".join(self.parts))
             self.parts = None
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
@@ -117,6 +122,8 @@ class Link:
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
         self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.paused = False  # reading paused: PAUSE_BYTES are waiting
         self.waiter: asyncio.Future | None = None
         self.recv_code: int | None = None
         self.oversized = False
@@ -143,6 +150,22 @@ class Link:
             raise BadURL(str(e)) from None
         link.transport = transport
         return link
+
+    def add(self, message: bytes) -> None:
+        self.pending.append(message)
+        self.pending_bytes += len(message)
+        if self.pending_bytes > PAUSE_BYTES and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.underlying_transport.pause_reading()
+
+    def _taken(self, frames: list[bytes]) -> list[bytes]:
+        self.pending_bytes -= sum(map(len, frames))
+        if self.paused and self.pending_bytes <= RESUME_BYTES:
+            self.paused = False
+            t = self.transport
+            if t is not None and not t.is_disconnected:
+                t.underlying_transport.resume_reading()
+        return frames
 
     async def next(self, when: float | None) -> list[bytes]:
         """The frames waiting (at least one), or ``[]`` at ``when`` (loop time; None: no deadline).
@@ -177,10 +200,10 @@ class Link:
                 break
         if take == len(pending):
             self.pending = []
-            return pending
+            return self._taken(pending)
         frames = pending[:take]
         del pending[:take]
-        return frames
+        return self._taken(frames)
 
     def _timeout(self) -> None:
         self._timer = self._timer_at = None
