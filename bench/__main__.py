@@ -33,6 +33,7 @@ BENCHES = [
     ("transports", "bench.transports"),
     ("wire", "bench.wire_codec"),
     ("latency", "bench.latency"),
+    ("guilat", "bench.gui_latency"),
     ("fanout", "bench.fanout"),
     ("desk", "bench.desk"),
     ("ui", "bench.ui_ingest"),

@@ -140,11 +140,11 @@ def goal_feed_vs_massive(results: dict) -> list[dict]:
 
 # -- latency (bench.latency: "latency"; rows "<consumer> @ <rate> ev/s") -----------------------------------
 
-def _lat(results: dict, consumer: str, rate: str) -> dict:
+def _lat(results: dict, consumer: str, rate: str, bench: str = "latency") -> dict:
     name = f"{consumer} @ {rate} ev/s"
-    row = _row(results, "latency", _named(name), repr(name))
+    row = _row(results, bench, _named(name), repr(name))
     if row.get("p50_ms") is None:
-        raise Missing(f"latency: {name} has no matched trades")
+        raise Missing(f"{bench}: {name} has no matched trades")
     return row
 
 
@@ -166,16 +166,20 @@ def goal_latency(results: dict) -> list[dict]:
 
 
 def goal_gui_latency(results: dict) -> list[dict]:
-    """GUI-thread latency: bench.latency's ``ui`` consumer (feed -> PolygonDataManager), run with --variant."""
+    """GUI-thread latency: the ``ui`` consumer (feed -> PolygonDataManager) of bench.gui_latency ("guilat"),
+    or of bench.latency when a saved run took its --variant."""
     def f():
         try:
-            row = _lat(results, "ui", "20k")
+            row = _lat(results, "ui", "20k", "guilat")
         except Missing as e:
-            raise Missing(f"{e} (python -m bench.latency --variant)") from None
+            try:
+                row = _lat(results, "ui", "20k")
+            except Missing:
+                raise e from None
         v = _num(row, "p99_ms")
-        return v, f"{v:.2f} ms"
+        return v, f"{v:.2f} ms (p50 {_num(row, 'p50_ms'):.2f})"
 
-    return [_goal("GUI-thread latency p99 at 20k ev/s", "latency", f, "<=", 3.0, "<= 3 ms")]
+    return [_goal("GUI-thread latency p99 at 20k ev/s", "guilat", f, "<=", 3.0, "<= 3 ms")]
 
 
 # -- the command-line tools (bench.cli: "cli") --------------------------------------------------------------
