@@ -7,6 +7,10 @@ returning ``{"title": str, "rows": [{"name": ..., <figure>: value, ...}],
 "notes": [...]}``; the runner prints them and writes
 ``bench/results/<timestamp>.json`` (and ``latest.json``) with the machine and
 package versions, so a result can be compared with another machine's.
+At the end of a run, one more table: issue 17's goals, each with the figure
+this run measured, its target and met / not met / not measured
+(:mod:`bench.goals`; also in the JSON as ``"goals"``). ``--goals FILE [FILE...]``
+prints that table from saved results files without running anything.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ BENCHES = [
     ("transports", "bench.transports"),
     ("wire", "bench.wire_codec"),
     ("latency", "bench.latency"),
+    ("guilat", "bench.gui_latency"),
     ("fanout", "bench.fanout"),
     ("desk", "bench.desk"),
     ("ui", "bench.ui_ingest"),
@@ -88,11 +93,37 @@ def print_table(title: str, rows: list[dict]) -> None:
         print("   " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
 
 
+def show_goals(paths: list[str]) -> int:
+    """The goals table of saved runs, extracted afresh from their results (so older files read too).
+
+    Several files (``--only`` runs in pieces): a bench's figures come from the last file that has it,
+    whole - its ratios stay those of one run.
+    """
+    from bench import goals
+
+    results, runs = {}, []
+    for path in paths:
+        try:
+            report = json.loads(Path(path).read_text())
+            results.update(report["results"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"python -m bench --goals: cannot read {path}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 2
+        runs.append(f"{report.get('started', '?')} ({'quick' if report.get('quick') else 'full'}; {path})")
+    goals.print_goals(goals.extract(results), "issue 17 goals, run of " + " + ".join(runs))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs (1M instead of 2M events for memory, etc.)")
     ap.add_argument("--only", metavar="NAME[,NAME]", help="run only these: " + ", ".join(n for n, _ in BENCHES))
+    ap.add_argument("--goals", metavar="FILE", nargs="+",
+                    help="print issue 17's goals table from saved results JSON (e.g. bench/results/latest.json; "
+                         "several: each bench from the last file that has it) and exit; runs nothing")
     args = ap.parse_args(argv)
+    if args.goals:
+        return show_goals(args.goals)
     only = set(args.only.split(",")) if args.only else None
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -125,6 +156,10 @@ def main(argv=None) -> int:
         print_table(res.get("title", name), res.get("rows", []))
         for note in res.get("notes", []):
             print(f"   - {note}")
+    from bench import goals
+
+    report["goals"] = goals.extract(report["results"])
+    goals.print_goals(report["goals"], f"issue 17 goals, this run ({'quick' if args.quick else 'full'})")
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for p in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):

@@ -42,7 +42,7 @@ RATES = (1_000.0, 5_000.0, 20_000.0)
 WARM_S = 0.4
 IDLE_S = 1.5  # a consumer on the feed stops this long after its last trade (the direct ones at the close)
 
-# The Qt variant: the manager's core applies the events on the GUI thread; q read from the wire array there.
+# The Qt variant: the manager's core applies the events on the GUI thread; q read from the typed trade there.
 _UI = textwrap.dedent("""
     import json, sys, time
     from PyQt6.QtCore import QTimer
@@ -50,6 +50,7 @@ _UI = textwrap.dedent("""
     from ui_process.polygon_data_manager import PolygonDataManager
     from shared import market_hours
     from ui_process.app import freeze_startup_heap
+    from shared.models.messages import TradeEv
     ctl, expected, idle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     app = QApplication([])
     market_hours.warm()
@@ -60,8 +61,8 @@ _UI = textwrap.dedent("""
     def probe(arrays, start, stop):
         now = mono()
         for a in arrays[start:stop]:
-            if a[0] == "T" and len(a) > 8 and a[8] is not None:
-                qs.append(a[8]); ns.append(now)
+            if type(a) is TradeEv and a.q is not None:
+                qs.append(a.q); ns.append(now)
         apply_events(arrays, start, stop)
         quiet.start(int(idle * 1000))  # ends idle seconds after the last event
         if len(qs) >= expected:

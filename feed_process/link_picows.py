@@ -56,7 +56,7 @@ class _Listener(picows.WSListener):
             # still hands on - the good ones before the bad one are kept (the contract), the bad one not.
             return
         if t in _DATA and frame.fin and self.parts is None:  # the common case: one frame, one message
-            link.pending.append(frame.get_payload_as_bytes())
+            link.add(frame.get_payload_as_bytes())
         elif t is WSMsgType.CLOSE:
             link.recv_code = code = frame.get_close_code()
             if not transport.is_close_frame_sent:  # answer the peer's CLOSE, as the RFC asks
@@ -83,7 +83,7 @@ class _Listener(picows.WSListener):
             return
         self.parts.append(part)
         if frame.fin:
-            self.link.pending.append(b"".join(self.parts))
+            self.link.add(b"".join(self.parts))
             self.parts = None
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
@@ -99,6 +99,15 @@ class PicowsLink(Inbox):
         self.recv_code: int | None = None
         self.oversized = False
         self.transport: picows.WSTransport | None = None
+
+    def pause(self) -> None:  # the Inbox's bound: the kernel's buffer fills, TCP's window closes
+        if self.transport is not None:
+            self.transport.underlying_transport.pause_reading()
+
+    def resume(self) -> None:
+        t = self.transport
+        if t is not None and not t.is_disconnected:
+            t.underlying_transport.resume_reading()
 
     @classmethod
     async def open(cls, url: str, *, max_size: int, ping_interval: float | None, timeout: float) -> PicowsLink:

@@ -13,9 +13,9 @@ has messages queued, so the reader empties that queue in one step and wakes the
 client once; the client then takes them all in one :meth:`WebsocketsLink.next`.
 The reader ends with the connection (``recv`` raises ``ConnectionClosed``, kept for
 :meth:`WebsocketsLink.next` to raise as :class:`LinkClosed` after the last message); it is
-never cancelled, ``abort`` ends it through the transport. The inbox is bounded by bytes (``BUFFER_BYTES``): past it the reader stops
-reading, websockets' own queue fills (``max_queue``) and it stops reading the socket -
-TCP's flow control, as with picows, instead of unbounded memory.
+never cancelled, ``abort`` ends it through the transport. The inbox is bounded by bytes (``PAUSE_BYTES``, the Inbox's rule): past it the reader
+stops calling ``recv``, websockets' own queue fills (``max_queue``) and it stops reading
+the socket - TCP's flow control, as with picows, instead of unbounded memory.
 
 What websockets does itself: joining fragments, answering a CLOSE, ``max_size``
 (closed with 1009: :class:`LinkClosed` ``oversized``), keepalive (``ping_interval``;
@@ -38,9 +38,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.frames import CloseCode
 from websockets.protocol import State
 
-from .upstream_link import BATCH_BYTES, BadURL, Inbox, LinkClosed, Refused
+from .upstream_link import BadURL, Inbox, LinkClosed, Refused
 
-BUFFER_BYTES = 4 * BATCH_BYTES  # the next batch or three stay ready while the client works on one
 _NO_PROXY = {"proxy": None} if "proxy" in inspect.signature(ws_connect.__init__).parameters else {}
 
 
@@ -65,8 +64,7 @@ class WebsocketsLink(Inbox):
     def __init__(self, ws) -> None:
         super().__init__()
         self.ws = ws
-        self.size = 0  # bytes in pending
-        self.room = asyncio.Event()  # set while the inbox is under BUFFER_BYTES
+        self.room = asyncio.Event()  # set while not paused (the Inbox's bound)
         self.room.set()
         self.ended: BaseException | None = None  # what ended the reader
         self._out: deque[str] = deque()
@@ -77,12 +75,9 @@ class WebsocketsLink(Inbox):
         ws = self.ws
         try:
             while True:
-                if self.size >= BUFFER_BYTES:
-                    self.room.clear()
+                if self.paused:
                     await self.room.wait()
-                m = await ws.recv(decode=False)  # bytes, text frames too: the decoders take bytes
-                self.pending.append(m)  # (take() may have replaced the list: looked up each time)
-                self.size += len(m)
+                self.add(await ws.recv(decode=False))  # bytes, text frames too: the decoders take bytes
                 self.wake()
         except Exception as e:  # ConnectionClosed (the end), or a bug that next() raises
             self.ended = e
@@ -97,11 +92,13 @@ class WebsocketsLink(Inbox):
             if self.ended is not None:
                 raise self._closed()
             return []  # the deadline
-        frames = self.take()
-        self.size -= sum(map(len, frames))
-        if self.size < BUFFER_BYTES:
-            self.room.set()
-        return frames
+        return self.take()
+
+    def pause(self) -> None:
+        self.room.clear()
+
+    def resume(self) -> None:
+        self.room.set()
 
     def _closed(self) -> Exception:
         self.stop_timer()

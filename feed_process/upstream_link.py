@@ -19,6 +19,8 @@ The contract both keep (``tests/test_feed_units.py`` runs the same tests on each
   least one, at most ``BATCH_BYTES`` (a message over it goes alone), after one
   yield when some were waiting; ``[]`` at ``when`` (loop time; None: no deadline);
   :class:`LinkClosed` once the connection ended and every message before it was taken;
+* messages received but not taken stay under ``PAUSE_BYTES`` (+ one read): past it the
+  adapter stops reading, so TCP pushes back on a sender faster than the feed;
 * a peer's CLOSE is answered; :class:`LinkClosed` carries the code received (None:
   the connection was lost) and ``oversized`` when a message over ``max_size`` was
   refused with 1009;
@@ -49,6 +51,11 @@ log = logging.getLogger(__name__)
 # generations) than ~400-event batches, and 64 KiB already spreads the per-batch costs over ~85
 # five-event frames.
 BATCH_BYTES = 64 * 1024
+# The bound on messages received but not yet taken: past PAUSE_BYTES the adapter stops reading (TCP's
+# window pushes back on the sender) until the feed has taken them down to RESUME_BYTES. Without it a
+# sender faster than the feed (a --max replay, a burst) grew the feed by a gigabyte over 1M events.
+PAUSE_BYTES = 4 * 1024 * 1024
+RESUME_BYTES = 1024 * 1024
 _MODULES = {"picows": "link_picows", "websockets": "link_websockets"}
 assert set(_MODULES) == set(UPSTREAM_TRANSPORTS)
 
@@ -79,15 +86,31 @@ class Link(Protocol):
 
 
 class Inbox:
-    """The half of :meth:`Link.next` both adapters share: the messages received (``pending``, appended
-    by the adapter's receive callback or task, which then calls :meth:`wake`), one waiter, one timer."""
+    """The half of :meth:`Link.next` both adapters share: the messages received (``pending``, put by the
+    adapter's receive callback or task with :meth:`add`, which then calls :meth:`wake`), their bound
+    (the adapter's :meth:`pause` / :meth:`resume` stop and restart its reading), one waiter, one timer."""
 
     def __init__(self) -> None:
         self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.paused = False  # reading paused: PAUSE_BYTES are waiting
         self.waiter: asyncio.Future | None = None
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+
+    def add(self, message: bytes) -> None:
+        self.pending.append(message)
+        self.pending_bytes += len(message)
+        if self.pending_bytes > PAUSE_BYTES and not self.paused:
+            self.paused = True
+            self.pause()
+
+    def pause(self) -> None:
+        """Stop reading (the adapter's way); :meth:`resume` restarts it."""
+
+    def resume(self) -> None:
+        """Read again."""
 
     def wake(self) -> None:
         w = self.waiter
@@ -124,9 +147,14 @@ class Inbox:
                 break
         if take == len(pending):
             self.pending = []
-            return pending
-        frames = pending[:take]
-        del pending[:take]
+            frames = pending
+        else:
+            frames = pending[:take]
+            del pending[:take]
+        self.pending_bytes -= size  # the loop summed exactly the frames taken
+        if self.paused and self.pending_bytes <= RESUME_BYTES:
+            self.paused = False
+            self.resume()
         return frames
 
     def stop_timer(self) -> None:

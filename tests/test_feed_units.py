@@ -351,6 +351,49 @@ def test_upstream_link_refused_upgrade_and_bad_urls_are_told_apart(transport):
     asyncio.run(asyncio.wait_for(main(), 20))
 
 
+@TRANSPORTS
+def test_upstream_link_stops_reading_past_its_bound_and_loses_nothing(transport):
+    """A sender faster than the feed: frames read but not taken stay under PAUSE_BYTES plus one socket
+    read (TCP pushes back on the sender), and once taken every frame arrives, in order."""
+    import websockets
+
+    from feed_process import upstream_link
+    from feed_process.upstream_link import open_link
+
+    n, frame = 4000, b"[" + b"0" * 2046 + b"]"  # 8 MiB in 2 KiB frames: twice the bound
+
+    async def main():
+        sent = asyncio.Event()
+
+        async def handler(ws):
+            for i in range(n):
+                await ws.send(b"%06d" % i + frame)
+            sent.set()
+            await ws.wait_closed()
+
+        async with websockets.serve(handler, "127.0.0.1", 0, max_queue=None) as srv:
+            port = srv.sockets[0].getsockname()[1]
+            link = await open_link(f"ws://127.0.0.1:{port}/", max_size=1 << 20, ping_interval=None, timeout=5,
+                                   transport=transport)
+            loop = asyncio.get_running_loop()
+            while not link.paused:  # let the socket fill the link without taking anything
+                await asyncio.sleep(0.01)
+            high = link.pending_bytes
+            for _ in range(20):  # the bound holds while nobody reads: nothing more is read
+                await asyncio.sleep(0.01)
+                high = max(high, link.pending_bytes)
+            got = []
+            while len(got) < n:
+                got += await link.next(loop.time() + 10)
+            assert sent.is_set() and not link.paused
+            await link.close(1000, "done")
+            return high, got
+
+    high, got = asyncio.run(asyncio.wait_for(main(), 60))
+    assert upstream_link.PAUSE_BYTES < high <= upstream_link.PAUSE_BYTES + 512 * 1024
+    assert [int(g[:6]) for g in got] == list(range(n))
+
+
 def test_websockets_link_deflates_only_to_remote_hosts():
     from feed_process.link_websockets import _loopback
 
