@@ -37,6 +37,8 @@ def add_feed_arguments(p: argparse.ArgumentParser) -> None:
                    help="data messages queued per subscriber before the feed drops for it (default 1000)")
     g.add_argument("--channels", dest="channels", metavar="CODES", default=None,
                    help="upstream channels: T,Q,AM (default) plus A, LULD (bands and halts), NOI")
+    g.add_argument("--upstream-transport", dest="upstream_transport", metavar="LIB",
+                   default=None, help="upstream WebSocket library: picows (default) or websockets (portable)")
     g.add_argument("--no-backfill", dest="backfill", action="store_false", default=True,
                    help="don't load minute-bar history on first subscribe")
     g.add_argument("--history-db", dest="history_db", metavar="FILE", default=None,

@@ -122,6 +122,7 @@ class Feed:
             healthy_after=healthy_after if healthy_after is not None else max(10.0, settings.max_reconnect_delay),
             stall_timeout=stall_timeout if stall_timeout is not None else settings.no_data_threshold,
             auth_retry_delay=auth_retry_delay, busy_retry_delay=busy_retry_delay, clock=clock, wall_ms=wall_ms,
+            transport=settings.upstream_transport,
         )
         self.union = UpstreamUnion(self._on_union, sync_delay)
         base = history.rest_base_url(self.client.url, settings.rest_url)

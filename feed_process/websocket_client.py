@@ -4,7 +4,7 @@ Why it looks like this: protocol decisions live in the sans-I/O core
 (``protocols.py``: frames -> events, messages, statuses) and every decision
 about the connection's life - states, timeouts, backoff, stall, when it is
 healthy - in the sans-I/O session (``upstream_session.py``). What is left
-here is I/O: open a link (``upstream_link.py``: picows), "wait for the frames
+here is I/O: open a link (``upstream_link.py``: picows or websockets), "wait for the frames
 already waiting or the session's deadline", hand them to the feed's frame
 boundary as one batch (``handle_frames``: folded and encoded once per symbol),
 carry out the session's actions.
@@ -40,7 +40,7 @@ from shared.backoff import Backoff
 
 from .client_ids import ClientIds
 from .protocols import Output, RelayCore, _Core
-from .upstream_link import BadURL, Link, LinkClosed, Refused
+from .upstream_link import BadURL, Link, LinkClosed, Refused, open_link, resolve_transport
 from .upstream_replies import control_actions
 from .urls import redact_url
 from .upstream_session import State, UpstreamSession
@@ -74,6 +74,7 @@ class PolygonWebSocketClient:
         ping_interval: float = 20.0,
         subscribe_timeout: float = 10.0,
         max_size: int = MAX_FRAME_BYTES,
+        transport: str = "picows",
         clock: Callable[[], float] = time.monotonic,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         market_active: Callable[[int], bool] = market_hours.is_active,
@@ -98,6 +99,7 @@ class PolygonWebSocketClient:
             market_active=market_active, wall_ms=wall_ms, rng=rng)
         self.ping_interval = ping_interval
         self.max_size = max_size
+        self.transport = resolve_transport(transport)  # picows, or websockets where picows cannot be imported
         self.clock, self.wall_ms = clock, wall_ms
         self.restart_backoff = Backoff(reconnect_delay, max_reconnect_delay, rng=rng)
         self.test_hook: Callable[[], None] | None = None
@@ -292,8 +294,8 @@ class PolygonWebSocketClient:
         self.url = self._ids.url(self._n)
         d = s.deadline
         try:
-            ws = await Link.open(self.url, max_size=self.max_size, ping_interval=self.ping_interval,
-                                 timeout=max(0.01, d - self.clock()) if d else 10.0)
+            ws = await open_link(self.url, max_size=self.max_size, ping_interval=self.ping_interval,
+                                 timeout=max(0.01, d - self.clock()) if d else 10.0, transport=self.transport)
         except BadURL:
             self._apply(s.give_up(f"not a WebSocket URL: {self.public_url}", self.clock()))  # retrying can't help
             return

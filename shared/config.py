@@ -33,6 +33,7 @@ NON_SETTING_ENV = frozenset({"CONFIG", "PARENT_PID", "SUPERVISOR", "REPLAY_DIR",
 
 UPSTREAM_KINDS = ("sim", "relay", "polygon", "delayed")
 PROTOCOLS = ("relay", "polygon")
+UPSTREAM_TRANSPORTS = ("picows", "websockets")  # the default first (feed_process/upstream_link.py)
 POLYGON_REALTIME_URL = "wss://socket.massive.com/stocks"
 POLYGON_DELAYED_URL = "wss://delayed.massive.com/stocks"
 POLYGON_REST_URL = "https://api.massive.com"
@@ -201,6 +202,8 @@ FIELDS: tuple[Field, ...] = (
     Field("client_id", "live_monitor", _to_str, None, "client id on the relay path"),
     Field("channels", ("T", "Q", "AM"), _to_channels, None,
           "upstream channels: T,Q,AM plus A (second bars), LULD (bands, halts), NOI (imbalances)"),
+    Field("upstream_transport", "picows", _to_str, _one_of(*UPSTREAM_TRANSPORTS),
+          "upstream WebSocket library: picows (fast; websockets when it cannot be imported) | websockets"),
     Field("rest_url", "", _to_str, None, "history REST base URL (default: from the upstream)"),
     Field("ui_update_hz", 30.0, _to_float, Range(1, 1000), "max market_data_updated emissions per second"),
     Field("symbols", ("AAPL",), _to_symbols, _non_empty, "symbols to open (one window each)"),
@@ -245,6 +248,7 @@ class Settings:
     protocol: str = ""
     client_id: str = "live_monitor"
     channels: tuple[str, ...] = ("T", "Q", "AM")
+    upstream_transport: str = "picows"
     rest_url: str = ""
     ui_update_hz: float = 30.0
     symbols: tuple[str, ...] = ("AAPL",)

@@ -40,6 +40,8 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
     u = p.add_argument_group("upstream")
     u.add_argument("--channels", dest="channels", metavar="CODES", default=None,
                    help="upstream channels: T,Q,AM (default) plus A (second bars), LULD (bands and halts), NOI")
+    u.add_argument("--upstream-transport", dest="upstream_transport", metavar="LIB",
+                   default=None, help="the feed's upstream WebSocket library: picows (default) or websockets")
     s = p.add_argument_group("security")
     s.add_argument("--curve-dir", dest="curve_dir", metavar="DIR", default=None,
                    help="CURVE keys: the feed serves (and windows connect) encrypted with these")

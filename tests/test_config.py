@@ -141,6 +141,7 @@ def test_environment_values_are_parsed_from_text():
     ("feed", "localhost:8201"), ("feed", "tcp://127.0.0.1:abc"), ("feed", "tcp://127.0.0.1:70000"),
     ("feed", "tcp://:8201"), ("feed", "ipc://"), ("protocol", "http"), ("log_level", "LOUD"), ("insecure", "maybe"),
     ("symbols", "AAPL,I:SPX"), ("reconnect_delay", "0"), ("max_reconnect_attempts", "-3"),
+    ("upstream_transport", "aiohttp"),
 ])
 def test_bad_value_from_each_source_names_the_key(tmp_path, key, value):
     env_var = "LIVE_MONITOR_" + key.upper()
@@ -170,6 +171,23 @@ def test_unknown_key_from_each_source_is_named(tmp_path):
         load(flags={"max_barz": 10})
     with pytest.raises(ConfigError, match="unknown setting 'sources'"):  # not a setting, just an attribute
         load(env={"LIVE_MONITOR_SOURCES": "x"})
+
+
+def test_upstream_transport_from_file_env_and_the_flag_of_feed_daemon_and_desktop(tmp_path):
+    from shared.cli import build_parser, settings_from_args
+    from supervisor.plans import settings_env
+
+    assert load().upstream_transport == "picows"
+    assert load(config_file=toml(tmp_path, 'upstream_transport = "websockets"\n')).upstream_transport == "websockets"
+    assert load(env={"LIVE_MONITOR_UPSTREAM_TRANSPORT": "websockets"}).upstream_transport == "websockets"
+    for command in ("feed", "daemon", "desktop"):
+        args = build_parser([command]).parse_args([command, "--upstream-transport", "websockets"])
+        s = settings_from_args(args, env={})
+        assert (s.upstream_transport, s.sources["upstream_transport"]) == ("websockets", "flag")
+        # desktop and daemon hand it to the feed they start, as every setting given as a flag
+        assert settings_env(s)["LIVE_MONITOR_UPSTREAM_TRANSPORT"] == "websockets"
+    with pytest.raises(ConfigError, match=r"bad value for 'upstream_transport' \(from command line\): must be one of"):
+        settings_from_args(build_parser(["feed"]).parse_args(["feed", "--upstream-transport", "tornado"]), env={})
 
 
 def test_reconnect_cap_below_first_delay_is_refused():

@@ -57,13 +57,14 @@ def _key(d: dict) -> tuple:
     return ("AM", d["o"], d["h"], d["l"], d["c"], d["v"])
 
 
-@pytest.mark.parametrize("name,path,n", [
-    ("big", "polygon", 6_000),  # TSLA-2025-07-01 when ../shared is beside the repo, else the AAPL sample
-    ("AAPL-2025-06-27-open.jsonl.gz", "relay", 4_000),
-    pytest.param("TSLA-2025-07-01.jsonl.gz", "relay", 40_000, marks=pytest.mark.soak),
-    pytest.param("TSLA-2025-07-01.jsonl.gz", "polygon", 40_000, marks=pytest.mark.soak),
+@pytest.mark.parametrize("name,path,n,transport", [
+    ("big", "polygon", 6_000, "picows"),  # TSLA-2025-07-01 when ../shared is beside the repo, else the AAPL sample
+    ("AAPL-2025-06-27-open.jsonl.gz", "relay", 4_000, "picows"),
+    ("AAPL-2025-06-27-open.jsonl.gz", "relay", 4_000, "websockets"),  # the portable fallback, end to end
+    pytest.param("TSLA-2025-07-01.jsonl.gz", "relay", 40_000, "picows", marks=pytest.mark.soak),
+    pytest.param("TSLA-2025-07-01.jsonl.gz", "polygon", 40_000, "picows", marks=pytest.mark.soak),
 ])
-def test_tap_receives_the_replay_exactly_in_order_with_nothing_lost(replay_dir, big_replay, name, path, n):
+def test_tap_receives_the_replay_exactly_in_order_with_nothing_lost(replay_dir, big_replay, name, path, n, transport):
     """A contiguous run of the real file: same kinds, prices, sizes, order; timestamps shifted by one constant."""
     f = big_replay.path if name == "big" else replay_dir / name
     name = f.name
@@ -72,11 +73,12 @@ def test_tap_receives_the_replay_exactly_in_order_with_nothing_lost(replay_dir, 
     with run_sim("--replay", str(f), "--keep-time", "--speed", speed, timeout=60) as sim:
         url = sim.url_polygon if path == "polygon" else sim.url_relay.replace("{client_id}", "tap")
         sym = name.split("-")[0]
-        with run_feed("--upstream", url, "--no-backfill", env=KEY_ENV) as feed:
+        with run_feed("--upstream", url, "--no-backfill", "--upstream-transport", transport, env=KEY_ENV) as feed:
             r = cli("tap", sym, "--json", "--count", str(n), "--feed", feed.control, "--timeout", "5",
                     timeout=60)
             assert r.returncode == 0, r.stderr[-500:]
             assert "gap" not in r.stderr
+            assert ("upstream transport: websockets" in feed.stderr()) == (transport == "websockets")
     got = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(got) == n
     keys = [_key(e) for e in events]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from feed_process.history import _bar, rest_base_url
 from feed_process.sockets import endpoint_host, is_loopback
 from feed_process.state import FeedSymbol
 from feed_process.urls import redact_url
+from shared.config import UPSTREAM_TRANSPORTS
 from shared.ratelimit import RateLimitedLog
 from tests.util import free_port
 
@@ -129,18 +132,23 @@ def _run_client(url: str, **kw) -> list[tuple[str, str]]:
     return asyncio.run(main())
 
 
-def test_client_gives_up_after_max_reconnect_attempts_and_on_a_bad_url():
+TRANSPORTS = pytest.mark.parametrize("transport", UPSTREAM_TRANSPORTS)  # every link adapter keeps the contract
+
+
+@TRANSPORTS
+def test_client_gives_up_after_max_reconnect_attempts_and_on_a_bad_url(transport):
     from tests.util import free_port
 
     states = _run_client(f"ws://127.0.0.1:{free_port()}/ws/x", reconnect_delay=0.01, max_reconnect_delay=0.02,
-                         max_reconnect_attempts=3)
+                         max_reconnect_attempts=3, transport=transport)
     assert states[-1][0] == "failed" and "gave up after 3 attempts" in states[-1][1]
     assert sum(1 for s, _ in states if s in ("connecting", "reconnecting") and "retry in" in _) == 3
-    states = _run_client("ws//not-a-url")
+    states = _run_client("ws//not-a-url", transport=transport)
     assert states[-1] == ("failed", "not a WebSocket URL: ws//not-a-url")
 
 
-def test_oversized_frames_are_counted_and_the_client_reconnects():
+@TRANSPORTS
+def test_oversized_frames_are_counted_and_the_client_reconnects(transport):
     """A real local WebSocket server sends one frame over the client's bound; the next connection is healthy."""
     import asyncio
 
@@ -172,7 +180,7 @@ def test_oversized_frames_are_counted_and_the_client_reconnects():
             core.subscribe(["AAPL"])
             c = PolygonWebSocketClient(f"ws://127.0.0.1:{port}/stocks", core, on_events=got.append,
                                        on_errors=errors.extend, reconnect_delay=0.01, max_reconnect_delay=0.02,
-                                       max_size=1024)
+                                       max_size=1024, transport=transport)
             c.connect_to_server()
             for _ in range(500):
                 if got:
@@ -225,52 +233,132 @@ def test_seed_operations_keep_the_wanted_set_for_the_next_connection():
         {"action": "subscribe", "symbols": ["TSLA"], "channels": ["T", "Q", "AM"]}]
 
 
-def test_upstream_link_joins_fragments_answers_close_and_says_the_code():
-    """The picows link on a real websockets server: a fragmented message arrives whole, a normal one
-    after it, the server's CLOSE is answered and reported with its code; a second CLOSE is not sent."""
-    import asyncio
-
+def _serve_link(handler, transport: str, check, max_size: int = 1024):
+    """Run ``check(link)`` against a real websockets server running ``handler`` (loopback, free port)."""
     import websockets
 
-    from feed_process.upstream_link import Link, LinkClosed
+    from feed_process.upstream_link import open_link
 
     async def main():
-        closed_with = []
-
-        async def handler(ws):
-            await ws.send(['[{"ev":"T",', '"sym":"AAPL"}', "]"])  # three frames, one message
-            await ws.send('["second"]')
-            await ws.recv()  # the client's text message
-            await ws.close(1001, "going away")
-            closed_with.append(ws.close_code)
-
         async with websockets.serve(handler, "127.0.0.1", 0) as srv:
             port = srv.sockets[0].getsockname()[1]
-            link = await Link.open(f"ws://127.0.0.1:{port}/", max_size=1024, ping_interval=None, timeout=5)
-            got = []
-            while len(got) < 2:
-                got += await link.next(asyncio.get_running_loop().time() + 5)
-            link.send("hello")
+            link = await open_link(f"ws://127.0.0.1:{port}/", max_size=max_size, ping_interval=None, timeout=5,
+                                   transport=transport)
             try:
-                while True:
-                    await link.next(asyncio.get_running_loop().time() + 5)
-            except LinkClosed as e:
-                return got, e.code, e.oversized, closed_with
+                return await check(link)
+            finally:
+                link.abort()
 
-    got, code, oversized, closed_with = asyncio.run(asyncio.wait_for(main(), 20))
+    return asyncio.run(asyncio.wait_for(main(), 20))
+
+
+async def _until_closed(link):
+    from feed_process.upstream_link import LinkClosed
+
+    got = []
+    try:
+        while True:
+            got += await link.next(asyncio.get_running_loop().time() + 5)
+    except LinkClosed as e:
+        return got, e
+
+
+@TRANSPORTS
+def test_upstream_link_joins_fragments_answers_close_and_says_the_code(transport):
+    """A fragmented message arrives whole, a normal one after it, the server's CLOSE is answered and
+    reported with its code; a second CLOSE is not sent."""
+    closed_with = []
+
+    async def handler(ws):
+        await ws.send(['[{"ev":"T",', '"sym":"AAPL"}', "]"])  # three frames, one message
+        await ws.send('["second"]')
+        await ws.recv()  # the client's text message
+        await ws.close(1001, "going away")
+        closed_with.append(ws.close_code)
+
+    async def check(link):
+        got = []
+        while len(got) < 2:
+            got += await link.next(asyncio.get_running_loop().time() + 5)
+        link.send("hello")
+        rest, e = await _until_closed(link)
+        return got + rest, e
+
+    got, e = _serve_link(handler, transport, check)
     assert got == [b'[{"ev":"T","sym":"AAPL"}]', b'["second"]']
-    assert code == 1001 and not oversized and closed_with == [1001]
+    assert e.code == 1001 and not e.oversized and closed_with == [1001]
 
 
-def test_upstream_link_stops_reading_past_its_bound_and_loses_nothing():
+@TRANSPORTS
+@pytest.mark.parametrize("fragmented", [False, True])
+def test_upstream_link_closes_an_oversized_message_with_1009_after_the_messages_before_it(transport, fragmented):
+    codes = []
+
+    async def handler(ws):
+        await ws.send('["small"]')
+        big = "x" * 2000
+        await ws.send([big[:600], big[600:1200], big[1200:]] if fragmented else big)
+        await ws.wait_closed()
+        codes.append(ws.close_code)
+
+    got, e = _serve_link(handler, transport, _until_closed)
+    assert got == [b'["small"]'] and e.oversized and codes == [1009]
+
+
+@TRANSPORTS
+def test_upstream_link_hands_over_every_message_in_order_in_batches_of_at_most_batch_bytes(transport):
+    from feed_process.upstream_link import BATCH_BYTES
+
+    sent = [f'["{i}",'.encode() + b"y" * 1000 + b'"]' for i in range(300)]  # ~300 KiB: several batches
+
+    async def handler(ws):
+        for m in sent:
+            await ws.send(m.decode())
+        await ws.close(1000)
+
+    async def check(link):
+        from feed_process.upstream_link import LinkClosed
+
+        batches = []
+        try:
+            while True:
+                batches.append(await link.next(asyncio.get_running_loop().time() + 5))
+        except LinkClosed as e:
+            return batches, e
+
+    batches, e = _serve_link(handler, transport, check, max_size=1 << 20)
+    assert [m for b in batches for m in b] == sent and e.code == 1000
+    assert all(sum(map(len, b[:-1])) < BATCH_BYTES for b in batches)
+
+
+@TRANSPORTS
+def test_upstream_link_refused_upgrade_and_bad_urls_are_told_apart(transport):
+    import websockets
+
+    from feed_process.upstream_link import BadURL, Refused, open_link
+
+    async def main():
+        async with websockets.serve(lambda ws: ws.close(), "127.0.0.1", 0,
+                                    process_request=lambda conn, req: conn.respond(403, "no\n")) as srv:
+            port = srv.sockets[0].getsockname()[1]
+            with pytest.raises(Refused):
+                await open_link(f"ws://127.0.0.1:{port}/", max_size=1024, ping_interval=None, timeout=5,
+                                transport=transport)
+        for bad in ("ws//not-a-url", "http://127.0.0.1:1/"):
+            with pytest.raises(BadURL):
+                await open_link(bad, max_size=1024, ping_interval=None, timeout=5, transport=transport)
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+@TRANSPORTS
+def test_upstream_link_stops_reading_past_its_bound_and_loses_nothing(transport):
     """A sender faster than the feed: frames read but not taken stay under PAUSE_BYTES plus one socket
     read (TCP pushes back on the sender), and once taken every frame arrives, in order."""
-    import asyncio
-
     import websockets
 
     from feed_process import upstream_link
-    from feed_process.upstream_link import Link
+    from feed_process.upstream_link import open_link
 
     n, frame = 4000, b"[" + b"0" * 2046 + b"]"  # 8 MiB in 2 KiB frames: twice the bound
 
@@ -285,7 +373,8 @@ def test_upstream_link_stops_reading_past_its_bound_and_loses_nothing():
 
         async with websockets.serve(handler, "127.0.0.1", 0, max_queue=None) as srv:
             port = srv.sockets[0].getsockname()[1]
-            link = await Link.open(f"ws://127.0.0.1:{port}/", max_size=1 << 20, ping_interval=None, timeout=5)
+            link = await open_link(f"ws://127.0.0.1:{port}/", max_size=1 << 20, ping_interval=None, timeout=5,
+                                   transport=transport)
             loop = asyncio.get_running_loop()
             while not link.paused:  # let the socket fill the link without taking anything
                 await asyncio.sleep(0.01)
@@ -303,3 +392,34 @@ def test_upstream_link_stops_reading_past_its_bound_and_loses_nothing():
     high, got = asyncio.run(asyncio.wait_for(main(), 60))
     assert upstream_link.PAUSE_BYTES < high <= upstream_link.PAUSE_BYTES + 512 * 1024
     assert [int(g[:6]) for g in got] == list(range(n))
+
+
+def test_websockets_link_deflates_only_to_remote_hosts():
+    from feed_process.link_websockets import _loopback
+
+    assert all(map(_loopback, ["127.0.0.1", "127.1.2.3", "::1", "localhost"]))
+    assert not any(map(_loopback, ["socket.massive.com", "10.0.0.2", "0.0.0.0", "", None]))
+
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async def check(link):
+        return link.ws.protocol.extensions
+
+    assert _serve_link(handler, "websockets", check) == []  # the server offers deflate; loopback asks none
+
+
+def test_without_picows_the_feed_says_so_once_and_uses_websockets(monkeypatch, caplog):
+    import sys
+
+    from feed_process.upstream_link import resolve_transport
+
+    assert resolve_transport("picows") == "picows"
+    monkeypatch.setitem(sys.modules, "picows", None)  # what a platform without its wheel looks like
+    with caplog.at_level(logging.INFO, logger="feed_process.upstream_link"):
+        assert resolve_transport("picows") == "websockets"
+        assert resolve_transport("websockets") == "websockets"
+    assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.INFO]
+    assert "picows cannot be imported" in caplog.records[0].getMessage()
+    with pytest.raises(ValueError, match="unknown upstream transport"):
+        resolve_transport("aiohttp")
