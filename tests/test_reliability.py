@@ -280,10 +280,19 @@ _BLOCKED_UI = textwrap.dedent("""
     from PyQt6.QtWidgets import QApplication
     import ui_process.polygon_data_manager as pdm
     from ui_process.polygon_data_manager import PolygonDataManager
-    feed, block_s = sys.argv[1], float(sys.argv[2])
+    import zmq
+    from ui_process.feed_transport import FeedTransport
+    feed = sys.argv[1]
     pdm.RCVHWM = 20  # small queues, so a few seconds of blocking overflow them (the default holds ~1000 batches)
+    class SmallKernelBuffer(FeedTransport):
+        # A fixed SO_RCVBUF: left to itself Linux grows a loopback socket's to tcp_rmem's max (32 MiB
+        # here), which can hold the whole block, and then no gap happens at all.
+        def open(self):
+            super().open()
+            self._sub.setsockopt(zmq.RCVBUF, 128 * 1024)
     app = QApplication([])
     m = PolygonDataManager(feed, symbol="AAPL")
+    m._transport_class = SmallKernelBuffer
     m.connect()
     state = {"blocked": False}
     def tick():
@@ -292,7 +301,7 @@ _BLOCKED_UI = textwrap.dedent("""
         if info["synced"] and info["events"] > 1000 and not state["blocked"]:
             state["blocked"] = True
             print("BLOCKING", flush=True)
-            time.sleep(block_s)  # the GUI thread is stuck: nothing is read from the sockets
+            sys.stdin.readline()  # the GUI thread is stuck (nothing read from the sockets) until the test says
             print("UNBLOCKED", flush=True)
     t = QTimer(); t.timeout.connect(tick); t.start(200)
     app.exec()
@@ -315,13 +324,24 @@ def test_blocked_window_recovers_and_others_are_unaffected(replay_dir, block):
             other = Subscriber(feed.control, "AAPL", rcvhwm=0)
             stop = threading.Event()
 
+            got_bytes, biggest = [0], [0]  # the other subscriber's bytes received, its largest message
+            recv_multipart = other.sub.recv_multipart
+
+            def counting(*a, **k):
+                parts = recv_multipart(*a, **k)
+                got_bytes[0] += len(parts[-1])
+                biggest[0] = max(biggest[0], len(parts[-1]))
+                return parts
+
+            other.sub.recv_multipart = counting
+
             def keep_reading():
                 while not stop.is_set():
                     other.poll(20)
 
-            ui = subprocess.Popen([sys.executable, "-c", _BLOCKED_UI, feed.control, str(block)], cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                  env={**KEY_ENV, "QT_QPA_PLATFORM": "offscreen"})
+            ui = subprocess.Popen([sys.executable, "-c", _BLOCKED_UI, feed.control], cwd=REPO,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True, env={**KEY_ENV, "QT_QPA_PLATFORM": "offscreen"})
             lines: queue.Queue[str] = queue.Queue()
             threading.Thread(target=lambda: [lines.put(x.strip()) for x in iter(ui.stdout.readline, "")],
                              daemon=True).start()
@@ -346,8 +366,18 @@ def test_blocked_window_recovers_and_others_are_unaffected(replay_dir, block):
                     raise AssertionError(f"timed out waiting for the UI process; last: {seen[-2:]}")
 
                 read_until(lambda s: s == "BLOCKING", 60)
-                got_before, gaps_before = other.last, other.gaps
-                read_until(lambda s: s == "UNBLOCKED", block + 30)
+                got_before, gaps_before, bytes_before = other.last, other.gaps, got_bytes[0]
+                # Blocked for `block` s and until the bytes streamed since then exceed every buffer between
+                # the feed and the window (the feed's 50 messages and the window's 20, the window's
+                # 128 KiB and the feed's kernel send buffer at tcp_wmem's max), so a gap is certain.
+                wmem = int(open("/proc/sys/net/ipv4/tcp_wmem").read().split()[2]) if sys.platform == "linux" \
+                    else 8 << 20
+                t_block = time.monotonic()
+                wait_until(lambda: time.monotonic() - t_block >= block and got_bytes[0] - bytes_before
+                           > wmem + (128 << 10) + 70 * biggest[0], 90, what="the stream overflowing the buffers")
+                ui.stdin.write("go\n")
+                ui.stdin.flush()
+                read_until(lambda s: s == "UNBLOCKED", 30)
                 # while it was blocked, the other subscriber kept receiving, without gaps
                 assert other.last > got_before and other.gaps == gaps_before
                 # the blocked window notices the gap, re-snapshots and is in sync again
