@@ -108,9 +108,12 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int | None:
 
 def _drain(stream, sink: list[str], keep: int) -> None:
     # Keep the pipe empty so the child never blocks on a full pipe; remember the first ``keep`` lines.
-    for line in iter(stream.readline, ""):
-        if len(sink) < keep:
-            sink.append(line.rstrip("\n"))
+    try:
+        for line in iter(stream.readline, ""):
+            if len(sink) < keep:
+                sink.append(line.rstrip("\n"))
+    except (ValueError, OSError):  # the pipe closed by listening_process's exit while a read waited
+        pass
 
 
 @contextlib.contextmanager
