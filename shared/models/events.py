@@ -165,8 +165,9 @@ def too_deep(frame: bytes | str, limit: int = MAX_DEPTH) -> bool:
     b = frame.encode() if isinstance(frame, str) else bytes(frame)
     if b.count(b"[") + b.count(b"{") <= limit:
         return False
+    outside = _STRING.sub(b"", b) if b"\\" in b else b"".join(b.split(b'"')[::2])  # strings out; no escape: split
     depth = 0
-    for ch in _STRING.sub(b"", b).translate(None, _NOT_BRACKET):
+    for ch in outside.translate(None, _NOT_BRACKET):
         depth += 1 if ch in (91, 123) else -1
         if depth > limit:
             return True
