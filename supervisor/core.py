@@ -77,6 +77,7 @@ class Supervisor:
         self._spare: ChildRunner | None = None                    # the spare window, while it has no symbol
         self._spare_assign: Callable[[str], None] | None = None   # ... and its pending request, once it asked
         self._spare_starting = False
+        self._sockets: list = []  # listening sockets handed to children (the simulator's), closed at the end
 
     @property
     def child_env(self) -> dict[str, str]:
@@ -112,6 +113,10 @@ class Supervisor:
         self.runners.append(r)
         await r.first_start()
         return r
+
+    def keep_open(self, sock) -> None:
+        """A listening socket a child inherits: open while the supervisor runs (its restarts get it too)."""
+        self._sockets.append(sock)
 
     def add_task(self, coro, name: str) -> None:
         """A background task that ends with the supervisor."""
@@ -205,6 +210,8 @@ class Supervisor:
         if self._windows is not None:
             await self._windows.close()
             self._windows = None
+        for sock in self._sockets:
+            sock.close()
         log.info("stopped")
 
     # ---- the windows' requests
