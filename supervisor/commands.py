@@ -229,7 +229,10 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
         # answers (time to first chart, bench/startup.py). A failed start stops them with the rest.
         windows = [asyncio.ensure_future(open_window(sym)) for sym in symbols]
         try:
-            on_other_feed = attached or not await start_backend(sup, settings, args, warm=[s for s in symbols if s])
+            # the simulator warms the charts' symbols; without --symbols the window opens its last one
+            # (only it knows which) or the first configured: warm that guess (a watched symbol anyway)
+            warm = [s for s in symbols if s] or list(settings.symbols[:1])
+            on_other_feed = attached or not await start_backend(sup, settings, args, warm=warm)
             feed = next((r for r in reversed(sup.runners) if r.spec.role == "feed"), None)
             if not on_other_feed and feed is not None:
                 sup.prefetch(feed.ready_line or "", symbols, settings.curve_dir)  # backfill while windows start

@@ -126,6 +126,13 @@ def test_the_desktop_logs_each_windows_first_chart(tmp_path):
         steps = [s.rsplit(" ", 1)[0] for s in m.group(3).split(", ")]
         assert steps[-1] == "painted" and {"qt", "window", "chart_data"} <= set(steps)
         assert float(m.group(1)) >= float(m.group(2))
+        # the simulator serves the socket the supervisor bound and warms the chart's symbol; the feed
+        # was started beside it, not after its LISTENING line (feed_process.sim.listen)
+        started = {k: i for i, ln in enumerate(sup.err) for k in ("started sim", "started feed", "sim ready:")
+                   if k in ln}
+        sim_line = next(ln for ln in sup.err if "started sim" in ln)
+        assert "--listen-fd" in sim_line and "--warm AAPL" in sim_line, sim_line
+        assert started["started feed"] < started["sim ready:"]
         # after the first chart a spare window waits; New window (open_window) makes it ui-MSFT
         wait_until(lambda: sup.has("spare window ready"), 60, interval=0.05, what="the spare window")
         spare_pid = int(re.search(r"spare window ready \(pid (\d+)\)", "\n".join(sup.err)).group(1))

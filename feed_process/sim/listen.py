@@ -19,6 +19,7 @@ Why it looks like this
 
 from __future__ import annotations
 
+import os
 import socket
 
 from aiohttp import web
@@ -30,7 +31,8 @@ from .tapes import SyntheticTape
 async def start_site(runner: web.AppRunner, cfg: SimConfig) -> int:
     """Start serving on the inherited socket or on ``host:port``; the port it serves."""
     if cfg.listen_fd is not None:
-        site: web.BaseSite = web.SockSite(runner, socket.socket(fileno=cfg.listen_fd))
+        # a duplicate: stopping closes ours, the inherited descriptor stays its owner's (a restart's)
+        site: web.BaseSite = web.SockSite(runner, socket.socket(fileno=os.dup(cfg.listen_fd)))
     else:
         site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
     await site.start()
