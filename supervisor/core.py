@@ -118,6 +118,11 @@ class Supervisor:
         """A listening socket a child inherits: open while the supervisor runs (its restarts get it too)."""
         self._sockets.append(sock)
 
+    def _close_sockets(self, fds: tuple[int, ...] | None = None) -> None:
+        for sock in [s for s in self._sockets if fds is None or s.fileno() in fds]:
+            self._sockets.remove(sock)
+            sock.close()
+
     def add_task(self, coro, name: str) -> None:
         """A background task that ends with the supervisor."""
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -146,6 +151,7 @@ class Supervisor:
             return
         if kind == "given_up":
             log.error("%s", text)
+            self._close_sockets(r.spec.pass_fds)  # nobody will accept: connections are refused again
             print(f"live-monitor: {text}", file=sys.stderr, flush=True)
             self.notice(text)
             if r.spec.role in ("feed", "sim") and self.mode == "daemon":
@@ -210,8 +216,7 @@ class Supervisor:
         if self._windows is not None:
             await self._windows.close()
             self._windows = None
-        for sock in self._sockets:
-            sock.close()
+        self._close_sockets()
         log.info("stopped")
 
     # ---- the windows' requests

@@ -122,3 +122,25 @@ def test_the_first_upstream_subscription_is_not_debounced_later_changes_are():
             xpub.close(0)
             sub.close(0)
     run(main())
+
+
+def test_the_simulators_socket_is_closed_when_the_simulator_is_given_up():
+    """The supervisor keeps the simulator's listening socket for its restarts; once it gives the
+    simulator up, nothing will accept, so the socket is closed: the feed is refused again instead
+    of waiting in a backlog nobody reads."""
+    from types import SimpleNamespace
+
+    from shared.procs import ChildSpec
+    from supervisor.commands import bind_sim_port
+    from supervisor.core import Supervisor
+
+    sock = bind_sim_port(0)
+    assert sock is not None
+    port = sock.getsockname()[1]
+    sup = Supervisor(None, mode="daemon")
+    sup.keep_open(sock)
+    spec = ChildSpec("sim", "sim", ["true"], pass_fds=(sock.fileno(),))
+    sup._on_event(SimpleNamespace(spec=spec, name="sim"), "given_up", "sim crashed 5 times in 60 s")
+    assert sock.fileno() == -1
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # refused: nobody listens there now

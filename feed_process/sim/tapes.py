@@ -18,7 +18,9 @@ shared by every connection).
   symbol whose history a feed asks for jumps the queue (bench/startup.py).
   After the first, several at once: measured under load, 20 symbols one at a
   time took 2.3x as long as 6 threads at once. Each tick generates within a CPU budget (``TICK_BUDGET_S``): a
-  machine that cannot keep up lets the tape lag the clock, never the loop.
+  machine that cannot keep up lets the tape lag the clock, never the loop. The desktop's chart
+  symbols are caught up before anyone asks (``--warm``, :mod:`.listen`); a finished catch-up
+  more than ``STALE_MS`` behind the clock (warmed, never streamed) runs again in the thread.
 * :class:`ReplayPacer` - a replay on one shared clock (a client joins
   "live"); with ``loop`` the file repeats, each pass re-stamped one file-span
   later (minute aligned).
