@@ -4,8 +4,7 @@ Why it looks like this: without ``XPUB_VERBOSE`` libzmq ref-counts topics, so
 the XPUB tells the feed the first subscribe and the last unsubscribe of each
 ``md|SYM|`` - including the unsubscribes of a subscriber whose TCP connection
 died (SIGKILL). The upstream follows that union after ``delay`` seconds of
-calm, so a window switching symbols costs one upstream exchange, not two (the
-first subscription, with nothing upstream to switch from, goes at once).
+calm, so a window switching symbols costs one upstream exchange, not two.
 ``sys|`` and anything that is not a valid symbol topic never reaches the
 upstream. A symbol is wanted while any of its topics has a subscriber -
 ``md|SYM|`` (events) or ``sum|SYM|`` (the summary of watchlists) - or while
@@ -68,10 +67,7 @@ class UpstreamUnion:
 
     def _schedule(self) -> None:
         if self._handle is None:
-            # Nothing subscribed upstream yet: there is no switch to coalesce, and the first chart
-            # waits on this subscription (bench/startup.py), so it goes on the next loop turn.
-            delay = self.delay if self.upstream else 0.0
-            self._handle = asyncio.get_running_loop().call_later(delay, self.sync)
+            self._handle = asyncio.get_running_loop().call_later(self.delay, self.sync)
 
     def sync(self) -> None:
         self._handle = None

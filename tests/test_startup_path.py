@@ -1,5 +1,5 @@
 """The first chart's path (bench/startup.py): the simulator on a socket the supervisor bound
-(``--listen-fd``), its warm symbols (``--warm``), and the feed's first upstream subscription.
+(``--listen-fd``), its warm symbols (``--warm``), and the supervisor keeping that socket.
 
 Real servers in ``asyncio.run`` on loopback sockets; the clocks are injected (a frozen monotonic
 source), so "now" is the same for every server in a test and the history can be compared bar for bar.
@@ -76,51 +76,6 @@ def test_warm_symbols_are_caught_up_before_anyone_asks_and_the_tape_is_the_same(
         async with SimServer(SimConfig(port=0, **FROZEN)) as cold:
             assert cold.tape is not None and cold.tape.market.get("AAPL", now).t < now  # nothing generated yet
             assert await minutes(cold.port) == warmed  # same seed, same clock: the same bars
-    run(main())
-
-
-def test_the_first_upstream_subscription_is_not_debounced_later_changes_are():
-    """The feed's upstream follows its subscribers' union after a calm (a window's switch is one
-    exchange); the very first subscription, with nothing upstream to switch from, goes at once:
-    the desktop's first chart waits on it. Real XPUB/SUB sockets; a 60 s calm that is never waited."""
-    import zmq
-
-    from feed_process.subscriptions import UpstreamUnion
-    from shared.models import wire
-
-    async def main():
-        changes: list[tuple[list[str], list[str]]] = []
-        union = UpstreamUnion(lambda added, removed: changes.append((added, removed)), delay=60.0)
-        ctx = zmq.Context.instance()
-        xpub, sub = ctx.socket(zmq.XPUB), ctx.socket(zmq.SUB)
-        try:
-            xpub.bind("inproc://first-subscription")
-            sub.connect("inproc://first-subscription")
-
-            async def subscribe(sym: str) -> None:
-                sub.setsockopt(zmq.SUBSCRIBE, wire.topic_for(sym))
-                for _ in range(500):
-                    union.drain(xpub)
-                    if any(s == sym for _, s in union.subs):
-                        return
-                    await asyncio.sleep(0.01)
-                raise AssertionError(f"the XPUB never told {sym}")
-
-            await subscribe("AAPL")
-            for _ in range(100):  # a loop turn or a few: not the 60 s calm
-                if changes:
-                    break
-                await asyncio.sleep(0.01)
-            assert changes == [(["AAPL"], [])] and union.upstream == {"AAPL"}
-            await subscribe("MSFT")
-            await asyncio.sleep(0.05)
-            assert changes == [(["AAPL"], [])] and union._handle is not None  # waits for the calm
-            union.sync()
-            assert changes[-1] == (["MSFT"], [])
-        finally:
-            union.cancel()
-            xpub.close(0)
-            sub.close(0)
     run(main())
 
 
