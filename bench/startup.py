@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.common import median_rows
 from tests.supervisor_util import Proc, cli_env
 from tests.util import REPO, free_port, stop_process, wait_until
 
@@ -121,9 +121,7 @@ def measure(quick: bool = False) -> dict:
             r = one_run(d)
             if i:
                 runs.append(r)
-    keys = list(dict.fromkeys(k for r in runs for k in r))
-    rows = [{"name": k, "median_s": round(statistics.median(r[k] for r in runs if k in r), 2),
-             "max_s": round(max(r[k] for r in runs if k in r), 2), "runs": sum(k in r for r in runs)} for k in keys]
+    rows = median_rows(runs)
     return {"title": "startup: time to first chart (live-monitor desktop on the simulator, offscreen)",
             "rows": rows,
             "notes": ["goals: first chart <= 2.0 s, second window <= 1.0 s (issue #17)",
