@@ -22,16 +22,20 @@ latency sample: cheap screens, so the limit found is the feed's. A probe (one
 more process, one socket, the burst only, every message decoded) gives the
 feed's delivery apart from the screens' queueing.
 
-Saturation (:func:`limit`): the burst rate is doubled (full mode 20k -> 640k)
-until the first limit shows, named after the part that hit it, from per-thread
-CPU (psutil + the kernel's thread names: the feed's Python thread, its
-``ZMQbg/IO`` thread; the stand-in's sending thread; each screen process): gaps,
-a thread at a core, the stand-in's offer falling short (its thread full: it
-cannot offer more; or not: the feed pushes back, it reads slower than offered),
-the screens' delivery falling short or lagging the stream, or the machine's
-cores all busy. ``--variants`` adds, at the 20k desk and with every screen on
-the burst, ``io_threads=2`` on the feed's context (a bench-side patch of
+Saturation (:func:`limit`): the burst rate is doubled (full mode 20k -> 1.28M)
+until the first limit shows, then one rate between is tried; the limit is named
+after the part that hit it, from per-thread CPU (psutil + the kernel's thread
+names: the feed's Python thread, its ``ZMQbg/IO`` thread; the stand-in; each
+screens process's own thread time): gaps, a thread at a core, the stand-in's
+offer falling short (its thread full: it cannot offer more; or not: the feed
+pushes back), delivery below 95 % (the screens at a core; or every core busy:
+``busiest`` names the part closest to a core). Full mode then ramps 5-event
+frames (the frame rate rises) and the feed alone (one screen and the probe: the
+screens elsewhere, as on a real desk), and sets side by side, with every screen
+on the burst, ``io_threads=2`` on the feed's context (a bench-side patch of
 ``zmq.Context``; the product keeps 1) and two ZeroMQ proxies in front of the feed.
+The desk's processes run first in CPU order (:func:`_nice`): on a machine others
+load, the limit found is then the desk's.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ SYMBOLS = [f"S{i:02d}" for i in range(20)]
 SYMBOL_RATES = [400, 300, 200, 150, 120, 100, 80, 60, 50, 40, 30, 25, 20, 15, 12, 10, 8, 6, 5, 4]
 PROCS, PER_PROC, WATCH, BURST_EVERY = 4, 25, 4, 5
 EVERY = 8  # a screen decodes every 8th message (the latency sample); the others it counts and checks
-NAP_MS = 1.0  # a screens process drains its 50 sockets at most every 1 ms (the probe at once)
+NAP_MS = 1.0  # a screens process drains its 25 sockets at most every 1 ms (the probe at once)
 IDLE_S = 2.0  # a screen stops this long after its last message
 FULL = 90.0  # % of a core: a thread this busy is out of CPU
 NICE = (-10, -10, -5)  # the feed; its stand-in and the proxies; the screens (see _nice; -20 for the feed starves
