@@ -133,10 +133,12 @@ def thread_cpu(p) -> dict[str, float]:
     import psutil
 
     out: dict[str, float] = {}
-    try:
-        threads = p.threads()
-    except psutil.Error:
-        return out
+    for _ in range(3):  # a thread that ends while /proc is read fails the whole listing: read again
+        try:
+            threads = p.threads()
+            break
+        except psutil.Error:
+            threads = []
     for t in threads:
         if t.id == p.pid:
             name = "python"
