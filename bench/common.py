@@ -16,11 +16,13 @@ import subprocess
 import tempfile
 import textwrap
 import time
+from pathlib import Path
+from typing import Callable
 
 from tests.util import REPO, free_port, replay_dir, stop_process
 
-__all__ = ["BARE_CLIENT", "FEED_SUB", "REPO", "bench_env", "cpu_s", "free_port", "median_rows", "replay_dir",
-           "start", "stop", "stop_all", "temp_path", "thread_cpu"]
+__all__ = ["BARE_CLIENT", "FEED_SUB", "REPO", "bench_env", "cpu_s", "free_port", "median_rows", "repeat",
+           "replay_dir", "start", "stop", "stop_all", "temp_path", "thread_cpu"]
 
 # The cheapest honest Polygon consumer, the yardstick of the feed and simulator benchmarks: a bare
 # websockets receive loop in its own process, from the first data frame until `expected` events.
@@ -159,3 +161,17 @@ def median_rows(runs: list[dict]) -> list[dict]:
     keys = list(dict.fromkeys(k for r in runs for k in r))
     return [{"name": k, "median_s": round(statistics.median(r[k] for r in runs if k in r), 2),
              "max_s": round(max(r[k] for r in runs if k in r), 2), "runs": sum(k in r for r in runs)} for k in keys]
+
+
+def repeat(one_run: Callable[[Path], dict], n: int, *, warmup: int = 0, fresh_dir: bool = True) -> list[dict]:
+    """``n`` results of ``one_run(directory)`` after ``warmup`` discarded runs (page cache, .pyc), each run in
+    a fresh temporary directory, or all in one (``fresh_dir=False``); removed at the end."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(warmup + n):
+            d = Path(tmp) / f"run{i}" if fresh_dir else Path(tmp)
+            d.mkdir(exist_ok=True)
+            r = one_run(d)
+            if i >= warmup:
+                out.append(r)
+    return out

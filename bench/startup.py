@@ -29,11 +29,10 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import median_rows
+from bench.common import median_rows, repeat
 from tests.supervisor_util import Proc, cli_env
 from tests.util import REPO, free_port, stop_process, wait_until
 
@@ -113,14 +112,7 @@ def one_run(d: Path) -> dict:
 
 
 def measure(quick: bool = False) -> dict:
-    runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(2 if quick else 4):  # the first is the warm-up (page cache, .pyc)
-            d = Path(tmp) / f"run{i}"
-            d.mkdir()
-            r = one_run(d)
-            if i:
-                runs.append(r)
+    runs = repeat(one_run, 1 if quick else 3, warmup=1)  # the first is the warm-up (page cache, .pyc)
     rows = median_rows(runs)
     return {"title": "startup: time to first chart (live-monitor desktop on the simulator, offscreen)",
             "rows": rows,

@@ -28,7 +28,7 @@ import urllib.request
 
 import psutil
 
-from bench.common import median_rows
+from bench.common import median_rows, repeat
 from shared.feed_probe import request
 from shared.models import wire
 from tests.supervisor_util import Proc, latest_state
@@ -95,17 +95,9 @@ def one_run(tmp_env: dict) -> dict:
 
 
 def measure(quick: bool = False) -> dict:
-    import tempfile
-
     from tests.supervisor_util import cli_env
 
-    runs = []
-    with tempfile.TemporaryDirectory() as d:
-        from pathlib import Path
-
-        env = cli_env(Path(d))
-        for _ in range(1 if quick else 3):
-            runs.append(one_run(env))
+    runs = repeat(lambda d: one_run(cli_env(d)), 1 if quick else 3, fresh_dir=False)
     return {"title": "supervisor: recovery after crashes (2 windows on the simulator)", "rows": median_rows(runs),
             "notes": ["windows = real PolygonDataManager in a Qt loop (tests/probe_window.py)",
                       "feed-kill -> windows full includes the windows' 3 s feed-gone detection and the new "
