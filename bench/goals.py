@@ -341,12 +341,16 @@ def goal_desk(results: dict) -> list[dict]:
         v = _num(r, "gaps")
         return v, f"{v:.0f} ({r.get('screens_with_gaps', '?')} screens)"
 
-    def saturation():
-        rows = _rows(results, "desk")
+    def saturation():  # the burst ramp's first row with a limit (frames grow at 4,000/s, as Polygon's do)
+        rows = [r for r in _rows(results, "desk") if re.fullmatch(r"burst [\d.]+k ev/s", str(r.get("name", "")))]
         hit = next((r for r in rows if r.get("limit")), None)
         if hit is None:
-            return 0.0, f"no limit up to {rows[-1].get('name', '?')}"
-        return 0.0, f"{hit.get('name', '?')}: {hit['limit']}"
+            raise Missing(f"desk: no limit up to {rows[-1].get('name', '?') if rows else 'any burst row'}"
+                          " (the saturation point was not reached)")
+        v = _num(hit, "offered_ev_s")
+        below = [r for r in rows if not r.get("limit") and r.get("offered_ev_s", 0) < v]
+        kept = f"; kept up at {below[-1].get('name', '?')}" if below else ""
+        return v, f"{hit.get('name', '?')}: {hit['limit']} ({_k(v)} ev/s offered{kept})"
 
     return [_goal("desk of 100: feed CPU at 20k burst", "desk", cpu, target_text="(reported)"),
             _goal("desk of 100: subscribers' p99 at 20k burst", "desk", p99, target_text="(reported)"),

@@ -78,8 +78,10 @@ def results() -> dict:
             {"name": "burst 20k ev/s", "feed_cpu_pct": 45.0, "feed_python_pct": 30.0, "feed_zmq_io_pct": 15.0,
              "p99_ms_worst": 6.5, "p99_ms_median": 2.0, "screens": 100, "gaps": 0, "screens_with_gaps": 0,
              "limit": ""},
-            {"name": "burst 40k ev/s", "feed_cpu_pct": 90.0, "gaps": 3,
-             "limit": "feed: gaps (a screen's high-water mark)"}]},
+            {"name": "burst 40k ev/s", "feed_cpu_pct": 90.0, "gaps": 3, "offered_ev_s": 41_500.0,
+             "limit": "feed: gaps (a screen's high-water mark)"},
+            {"name": "20k, all 100 screens on the burst, direct", "limit": "machine: every core busy",
+             "offered_ev_s": 21_600.0}]},
     }
 
 
@@ -133,7 +135,9 @@ def test_every_goal_is_read_from_a_full_run_with_its_figure_and_verdict():
     assert g["desk of 100: feed CPU at 20k burst"]["value"] == 45.0
     assert g["desk of 100: subscribers' p99 at 20k burst"]["value"] == 6.5
     assert g["desk of 100: gaps at 20k burst"]["verdict"] == "met"
-    assert "burst 40k ev/s: feed: gaps" in g["desk of 100: where the feed saturates"]["measured"]
+    sat = g["desk of 100: where the feed saturates"]
+    assert "burst 40k ev/s: feed: gaps" in sat["measured"] and "kept up at burst 20k ev/s" in sat["measured"]
+    assert (sat["value"], sat["verdict"]) == (41_500.0, "info")
     gui = g["GUI-thread latency p99 at 20k ev/s"]
     assert (gui["value"], gui["verdict"], gui["bench"]) == (1.4, "met", "guilat")
 
@@ -215,3 +219,11 @@ def test_a_run_writes_the_goals_into_its_results_json(tmp_path, monkeypatch, cap
     assert (g["1m pan over 2000 bars"]["value"], g["1m pan over 2000 bars"]["verdict"]) == (80.0, "met")
     assert g["5m pan over 2000 bars"]["verdict"] == "not measured"
     assert "== issue 17 goals, this run" in capsys.readouterr().out
+
+
+def test_a_desk_that_never_saturated_reads_not_measured():
+    r = results()
+    r["desk"]["rows"] = [dict(r["desk"]["rows"][0], offered_ev_s=21_600.0)] + r["desk"]["rows"][2:]
+    g = by_goal(goals.extract(r))["desk of 100: where the feed saturates"]
+    assert g["verdict"] == "not measured" and g["value"] is None
+    assert "no limit up to burst 20k ev/s" in g["measured"]  # a variant row's limit is not the ramp's
