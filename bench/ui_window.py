@@ -92,7 +92,7 @@ def _pct(xs: list[float], q: float) -> float:
 
 def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
+    from PyQt6.QtCore import QAbstractEventDispatcher, QEvent, QObject, Qt, QTimer
     from PyQt6.QtWidgets import QApplication
 
     from shared.config import Settings
@@ -128,12 +128,24 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
     probe = {"last": time.perf_counter(), "cpu": time.thread_time(), "first_event": None, "last_event": None,
              "last_n": 0, "paints0": 0, "renders0": 0, "md0": 0}
 
+    turns: list[tuple[float, float]] = []  # (end, CPU seconds) of each turn while events flow
+    turn = {"cpu": time.thread_time(), "on": False}
+
+    def turn_start() -> None:  # one turn of the loop ended
+        c = time.thread_time()
+        if turn["on"]:
+            turns.append((time.perf_counter(), c - turn["cpu"]))
+        turn["cpu"] = c
+
+    QAbstractEventDispatcher.instance().aboutToBlock.connect(turn_start)
+
     def tick() -> None:
         now = time.perf_counter()
         n = m.stats["events"]
         if n and probe["first_event"] is None:
             probe.update(first_event=now, paints0=paints.n, renders0=w.chart.renders,
                          md0=m.stats["market_data_emits"])
+            turn["on"] = True
         if n != probe["last_n"]:
             probe["last_n"], probe["last_event"] = n, now
         cpu = time.thread_time()
@@ -145,6 +157,7 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
         # folded into a snapshot when it fell behind and re-synced).
         done = probe["last_event"] is not None and now - probe["last_event"] > IDLE_END_S
         if done or now - started > TIMEOUT_S:
+            turn["on"] = False
             app.quit()
 
     freeze_startup_heap()  # as run_ui does
@@ -160,6 +173,8 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
     # only the stalls while events flowed (the idle tail is not load)
     keep = max(1, int(len(gaps) * span / max(time.perf_counter() - first, 1e-9)))
     busy, cpu_busy = gaps[:keep], cpu_gaps[:keep]
+    QAbstractEventDispatcher.instance().aboutToBlock.disconnect(turn_start)
+    busy_turns = [c for t, c in turns if t <= end]
     out = {
         "events": m.stats["events"],
         "seconds": round(span, 2),
@@ -173,6 +188,8 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
         "stall_max_ms": max(busy, default=0.0) * 1000,
         "cpu_stall_p95_ms": _pct(cpu_busy, 95) * 1000,
         "cpu_stall_p99_ms": _pct(cpu_busy, 99) * 1000,
+        "turn_cpu_p99_ms": _pct(busy_turns, 99) * 1000,
+        "turn_cpu_max_ms": max(busy_turns, default=0.0) * 1000,
         "resnapshots": m.feed_info().get("resnapshots"),
         "tape_prints": w.tape.total,
         "bars": len(w.chart.series),
