@@ -12,6 +12,8 @@ throughput. The setup is the production one - simulator (``--replay --max``)
   beyond the 5 ms (``thread_time``) - the stall its work would cause on an idle
   machine. On a loaded one (other processes taking the cores) the wall stall
   measures the scheduler too; compare the CPU figure there.
+* **GUI CPU per event**: the GUI thread's CPU time from the first event to
+  the last over the events in between - drain, slots and repaints together.
 * **frames/s**: paint events on the chart's viewport (what was actually
   drawn), plus the chart's coalesced renders and tape pulls.
 
@@ -144,10 +146,10 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
         n = m.stats["events"]
         if n and probe["first_event"] is None:
             probe.update(first_event=now, paints0=paints.n, renders0=w.chart.renders,
-                         md0=m.stats["market_data_emits"])
+                         md0=m.stats["market_data_emits"], n0=n, cpu0=time.thread_time())
             turn["on"] = True
         if n != probe["last_n"]:
-            probe["last_n"], probe["last_event"] = n, now
+            probe["last_n"], probe["last_event"], probe["cpu_last"] = n, now, time.thread_time()
         cpu = time.thread_time()
         if probe["first_event"] is not None:
             gaps.append(max(0.0, (now - probe["last"]) - 0.005))
@@ -188,8 +190,12 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
         "stall_max_ms": max(busy, default=0.0) * 1000,
         "cpu_stall_p95_ms": _pct(cpu_busy, 95) * 1000,
         "cpu_stall_p99_ms": _pct(cpu_busy, 99) * 1000,
+        "turn_cpu_p95_ms": _pct(busy_turns, 95) * 1000,
         "turn_cpu_p99_ms": _pct(busy_turns, 99) * 1000,
         "turn_cpu_max_ms": max(busy_turns, default=0.0) * 1000,
+        # the GUI thread's whole cost per event (drain, slots, repaints): load-independent throughput
+        "gui_cpu_us_per_event": ((probe.get("cpu_last", 0.0) - probe.get("cpu0", 0.0)) * 1e6
+                                 / max(1, probe["last_n"] - probe.get("n0", 0))),
         "resnapshots": m.feed_info().get("resnapshots"),
         "tape_prints": w.tape.total,
         "bars": len(w.chart.series),
