@@ -391,8 +391,12 @@ def test_blocked_window_recovers_and_others_are_unaffected(replay_dir, block):
                 assert ui.poll() is None
             finally:
                 stop.set()
-                reader.join(5)
-                other.close()
+                # A ZeroMQ socket belongs to one thread: close it only once the reader is done with it
+                # (under load a poll that drains a backlog outlasts a short join).
+                if reader.is_alive():
+                    reader.join(60)
+                if not reader.is_alive():
+                    other.close()
                 stop_process(ui)
             assert feed.proc.poll() is None
 
