@@ -290,13 +290,12 @@ def goal_memory(results: dict) -> list[dict]:
 
     def window_rss(n: int):
         def f():
-            r = window_row(n)
+            r, _ = window_row(n), _growth(window_row(n))  # _growth: a failed run (its row's error) is not measured
             return _num(r, "rss_end_mib"), f"{_num(r, 'rss_end_mib'):.1f} MiB (peak {_num(r, 'peak_mib'):.1f})"
         return f
 
-    # the TSLA replay at --max (in older files "window (live-monitor ui TSLA)"): the chart's worst case
     window_growth = lambda: _growth(_row(results, "memory", lambda r: str(r.get("name", "")).startswith(  # noqa: E731
-        "window") and "TSLA" in str(r["name"]), "'window ... TSLA ...'"))
+        "window") and "TSLA" in str(r["name"]), "'window ... TSLA ...'"))  # TSLA at --max: the chart's worst case
     feed_growth = lambda: _growth(_row(results, "memory", _named("feed process"), "'feed process'"))  # noqa: E731
     return [_goal("feed RSS, 1 symbol", "memory", feed_rss(1), target_text="(reported)"),
             _goal("feed RSS, 10 symbols", "memory", feed_rss(10), target_text="(reported)"),
@@ -316,6 +315,8 @@ def goal_memory(results: dict) -> list[dict]:
 
 def _growth(r: dict) -> tuple[float, str]:
     """A memory row's growth after warm-up, with its run's length, end and second-half slope when it has one."""
+    if r.get("error"):
+        raise Missing(f"memory: {r.get('name')!r}: {r['error']}")
     v = _num(r, "growth_mib")
     slope = f", slope {r['slope_mib_per_m']:+.1f} MiB/M" if isinstance(r.get("slope_mib_per_m"), (int, float)) else ""
     return v, f"{v:+.1f} MiB over {_k(_num(r, 'events'))} events (end {_num(r, 'rss_end_mib'):.1f} MiB{slope})"

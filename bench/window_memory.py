@@ -57,7 +57,7 @@ for sym in syms: s.setsockopt(zmq.SUBSCRIBE, ("md|%s|" % sym).encode())
 print("READY", flush=True)
 n = 0; step = max(1, target // 100); nxt = step; t0 = None
 while n < target:
-    if not s.poll(int(idle * 1000)):
+    if not s.poll(int((idle if t0 else 180) * 1000)):  # the first events may wait for the symbols' backfill
         break
     m = msgpack.unpackb(s.recv_multipart()[1])
     if m.get("type") == "batch":
@@ -147,7 +147,7 @@ def _run(ctl: str, syms: list[str], target: int, trace_out: str | None) -> tuple
     with tempfile.TemporaryDirectory() as tmp:
         ui = _window(ctl, syms, tmp, trace_out)
         # count from a window that is up: its start-up is not the question here
-        painted = _painted(ui, trace_out and trace_out + ".log").wait(120)
+        painted = _painted(ui, trace_out and trace_out + ".log").wait(180)
         sub = subprocess.Popen([sys.executable, "-c", _COUNT, ctl, ",".join(syms), str(target), "20"], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bench_env())
         seen = {"n": 0, "last": ""}
@@ -246,5 +246,7 @@ def _row(name: str, r: dict, samples: list[tuple[int, int]], target: int) -> dic
     if not r.get("window_alive", True):
         row["error"] = "the window exited during the run"
     elif not r.get("painted", True):
-        row["error"] = "the window painted no chart within 120 s"
+        row["error"] = "the window painted no chart within 180 s"
+    elif not events:
+        row["error"] = "no events counted"
     return row

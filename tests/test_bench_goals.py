@@ -146,6 +146,11 @@ def test_every_goal_is_read_from_a_full_run_with_its_figure_and_verdict():
     og = {r["goal"]: r for r in goals.goal_memory(old)}
     assert (og["window RSS growth over the run"]["value"], og["window RSS, 1 symbol"]["verdict"]) == (
         36.1, "not measured")
+    bad = results()  # a run that failed (the window exited, painted nothing): its figures are not read
+    bad["memory"]["rows"][6]["error"] = "the window exited during the run"
+    bg = {r["goal"]: r for r in goals.goal_memory(bad)}
+    assert bg["window RSS, 1 symbol"]["verdict"] == bg["window RSS growth, 1 symbol"]["verdict"] == "not measured"
+    assert "the window exited" in bg["window RSS, 1 symbol"]["measured"]
 
     assert g["desk of 100: feed CPU at 20k burst"]["value"] == 45.0
     assert g["desk of 100: subscribers' p99 at 20k burst"]["value"] == 6.5
