@@ -179,7 +179,10 @@ def _run(ctl: str, syms: list[str], target: int, trace_out: str | None) -> tuple
         finally:
             stop(sub)
             alive = ui.poll() is None
-            left = psutil.Process(ui.pid).children(recursive=True) if alive else []
+            try:
+                left = psutil.Process(ui.pid).children(recursive=True)
+            except psutil.Error:
+                left = []  # it ended meanwhile
             for k in left:  # a tool's wrapper may not pass SIGTERM on: its child ends here, and waits
                 k.terminate()
             psutil.wait_procs(left, timeout=30)
