@@ -72,8 +72,14 @@ def results() -> dict:
             {"name": "feed, 10 symbols subscribed", "rss_end_mib": 52.0},
             {"name": "feed, 50 symbols subscribed", "rss_end_mib": 58.5},
             {"name": "feed modules + 50 symbols x 2000 bars (in-process)", "rss_end_mib": 80.0},
-            {"name": "window (live-monitor ui TSLA)", "events": 2_000_000, "rss_end_mib": 140.0,
-             "growth_mib": 7.5}]},
+            {"name": "window, TSLA --max, 1 symbol", "events": 2_000_000, "rss_end_mib": 140.0, "peak_mib": 141.0,
+             "growth_mib": 7.5, "slope_mib_per_m": 3.1},
+            {"name": "window, 1 symbol (synthetic, 20k ev/s)", "events": 2_000_000, "rss_end_mib": 118.0,
+             "peak_mib": 118.5, "growth_mib": 1.9, "slope_mib_per_m": 1.0},
+            {"name": "window, 10 symbols (synthetic, 20k ev/s)", "events": 2_000_000, "rss_end_mib": 119.0,
+             "peak_mib": 119.0, "growth_mib": 5.5, "slope_mib_per_m": 0.2},
+            {"name": "window, 50 symbols (synthetic, 20k ev/s)", "events": 2_000_000, "rss_end_mib": 121.5,
+             "peak_mib": 122.0, "growth_mib": 0.9, "slope_mib_per_m": 0.2}]},
         "desk": {"title": "desk", "rows": [
             {"name": "burst 20k ev/s", "feed_cpu_pct": 45.0, "feed_python_pct": 30.0, "feed_zmq_io_pct": 15.0,
              "p99_ms_worst": 6.5, "p99_ms_median": 2.0, "screens": 100, "gaps": 0, "screens_with_gaps": 0,
@@ -130,7 +136,23 @@ def test_every_goal_is_read_from_a_full_run_with_its_figure_and_verdict():
     assert (g["window RSS growth over the run"]["value"],
             g["window RSS growth over the run"]["verdict"]) == (7.5, "not met")
     assert (g["feed RSS growth over the run"]["value"], g["feed RSS growth over the run"]["verdict"]) == (0.3, "met")
-    assert g["window RSS, 50 symbols"]["verdict"] == "not measured"  # bench.memory has no such row
+    assert "slope +3.1 MiB/M" in g["window RSS growth over the run"]["measured"]  # the TSLA --max row
+    assert [g[f"window RSS, {n}"]["value"] for n in ("1 symbol", "10 symbols", "50 symbols")] == [118.0, 119.0, 121.5]
+    assert g["window RSS, 50 symbols"]["verdict"] == "info" and "peak 122.0" in g["window RSS, 50 symbols"]["measured"]
+    assert [g[f"window RSS growth, {n}"]["verdict"] for n in ("1 symbol", "10 symbols", "50 symbols")] == [
+        "met", "not met", "met"]
+    # a file from before the window's symbol rows: its one window row still gives the growth
+    old = results()
+    old["memory"]["rows"] = old["memory"]["rows"][:5] + [
+        {"name": "window (live-monitor ui TSLA)", "events": 1_000_000, "rss_end_mib": 127.6, "growth_mib": 36.1}]
+    og = {r["goal"]: r for r in goals.goal_memory(old)}
+    assert (og["window RSS growth over the run"]["value"], og["window RSS, 1 symbol"]["verdict"]) == (
+        36.1, "not measured")
+    bad = results()  # a run that failed (the window exited, painted nothing): its figures are not read
+    bad["memory"]["rows"][6]["error"] = "the window exited during the run"
+    bg = {r["goal"]: r for r in goals.goal_memory(bad)}
+    assert bg["window RSS, 1 symbol"]["verdict"] == bg["window RSS growth, 1 symbol"]["verdict"] == "not measured"
+    assert "the window exited" in bg["window RSS, 1 symbol"]["measured"]
 
     assert g["desk of 100: feed CPU at 20k burst"]["value"] == 45.0
     assert g["desk of 100: subscribers' p99 at 20k burst"]["value"] == 6.5

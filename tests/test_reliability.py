@@ -283,7 +283,7 @@ _BLOCKED_UI = textwrap.dedent("""
     import zmq
     from ui_process.feed_transport import FeedTransport
     feed = sys.argv[1]
-    pdm.RCVHWM = 20  # small queues, so a few seconds of blocking overflow them (the default holds ~1000 batches)
+    pdm.RCVHWM = 20  # small queues, so a few seconds of blocking overflow them (the default holds 100 batches)
     class SmallKernelBuffer(FeedTransport):
         # A fixed SO_RCVBUF: left to itself Linux grows a loopback socket's to tcp_rmem's max (32 MiB
         # here), which can hold the whole block, and then no gap happens at all.

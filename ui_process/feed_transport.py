@@ -56,7 +56,7 @@ logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 DRAIN_BUDGET_S = 0.003      # one drain slice at most (the whole turn when nothing else ran in it)
 TURN_BUDGET_S = 0.003       # a loop turn's work, the drain included (the timers after it and a repaint fit a frame)
 MIN_SLICE_S = 0.0005        # less than this left in the turn: drain in the next one
-RCVHWM = 1_000              # data messages queued in this process before ZeroMQ drops
+RCVHWM = 100                # data messages queued here before ZeroMQ pushes back (see open())
 SAFETY_INTERVAL_MS = 250    # drain + link timeouts even if an FD edge was missed
 
 
@@ -120,6 +120,9 @@ class FeedTransport(QObject):
             self._sub.setsockopt(zmq.LINGER, 0)
             # Bounded receive queue (messages of ~1-500 events): a UI slower than the feed drops at
             # the high-water mark, sees the gap and re-snapshots, instead of growing and lagging.
+            # Counted in messages, so the bytes are RCVHWM x the message size: at --max the feed's
+            # 1000-event batches are ~40 KB, and 1000 of them were the window's largest buffer. At 100
+            # the rest of a burst waits in the kernel and the feed's queue (its SNDHWM), outside us.
             self._sub.setsockopt(zmq.RCVHWM, self.rcvhwm)
             apply_curve(self._sub, self.curve_dir)  # a remote feed bound with CURVE keys
             self._sub_notifier = self._notifier(self._sub, self.drain_data)
