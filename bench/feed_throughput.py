@@ -26,7 +26,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from bench.common import BARE_CLIENT, REPO, bench_env, free_port, replay_dir, start, stop
+from bench.common import BARE_CLIENT, FEED_SUB, REPO, bench_env, free_port, replay_dir, start, stop
 
 PY = sys.executable
 
@@ -59,16 +59,11 @@ _MASSIVE = textwrap.dedent("""
     asyncio.run(main())
 """)
 
-_SUBSCRIBER = textwrap.dedent("""
-    import json, sys, time, msgpack, zmq
+_SUBSCRIBER = FEED_SUB + textwrap.dedent("""
     feed, sym, expected, idle = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     latency = len(sys.argv) > 5 and sys.argv[5] == "latency"
     ctx = zmq.Context()
-    d = ctx.socket(zmq.DEALER); d.setsockopt(zmq.LINGER, 0); d.connect(feed)
-    d.send(msgpack.packb({"v": 1, "type": "hello", "id": 1}))
-    if not d.poll(5000): sys.exit("no feed")
-    hello = msgpack.unpackb(d.recv())
-    s = ctx.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM, 0); s.connect(hello["data"])
+    s = sub_socket(ctx, data_endpoint(ctx, feed, 5000))
     s.setsockopt(zmq.SUBSCRIBE, ("md|%s|" % sym).encode())
     print("READY", flush=True)
     unpackb = msgpack.unpackb

@@ -27,14 +27,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 
 import numpy as np
 import psutil
 
-from bench.common import REPO, bench_env, free_port, start, stop
+from bench.common import REPO, bench_env, cpu_s, free_port, start, stop_all, temp_path
 from bench.paced import BARE, MASSIVE, STANDIN, SUBSCRIBER
 
 PY = sys.executable
@@ -86,22 +85,10 @@ def feed_cmd(ctl: str, upstream: str, extra: list[str] = (), pre: str = "") -> l
             "--log-level", "WARNING", *extra]
 
 
-def _cpu(p: psutil.Process | None) -> float:
-    if p is None:
-        return 0.0
-    try:
-        t = p.cpu_times()
-        return t.user + t.system
-    except psutil.Error:
-        return 0.0
-
-
 def run_one(consumer: str, rate: float, seconds: float, *, compression: str | None = "deflate",
             feed_env: dict | None = None, feed_args: list[str] = (), feed_pre: str = "") -> dict:
     """One consumer on a fresh stand-in: latency quantiles (ms) and CPU % of one core per process."""
-    fd, log = tempfile.mkstemp(prefix="lat-", suffix=".json")
-    os.close(fd)
-    os.unlink(log)
+    log = temp_path("lat-")
     cfg = {"rate": rate, "batch": 5, "seconds": seconds, "compression": compression, "log": log,
            "close_after": consumer in ("massive", "bare")}
     srv, line = start([PY, "-c", STANDIN, json.dumps(cfg)], "LISTENING")
@@ -126,20 +113,16 @@ def run_one(consumer: str, rate: float, seconds: float, *, compression: str | No
         procs.append(c)
         c.stdout.readline()  # READY
         ps = {"server": psutil.Process(srv.pid), "feed": psutil.Process(feed.pid) if feed else None}
-        cpu0, t0 = {k: _cpu(p) for k, p in ps.items()}, time.monotonic()
+        cpu0, t0 = {k: cpu_s(p) for k, p in ps.items()}, time.monotonic()
         out, _ = c.communicate(timeout=seconds + 90)  # a lagging feed still works after the stand-in stops
-        cpu1, t1 = {k: _cpu(p) for k, p in ps.items()}, time.monotonic() - IDLE_S
+        cpu1, t1 = {k: cpu_s(p) for k, p in ps.items()}, time.monotonic() - IDLE_S
         t_end = time.monotonic() + seconds + 10
         while not os.path.exists(log) and time.monotonic() < t_end:  # a consumer that ended early
             time.sleep(0.02)
         with open(log) as f:
             sent = json.load(f)
     finally:
-        for p in procs[::-1]:
-            stop(p)
-        stop(srv)
-        if os.path.exists(log):
-            os.unlink(log)
+        stop_all([srv, *procs], log)
     r = json.loads(out.strip().splitlines()[-1])
     busy = max(sent["seconds"], t1 - t0 if consumer in ("feed", "ui") else 0.0)
     return summarize(consumer, rate, sent, r, {k: (cpu1[k] - cpu0[k]) / busy for k in cpu0})

@@ -18,9 +18,12 @@ Then the figures issue #17 asks for, at 1, 10 and 50 symbols:
 * **feed state per symbol at the full 2000 bars** (``max_bars``), measured in a
   fresh interpreter with the feed's modules loaded: RSS before and after 50
   symbols of 2000 bars each, so the cost of a day-long history is visible;
-* **window RSS over 2M events** (1M quick): the real window (``live-monitor ui``,
-  offscreen) on the TSLA replay (``--max --loop``), sampled every 250 ms while a
-  subscriber process counts the events: RSS at 25/50/75/100 % of them.
+* **window RSS** (:mod:`bench.window_memory`): the real window (``live-monitor
+  ui``, offscreen, a watchlist of N symbols and the chart on the first) over 2M
+  events of the TSLA replay at ``--max`` (1M quick; the chart's worst case), and
+  on the synthetic market with 1, 10 and 50 symbols (2M events each, 400k quick):
+  RSS at every tenth of the run, growth after the warm-up quarter, and the slope
+  over the second half (plateau or leak).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import time
 
 import psutil
 
+from bench import window_memory
 from bench.common import REPO, bench_env, free_port, replay_dir, start, stop
 from bench.feed_throughput import _SUBSCRIBER, _feed
 
@@ -73,13 +77,19 @@ def measure(quick: bool) -> dict:
            "rss_warm_mib": round(warm * mib, 1), "rss_end_mib": round(end * mib, 1),
            "growth_mib": round((end - warm) * mib, 1), "peak_mib": round(peak * mib, 1), "gaps": r["gaps"]}
     rows = [row] + [by_symbols(n) for n in SYMBOL_COUNTS] + [state_2000_bars(50)]
-    rows.append(window_rss(d, target))
+    rows.append(window_memory.replay_run(d, target))
+    per_n = 400_000 if quick else 2_000_000
+    rows += [window_memory.synthetic_run(list(SYMBOLS[:n]), per_n) for n in SYMBOL_COUNTS]
     return {"title": f"memory: feed and window RSS (TSLA --max --loop over {target:,} events; 1/10/50 symbols)",
             "rows": rows,
-            "notes": ["growth = RSS at the end minus RSS after the first quarter of the run",
+            "notes": ["growth = RSS at the end minus RSS after the first quarter of the run; slope = MiB per "
+                      "million events over the second half (least squares): ~0 is a plateau, > 0 keeps growing",
                       "goals (#17): feed <= 60 MiB with 50 symbols subscribed; window RSS flat over 2M events",
-                      "symbols rows: synthetic market at 10:00 New York (~360 bars each), RSS once every "
-                      "backfill is done; the 2000-bar row is the feed's state alone, in-process"]}
+                      "feed symbols rows: synthetic market at 10:00 New York (~360 bars each), RSS once every "
+                      "backfill is done; the 2000-bar row is the feed's state alone, in-process",
+                      f"window rows: the real window, a watchlist of N symbols + the chart on the first; curve_mib = "
+                      f"RSS at every tenth of the events; synthetic rows: {window_memory.RATE:,} ev/s over the N "
+                      f"symbols (as the simulator keeps up), virtual clock x{window_memory.SPEED}, {per_n:,} events"]}
 
 
 SYMBOL_COUNTS = (1, 10, 50)
@@ -181,52 +191,6 @@ def state_2000_bars(n: int) -> dict:
     return {"name": f"feed modules + {n} symbols x 2000 bars (in-process)", "rss_warm_mib": round(d["base"] / 2**20, 1),
             "rss_end_mib": round(d["after"] / 2**20, 1),
             "per_symbol_mib": round((d["after"] - d["base"]) / n / 2**20, 2)}
-
-
-def window_rss(d, target: int) -> dict:
-    """The real window's RSS while ``target`` TSLA events pass (replay --max --loop)."""
-    import tempfile
-
-    sim, line = start([sys.executable, "-m", "feed_process.sim", "--port", "0", "--replay",
-                       str(d / "TSLA-2025-07-01.jsonl.gz"), "--max", "--loop", "--log-level", "WARNING"], "LISTENING")
-    port = int(line.split()[1].rsplit(":", 1)[1])
-    with tempfile.TemporaryDirectory() as tmp:
-        env = bench_env()
-        env.update(QT_QPA_PLATFORM="offscreen", LIVE_MONITOR_UI_STATE_FILE=f"{tmp}/ui.ini",
-                   LIVE_MONITOR_DATA_DIR=tmp, XDG_CONFIG_HOME=tmp)
-        try:
-            feed, ctl = _feed(f"ws://127.0.0.1:{port}/stocks")
-            try:
-                ui = subprocess.Popen([sys.executable, "-m", "supervisor", "ui", "--feed", ctl, "--symbol", "TSLA",
-                                       "--no-restore", "--log-level", "WARNING"], cwd=REPO, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                sub = subprocess.Popen([sys.executable, "-c", _SUBSCRIBER, ctl, "TSLA", str(target), "10"], cwd=REPO,
-                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bench_env())
-                samples: list[tuple[float, int]] = []
-                try:
-                    proc = psutil.Process(ui.pid)
-                    sub.stdout.readline()  # READY
-                    t0 = time.monotonic()
-                    while sub.poll() is None and ui.poll() is None and time.monotonic() - t0 < 900:
-                        samples.append((time.monotonic() - t0, proc.memory_info().rss))
-                        time.sleep(0.25)
-                    out, _ = sub.communicate(timeout=30)
-                finally:
-                    stop(sub)
-                    stop(ui)
-            finally:
-                stop(feed)
-        finally:
-            stop(sim)
-    r = json.loads(out.strip().splitlines()[-1])
-    mib = 1 / 2**20
-
-    def at(frac: float) -> float:
-        return round(samples[min(len(samples) - 1, int(len(samples) * frac))][1] * mib, 1) if samples else 0.0
-
-    return {"name": "window (live-monitor ui TSLA)", "events": r["events"], "rss_warm_mib": at(0.25),
-            "rss_mid_mib": at(0.5), "rss_3q_mib": at(0.75), "rss_end_mib": at(1.0),
-            "growth_mib": round(at(1.0) - at(0.25), 1), "peak_mib": round(max((s[1] for s in samples), default=0) * mib, 1)}
 
 
 if __name__ == "__main__":  # python -m bench.memory [--quick]

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import textwrap
 
+from bench.common import FEED_SUB
+
 STANDIN = textwrap.dedent(r"""
     import json, random, sys, time
     from websockets.sync.server import serve
@@ -42,6 +44,8 @@ STANDIN = textwrap.dedent(r"""
     fps = min(rate / batch, float(cfg.get("max_fps", 4000))) if rate else 1000.0
     per = max(1, round(rate / fps)) if rate else 0
     period = 1.0 / fps
+    burst_tmpl = ",".join('{"ev":"T","sym":"%s","x":4,"i":"%%d","z":3,"p":%.2f,"s":100,"t":%%d,"q":%%d}'
+                          % (burst, 100.0 + (k % 7) * 0.01) for k in range(per))
     def handler(ws):
         ws.send('[{"ev":"status","status":"connected","message":"Connected Successfully"}]')
         ws.recv()
@@ -63,7 +67,11 @@ STANDIN = textwrap.dedent(r"""
             parts = []
             q0 = q
             ns = mono()
-            for _ in range(per):
+            if stamp and per:  # the desk's burst, up to 1M events/s: one format per frame, not per event
+                tms = base_ms + q // 1000
+                parts.append(burst_tmpl % tuple(v for k in range(per) for v in (ns + k, tms, q + k)))
+                q += per
+            for _ in range(0 if stamp else per):
                 # ids are unique (the feed de-duplicates by symbol, exchange and id): stamp + the event's
                 # place in the frame, a few ns off the send time
                 parts.append('{"ev":"T","sym":"%s","x":4,"i":"%d","z":3,"p":%.2f,"s":100,"t":%d,"q":%d}'
@@ -170,15 +178,10 @@ BARE = textwrap.dedent("""
 """)
 
 # The subscriber a window is: DEALER hello -> SUB md|LAT| on the data endpoint; q is wire index 8.
-SUBSCRIBER = textwrap.dedent("""
-    import json, sys, time, msgpack, zmq
+SUBSCRIBER = FEED_SUB + textwrap.dedent("""
     ctl, expected, idle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     ctx = zmq.Context()
-    d = ctx.socket(zmq.DEALER); d.setsockopt(zmq.LINGER, 0); d.connect(ctl)
-    d.send(msgpack.packb({"v": 1, "type": "hello", "id": 1}))
-    if not d.poll(10000): sys.exit("no feed")
-    hello = msgpack.unpackb(d.recv())
-    s = ctx.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM, 0); s.connect(hello["data"])
+    s = sub_socket(ctx, data_endpoint(ctx, ctl, 10000))
     print("READY", flush=True)
     s.setsockopt(zmq.SUBSCRIBE, b"md|LAT|")
     unpackb, recv, mono = msgpack.unpackb, s.recv_multipart, time.monotonic_ns

@@ -29,13 +29,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from bench.common import median_rows, repeat
 from tests.supervisor_util import Proc, cli_env
 from tests.util import REPO, free_port, stop_process, wait_until
 
@@ -119,17 +118,8 @@ def one_run(d: Path) -> dict:
 
 
 def measure(quick: bool = False) -> dict:
-    runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(2 if quick else 4):  # the first is the warm-up (page cache, .pyc)
-            d = Path(tmp) / f"run{i}"
-            d.mkdir()
-            r = one_run(d)
-            if i:
-                runs.append(r)
-    keys = list(dict.fromkeys(k for r in runs for k in r))
-    rows = [{"name": k, "median_s": round(statistics.median(r[k] for r in runs if k in r), 2),
-             "max_s": round(max(r[k] for r in runs if k in r), 2), "runs": sum(k in r for r in runs)} for k in keys]
+    runs = repeat(one_run, 1 if quick else 3, warmup=1)  # the first is the warm-up (page cache, .pyc)
+    rows = median_rows(runs)
     return {"title": "startup: time to first chart (live-monitor desktop on the simulator, offscreen)",
             "rows": rows,
             "notes": ["goals: first chart <= 2.0 s, second window <= 1.0 s (issue #17)",

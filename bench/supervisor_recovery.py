@@ -22,13 +22,13 @@ import json
 import os
 import re
 import signal
-import statistics
 import sys
 import time
 import urllib.request
 
 import psutil
 
+from bench.common import median_rows, repeat
 from shared.feed_probe import request
 from shared.models import wire
 from tests.supervisor_util import Proc, latest_state
@@ -95,20 +95,10 @@ def one_run(tmp_env: dict) -> dict:
 
 
 def measure(quick: bool = False) -> dict:
-    import tempfile
-
     from tests.supervisor_util import cli_env
 
-    runs = []
-    with tempfile.TemporaryDirectory() as d:
-        from pathlib import Path
-
-        env = cli_env(Path(d))
-        for _ in range(1 if quick else 3):
-            runs.append(one_run(env))
-    rows = [{"name": k, "median_s": round(statistics.median(r[k] for r in runs), 2),
-             "max_s": round(max(r[k] for r in runs), 2), "runs": len(runs)} for k in runs[0]]
-    return {"title": "supervisor: recovery after crashes (2 windows on the simulator)", "rows": rows,
+    runs = repeat(lambda d: one_run(cli_env(d)), 1 if quick else 3, fresh_dir=False)
+    return {"title": "supervisor: recovery after crashes (2 windows on the simulator)", "rows": median_rows(runs),
             "notes": ["windows = real PolygonDataManager in a Qt loop (tests/probe_window.py)",
                       "feed-kill -> windows full includes the windows' 3 s feed-gone detection and the new "
                       "feed's history backfill"]}

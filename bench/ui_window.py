@@ -12,6 +12,8 @@ throughput. The setup is the production one - simulator (``--replay --max``)
   beyond the 5 ms (``thread_time``) - the stall its work would cause on an idle
   machine. On a loaded one (other processes taking the cores) the wall stall
   measures the scheduler too; compare the CPU figure there.
+* **GUI CPU per event**: the GUI thread's CPU time from the first event to
+  the last over the events in between - drain, slots and repaints together.
 * **frames/s**: paint events on the chart's viewport (what was actually
   drawn), plus the chart's coalesced renders and tape pulls.
 
@@ -92,7 +94,7 @@ def _pct(xs: list[float], q: float) -> float:
 
 def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
+    from PyQt6.QtCore import QAbstractEventDispatcher, QEvent, QObject, Qt, QTimer
     from PyQt6.QtWidgets import QApplication
 
     from shared.config import Settings
@@ -128,14 +130,26 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
     probe = {"last": time.perf_counter(), "cpu": time.thread_time(), "first_event": None, "last_event": None,
              "last_n": 0, "paints0": 0, "renders0": 0, "md0": 0}
 
+    turns: list[tuple[float, float]] = []  # (end, CPU seconds) of each turn while events flow
+    turn = {"cpu": time.thread_time(), "on": False}
+
+    def turn_start() -> None:  # one turn of the loop ended
+        c = time.thread_time()
+        if turn["on"]:
+            turns.append((time.perf_counter(), c - turn["cpu"]))
+        turn["cpu"] = c
+
+    QAbstractEventDispatcher.instance().aboutToBlock.connect(turn_start)
+
     def tick() -> None:
         now = time.perf_counter()
         n = m.stats["events"]
         if n and probe["first_event"] is None:
             probe.update(first_event=now, paints0=paints.n, renders0=w.chart.renders,
-                         md0=m.stats["market_data_emits"])
+                         md0=m.stats["market_data_emits"], n0=n, cpu0=time.thread_time())
+            turn["on"] = True
         if n != probe["last_n"]:
-            probe["last_n"], probe["last_event"] = n, now
+            probe["last_n"], probe["last_event"], probe["cpu_last"] = n, now, time.thread_time()
         cpu = time.thread_time()
         if probe["first_event"] is not None:
             gaps.append(max(0.0, (now - probe["last"]) - 0.005))
@@ -145,6 +159,7 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
         # folded into a snapshot when it fell behind and re-synced).
         done = probe["last_event"] is not None and now - probe["last_event"] > IDLE_END_S
         if done or now - started > TIMEOUT_S:
+            turn["on"] = False
             app.quit()
 
     freeze_startup_heap()  # as run_ui does
@@ -160,6 +175,8 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
     # only the stalls while events flowed (the idle tail is not load)
     keep = max(1, int(len(gaps) * span / max(time.perf_counter() - first, 1e-9)))
     busy, cpu_busy = gaps[:keep], cpu_gaps[:keep]
+    QAbstractEventDispatcher.instance().aboutToBlock.disconnect(turn_start)
+    busy_turns = [c for t, c in turns if t <= end]
     out = {
         "events": m.stats["events"],
         "seconds": round(span, 2),
@@ -173,6 +190,12 @@ def _run_window(control: str, symbol: str, timeframe: str | None = None) -> dict
         "stall_max_ms": max(busy, default=0.0) * 1000,
         "cpu_stall_p95_ms": _pct(cpu_busy, 95) * 1000,
         "cpu_stall_p99_ms": _pct(cpu_busy, 99) * 1000,
+        "turn_cpu_p95_ms": _pct(busy_turns, 95) * 1000,
+        "turn_cpu_p99_ms": _pct(busy_turns, 99) * 1000,
+        "turn_cpu_max_ms": max(busy_turns, default=0.0) * 1000,
+        # the GUI thread's whole cost per event (drain, slots, repaints): load-independent throughput
+        "gui_cpu_us_per_event": ((probe.get("cpu_last", 0.0) - probe.get("cpu0", 0.0)) * 1e6
+                                 / max(1, probe["last_n"] - probe.get("n0", 0))),
         "resnapshots": m.feed_info().get("resnapshots"),
         "tape_prints": w.tape.total,
         "bars": len(w.chart.series),

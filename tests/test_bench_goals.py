@@ -72,14 +72,22 @@ def results() -> dict:
             {"name": "feed, 10 symbols subscribed", "rss_end_mib": 52.0},
             {"name": "feed, 50 symbols subscribed", "rss_end_mib": 58.5},
             {"name": "feed modules + 50 symbols x 2000 bars (in-process)", "rss_end_mib": 80.0},
-            {"name": "window (live-monitor ui TSLA)", "events": 2_000_000, "rss_end_mib": 140.0,
-             "growth_mib": 7.5}]},
+            {"name": "window, TSLA --max, 1 symbol", "events": 2_000_000, "rss_end_mib": 140.0, "peak_mib": 141.0,
+             "growth_mib": 7.5, "slope_mib_per_m": 3.1},
+            {"name": "window, 1 symbol (synthetic, 20k ev/s)", "events": 2_000_000, "rss_end_mib": 118.0,
+             "peak_mib": 118.5, "growth_mib": 1.9, "slope_mib_per_m": 1.0},
+            {"name": "window, 10 symbols (synthetic, 20k ev/s)", "events": 2_000_000, "rss_end_mib": 119.0,
+             "peak_mib": 119.0, "growth_mib": 5.5, "slope_mib_per_m": 0.2},
+            {"name": "window, 50 symbols (synthetic, 20k ev/s)", "events": 2_000_000, "rss_end_mib": 121.5,
+             "peak_mib": 122.0, "growth_mib": 0.9, "slope_mib_per_m": 0.2}]},
         "desk": {"title": "desk", "rows": [
             {"name": "burst 20k ev/s", "feed_cpu_pct": 45.0, "feed_python_pct": 30.0, "feed_zmq_io_pct": 15.0,
              "p99_ms_worst": 6.5, "p99_ms_median": 2.0, "screens": 100, "gaps": 0, "screens_with_gaps": 0,
              "limit": ""},
-            {"name": "burst 40k ev/s", "feed_cpu_pct": 90.0, "gaps": 3,
-             "limit": "feed: gaps (a screen's high-water mark)"}]},
+            {"name": "burst 40k ev/s", "feed_cpu_pct": 90.0, "gaps": 3, "offered_ev_s": 41_500.0,
+             "limit": "feed: gaps (a screen's high-water mark)"},
+            {"name": "20k, all 100 screens on the burst, direct", "limit": "machine: every core busy",
+             "offered_ev_s": 21_600.0}]},
     }
 
 
@@ -128,12 +136,30 @@ def test_every_goal_is_read_from_a_full_run_with_its_figure_and_verdict():
     assert (g["window RSS growth over the run"]["value"],
             g["window RSS growth over the run"]["verdict"]) == (7.5, "not met")
     assert (g["feed RSS growth over the run"]["value"], g["feed RSS growth over the run"]["verdict"]) == (0.3, "met")
-    assert g["window RSS, 50 symbols"]["verdict"] == "not measured"  # bench.memory has no such row
+    assert "slope +3.1 MiB/M" in g["window RSS growth over the run"]["measured"]  # the TSLA --max row
+    assert [g[f"window RSS, {n}"]["value"] for n in ("1 symbol", "10 symbols", "50 symbols")] == [118.0, 119.0, 121.5]
+    assert g["window RSS, 50 symbols"]["verdict"] == "info" and "peak 122.0" in g["window RSS, 50 symbols"]["measured"]
+    assert [g[f"window RSS growth, {n}"]["verdict"] for n in ("1 symbol", "10 symbols", "50 symbols")] == [
+        "met", "not met", "met"]
+    # a file from before the window's symbol rows: its one window row still gives the growth
+    old = results()
+    old["memory"]["rows"] = old["memory"]["rows"][:5] + [
+        {"name": "window (live-monitor ui TSLA)", "events": 1_000_000, "rss_end_mib": 127.6, "growth_mib": 36.1}]
+    og = {r["goal"]: r for r in goals.goal_memory(old)}
+    assert (og["window RSS growth over the run"]["value"], og["window RSS, 1 symbol"]["verdict"]) == (
+        36.1, "not measured")
+    bad = results()  # a run that failed (the window exited, painted nothing): its figures are not read
+    bad["memory"]["rows"][6]["error"] = "the window exited during the run"
+    bg = {r["goal"]: r for r in goals.goal_memory(bad)}
+    assert bg["window RSS, 1 symbol"]["verdict"] == bg["window RSS growth, 1 symbol"]["verdict"] == "not measured"
+    assert "the window exited" in bg["window RSS, 1 symbol"]["measured"]
 
     assert g["desk of 100: feed CPU at 20k burst"]["value"] == 45.0
     assert g["desk of 100: subscribers' p99 at 20k burst"]["value"] == 6.5
     assert g["desk of 100: gaps at 20k burst"]["verdict"] == "met"
-    assert "burst 40k ev/s: feed: gaps" in g["desk of 100: where the feed saturates"]["measured"]
+    sat = g["desk of 100: where the feed saturates"]
+    assert "burst 40k ev/s: feed: gaps" in sat["measured"] and "kept up at burst 20k ev/s" in sat["measured"]
+    assert (sat["value"], sat["verdict"]) == (41_500.0, "info")
     gui = g["GUI-thread latency p99 at 20k ev/s"]
     assert (gui["value"], gui["verdict"], gui["bench"]) == (1.4, "met", "guilat")
 
@@ -215,3 +241,11 @@ def test_a_run_writes_the_goals_into_its_results_json(tmp_path, monkeypatch, cap
     assert (g["1m pan over 2000 bars"]["value"], g["1m pan over 2000 bars"]["verdict"]) == (80.0, "met")
     assert g["5m pan over 2000 bars"]["verdict"] == "not measured"
     assert "== issue 17 goals, this run" in capsys.readouterr().out
+
+
+def test_a_desk_that_never_saturated_reads_not_measured():
+    r = results()
+    r["desk"]["rows"] = [dict(r["desk"]["rows"][0], offered_ev_s=21_600.0)] + r["desk"]["rows"][2:]
+    g = by_goal(goals.extract(r))["desk of 100: where the feed saturates"]
+    assert g["verdict"] == "not measured" and g["value"] is None
+    assert "no limit up to burst 20k ev/s" in g["measured"]  # a variant row's limit is not the ramp's

@@ -283,7 +283,7 @@ _BLOCKED_UI = textwrap.dedent("""
     import zmq
     from ui_process.feed_transport import FeedTransport
     feed = sys.argv[1]
-    pdm.RCVHWM = 20  # small queues, so a few seconds of blocking overflow them (the default holds ~1000 batches)
+    pdm.RCVHWM = 20  # small queues, so a few seconds of blocking overflow them (the default holds 100 batches)
     class SmallKernelBuffer(FeedTransport):
         # A fixed SO_RCVBUF: left to itself Linux grows a loopback socket's to tcp_rmem's max (32 MiB
         # here), which can hold the whole block, and then no gap happens at all.
@@ -391,8 +391,12 @@ def test_blocked_window_recovers_and_others_are_unaffected(replay_dir, block):
                 assert ui.poll() is None
             finally:
                 stop.set()
-                reader.join(5)
-                other.close()
+                # A ZeroMQ socket belongs to one thread: close it only once the reader is done with it
+                # (under load a poll that drains a backlog outlasts a short join).
+                if reader.is_alive():
+                    reader.join(60)
+                if not reader.is_alive():
+                    other.close()
                 stop_process(ui)
             assert feed.proc.poll() is None
 

@@ -59,14 +59,13 @@ from shared.models.market_data import (AGGREGATE_KEYS, QUOTE_KEYS, TRADE_KEYS, I
                                        normalize_symbol)
 
 from . import private_feed
-from .feed_transport import FeedTransport
+from .feed_transport import RCVHWM, FeedTransport  # RCVHWM: read at connect(); tests shrink it (a slow window)
 from .manager_core import Emit, NullIO
 from .watch_api import WatchApi
 from .watch_core import WatchCore
 
 logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 
-RCVHWM = 1_000  # read at connect(): tests shrink it to make a slow window overflow quickly
 RESOLVE_POLL_MS = 20
 _SEED_KEYS = {"trade": TRADE_KEYS, "quote": QUOTE_KEYS, "aggregate": AGGREGATE_KEYS}
 

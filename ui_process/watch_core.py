@@ -19,6 +19,7 @@ connected is shown now; the entries it has handed to the app are acknowledged
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any, Callable
 
 from shared.models import messages as m
@@ -30,6 +31,10 @@ from .manager_core import ManagerCore
 logger = logging.getLogger("live_monitor.data.polygon_data_manager")
 
 MAX_WATCHED = 500
+# Fired-alert ids remembered to drop the log's replays (on every (re)connect): twice the feed's log
+# (``feed_process.alert_book.LOG_LIMIT``, 500 entries), so a replay never holds an id forgotten here;
+# a set of every id ever seen would grow for as long as the window is open.
+LOG_IDS_KEEP = 1000
 
 
 class WatchCore(ManagerCore):
@@ -41,6 +46,7 @@ class WatchCore(ManagerCore):
         self.summaries: dict[str, dict] = {}
         self.alerts: list[dict] = []
         self.log_ids: set[int] = set()
+        self._log_order: deque[int] = deque()  # log_ids in arrival order, the oldest forgotten first
         self._wid = 0
         self._ops: dict[str, str] = {}
         self._epoch_seen: int | None = None
@@ -164,12 +170,21 @@ class WatchCore(ManagerCore):
         self.alert_stats["summaries"] += 1
         self.on_summary(body)
 
+    def _remember(self, log_id: int) -> None:
+        self.log_ids.add(log_id)
+        self._log_order.append(log_id)
+        while len(self._log_order) > LOG_IDS_KEEP:
+            self.log_ids.discard(self._log_order.popleft())
+
     def _entries(self, entries: list[dict], live: bool) -> None:
-        new = [e for e in entries if isinstance(e.get("id"), int) and e["id"] not in self.log_ids]
+        new = []
+        for e in entries:
+            if isinstance(e.get("id"), int) and e["id"] not in self.log_ids:
+                self._remember(e["id"])  # at once: an id twice in one list is shown once
+                new.append(e)
         if not new:
             return
         for e in new:
-            self.log_ids.add(e["id"])
             self.alert_stats["alerts"] += 1
             self.on_alert(dict(e, live=live, notify=live or not e.get("delivered")))
         self.alert_op("ack", upto=max(e["id"] for e in new))

@@ -29,6 +29,8 @@ from shared.market_hours import NY
 
 log = logging.getLogger(__name__)
 
+LOG_ROWS = 500  # fired alerts kept in the panel: the feed's log keeps as many (alert_book.LOG_LIMIT)
+
 KINDS = ("above", "below", "move", "volume", "high", "low", "halt", "resume", "signal")
 WITH_VALUE = ("above", "below", "move", "volume")
 
@@ -118,13 +120,14 @@ class Notifier:
     def __init__(self, sound: bool = False, icon: QIcon | None = None) -> None:
         self.sound = sound
         self.tray: QSystemTrayIcon | None = None
-        self.shown: list[str] = []
+        self.shown: list[str] = []  # the last LOG_ROWS texts notified (what a test or a look-back reads)
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(icon or QIcon())
             self.tray.show()
 
     def notify(self, title: str, text: str) -> None:
         self.shown.append(text)
+        del self.shown[:-LOG_ROWS]
         if self.tray is not None and self.tray.supportsMessages():
             self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 8000)
         else:
@@ -171,21 +174,25 @@ class AlertPanel(QWidget):
         for w in (self.defined, self.fired):
             w.setMinimumWidth(60)
         self.setMinimumWidth(120)
-        self.entries: list[dict] = []
+        self.entries: list[dict] = []  # newest first, at most LOG_ROWS (as the list shows)
+        self.total = 0  # fired alerts shown since the window opened
         self.alerts: list[dict] = []
         if hasattr(manager, "alert_fired"):
             manager.alert_fired.connect(self.on_fired)
             manager.alerts_changed.connect(self.on_alerts)
 
     def on_fired(self, e: dict) -> None:
+        # Bounded like the feed's log (LOG_ROWS, its LOG_LIMIT): the rows and the entries behind them.
+        self.total += 1
         self.entries.insert(0, e)
+        del self.entries[LOG_ROWS:]
         self.fired.insertItem(0, QListWidgetItem(entry_text(e)))
-        while self.fired.count() > 500:
+        while self.fired.count() > LOG_ROWS:
             self.fired.takeItem(self.fired.count() - 1)
         if e.get("notify"):
             self.notifier.notify(f"Alert: {e.get('symbol')}", e.get("message", ""))
             self.flash(str(e.get("symbol")))
-        self.count_changed.emit(len(self.entries))
+        self.count_changed.emit(self.total)
 
     def on_alerts(self, d: dict) -> None:
         self.alerts = list(d.get("alerts") or [])

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import QGraphicsSimpleTextItem, QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGraphicsSimpleTextItem, QVBoxLayout, QWidget
 
 from . import theme
 from .bar_series import BarSeries
@@ -44,7 +44,7 @@ from .levels import LevelLayer
 from .markers import SignalMarks
 from .messages import history_failed, history_queued
 from .overlays import OverlayLines
-from .readout import ChartMessage, readout_html, readout_values
+from .readout import ChartMessage, header_line, readout_html, readout_values
 from .sessions import SessionShade
 from .time_axis import MINUTE_STEPS, CompactAxis, FastAxis, TimeAxis, settle_axes  # noqa: F401 (re-export)
 
@@ -74,10 +74,7 @@ class ChartWidget(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
-        self.readout = QLabel(" ")
-        self.readout.setTextFormat(Qt.TextFormat.RichText)
-        self.readout.setStyleSheet(f"QLabel {{ background: {th.bg}; color: {th.text}; padding: 4px 8px;"
-                                   f" font-family: monospace; }}")
+        self.readout = header_line(th)  # re-set every render: a repaint of its line, never a relayout
         lay.addWidget(self.readout)
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.ci.layout.setSpacing(0)

@@ -21,6 +21,7 @@ from shared.market_hours import NY
 
 from . import theme
 from .bar_series import BarSeries
+from .steady_label import TextLine
 
 
 def readout_values(series: BarSeries, x: int | None) -> dict[str, Any] | None:
@@ -53,6 +54,11 @@ def readout_html(symbol: str, v: dict[str, Any] | None, th: Any, timeframe: str 
              f"<span style='color:{th.ema21}'>EMA21 {f(v['ema_21'])}</span>",
              f"<span style='color:{th.rsi}'>RSI {f(v['rsi_14'])}</span>"]
     return "&nbsp;&nbsp;".join(parts)
+
+
+def header_line(th: Any) -> TextLine:
+    """The header's widget: one monospace line in the theme's colours (a new text only repaints it)."""
+    return TextLine(" ", background=th.bg, colour=th.text, font=QFont("monospace"))
 
 
 class ChartMessage(QLabel):

@@ -16,6 +16,7 @@ from PyQt6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from . import theme
 from .messages import STATES, cause, strip_exception_names
+from .steady_label import SteadyLabel
 
 _SOURCE_BADGE = {"live": "LIVE", "delayed": "DELAYED", "simulated": "SIMULATED", "sim": "SIMULATED",
                  "replay": "REPLAY"}
@@ -176,11 +177,12 @@ class StatusBar(QStatusBar):
         self.setSizeGripEnabled(False)
         self.connection = QLabel("Connecting…")
         self.source = QLabel("FEED · CONNECTING")
-        self.age = QLabel("last event —")
-        self.rate = QLabel("— msg/s")
-        self.attempts = QLabel("reconnects —")
-        self.feed = QLabel("feed —")
-        self.errors = QLabel("")
+        # the ones re-set every second: a repaint each, no relayout of the window (steady_label.py)
+        self.age = SteadyLabel("last event —")
+        self.rate = SteadyLabel("— msg/s")
+        self.attempts = SteadyLabel("reconnects —")
+        self.feed = SteadyLabel("feed —")
+        self.errors = SteadyLabel("")
         self.addWidget(self.source)
         self.addWidget(self.connection, 1)
         sep = f"QLabel {{ padding: 0 8px; border-left: 1px solid {theme.current().border}; }}"
@@ -203,8 +205,9 @@ class StatusBar(QStatusBar):
         self.texts = texts
         th = theme.current()
         self.connection.setText(f"● {texts['connection']}")
-        self.connection.setStyleSheet(f"color: {self.LEVEL_COLOURS.get(texts['level'], th.text_dim)};"
-                                      " padding-left: 6px;")
+        css = f"color: {self.LEVEL_COLOURS.get(texts['level'], th.text_dim)}; padding-left: 6px;"
+        if self.connection.styleSheet() != css:  # a re-set style re-polishes and relayouts for nothing
+            self.connection.setStyleSheet(css)
         if self.source.text() != texts["source"] or self._badge_colour != texts.get("badge_colour"):
             self.source.setText(texts["source"])
             self._badge_colour = texts.get("badge_colour")

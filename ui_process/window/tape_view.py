@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (QAbstractScrollArea, QFrame, QHBoxLayout, QHeaderVi
 from shared.market_hours import NY
 
 from . import theme
+from .steady_label import SteadyLabel
 from .tape_buffer import BUY, BUY_LEAN, SELL, SELL_LEAN, Print, TapeBuffer
 
 COLUMNS = ("Time", "Price", "Size", "Exchange")
@@ -236,7 +237,7 @@ class TapeView(QWidget):
         self.min_size.setRange(0, 10_000_000)
         self.min_size.setSingleStep(100)
         self.min_size.setToolTip("hide prints smaller than this many shares")
-        self.count_label = QLabel("")
+        self.count_label = SteadyLabel("")  # re-set every pull (10 Hz): a repaint, not a window relayout
         self.count_label.setStyleSheet(f"color: {th.text_dim};")
         bar.addWidget(title)
         bar.addWidget(self.min_size)

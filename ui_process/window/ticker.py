@@ -2,7 +2,9 @@
 
 It renders the manager's ``market_data_updated`` dict as-is (already
 coalesced to ``ui_update_hz``); a label is only re-set when its text changed,
-so an unchanged field costs no relayout or repaint.
+so an unchanged field costs no relayout or repaint, and the values are
+:class:`~.steady_label.SteadyLabel` s, so a changed one costs a repaint of
+itself, not a relayout of the window (unless it outgrew its width).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from . import theme
+from .steady_label import SteadyLabel
 
 
 def _px(v: Any) -> str:
@@ -85,7 +88,7 @@ class TickerPanel(QFrame):
         root.addLayout(head)
 
         price_row = QHBoxLayout()
-        self.labels["last_price"] = QLabel("—")
+        self.labels["last_price"] = SteadyLabel("—")
         fp = QFont("monospace")
         fp.setPointSize(22)
         fp.setBold(True)
@@ -93,14 +96,14 @@ class TickerPanel(QFrame):
         price_row.addWidget(self.labels["last_price"])
         chg_col = QVBoxLayout()
         for k in ("change", "change_percent"):
-            lab = QLabel("—")
+            lab = SteadyLabel("—")
             fc = QFont("monospace")
             fc.setPointSize(11)
             fc.setBold(True)
             lab.setFont(fc)
             lab.setAlignment(Qt.AlignmentFlag.AlignRight)
             self.labels[k] = lab
-            chg_col.addWidget(lab)
+            chg_col.addWidget(lab, alignment=Qt.AlignmentFlag.AlignRight)
         price_row.addStretch(1)
         price_row.addLayout(chg_col)
         root.addLayout(price_row)
@@ -111,7 +114,7 @@ class TickerPanel(QFrame):
         for i, (k, title) in enumerate(self.FIELDS):
             t = QLabel(title)
             t.setStyleSheet(f"color: {th.text_dim};")
-            v = QLabel("—")
+            v = SteadyLabel("—")
             v.setFont(QFont("monospace"))
             v.setAlignment(Qt.AlignmentFlag.AlignRight)
             if k == "bid":
@@ -120,7 +123,7 @@ class TickerPanel(QFrame):
                 v.setStyleSheet(f"color: {th.down};")
             self.labels[k] = v
             grid.addWidget(t, i, 0)
-            grid.addWidget(v, i, 1)
+            grid.addWidget(v, i, 1, alignment=Qt.AlignmentFlag.AlignRight)
         root.addLayout(grid)
         root.addStretch(1)
         self._change_sign = 0

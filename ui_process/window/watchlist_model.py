@@ -71,6 +71,7 @@ class WatchlistModel(QAbstractTableModel):
     def set_symbols(self, symbols: list[str]) -> None:
         self.beginResetModel()
         self.symbols = list(dict.fromkeys(symbols))
+        self._forget()
         self.endResetModel()
 
     def add(self, sym: str) -> bool:
@@ -87,8 +88,17 @@ class WatchlistModel(QAbstractTableModel):
         if 0 <= row < len(self.symbols):
             self.beginRemoveRows(QModelIndex(), row, row)
             del self.symbols[row]
+            self._forget()
             self.endRemoveRows()
             self.rows_changed.emit(list(self.symbols))
+
+    def _forget(self) -> None:
+        """Figures only for the rows there are (the manager drops an unwatched symbol's summary too):
+        a list switched or edited all day must not keep every symbol it ever showed."""
+        keep = set(self.symbols)
+        for d in (self.data_by_sym, self._pending):
+            for sym in [s for s in d if s not in keep]:
+                del d[sym]
 
     # ---- data in
     def on_summary(self, body: dict) -> None:
