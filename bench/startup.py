@@ -9,7 +9,9 @@ The phases are the arrival times of the supervisor's log lines (each child's lin
 they come), so the breakdown is the one every launch's log shows:
 
 * ``supervisor up``  - the interpreter, imports, the probe of the feed address;
-* ``sim ready`` / ``feed ready`` - their ``LISTENING`` lines; the window is spawned beside them;
+* ``sim ready`` / ``feed ready`` - their ``LISTENING`` lines; sim, feed and window are spawned at
+  once (the supervisor binds the simulator's socket: the feed's connection waits in its backlog),
+  and the simulator warms the window's symbol as soon as it listens;
 * ``hello`` (the window reached the feed) -> ``bars`` (the first snapshot with bars: the feed's
   backfill from the simulator's REST) -> ``painted``.
 
@@ -61,6 +63,10 @@ def _at(sup: Proc, *parts: str, t0: float, after: float = 0.0, bars: bool = Fals
 def _env(d: Path) -> dict:
     env = cli_env(d)
     env.update(PYTHONUNBUFFERED="1", LIVE_MONITOR_CONFIG=os.devnull)
+    # A warm machine has the bytecode caches: the warm-up launch writes them (an installed package
+    # has them from pip). With PYTHONDONTWRITEBYTECODE (set in some CI shells) every launch compiled
+    # the project's sources again in each of the four processes (~0.1-0.15 s CPU each).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -123,7 +129,8 @@ def measure(quick: bool = False) -> dict:
                       "New window: the supervisor's spare window takes the symbol (supervisor.core); "
                       "live-monitor ui: a new process (interpreter, Qt, widgets)",
                       "every run has a fresh data directory: the history comes from the simulator's REST, "
-                      "none from the store"]}
+                      "none from the store",
+                      "bytecode caches on (PYTHONDONTWRITEBYTECODE dropped): the warm-up launch writes them"]}
 
 
 if __name__ == "__main__":  # python -m bench.startup [--quick]

@@ -102,7 +102,7 @@ class Backfiller:
         loop = asyncio.get_running_loop()
         t_end = loop.time() + self.clock_wait
         while not self.has_data() and self._wanted(st) and loop.time() < t_end:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.02)  # a short look: the first chart waits on this (bench/startup.py)
         if not self._wanted(st):
             return
         last_min = last_day = None
@@ -115,7 +115,16 @@ class Backfiller:
         span = history.minute_range(data_ms, last_min)
         dspan = history.day_range(data_ms, self.history_days, last_day)
         backoff = Backoff(*self.retry)
-        told = False
+        # the day bars are asked beside the minutes (not after them): best effort, asked once
+        days_asked = asyncio.ensure_future(self._days(st, dspan)) if dspan is not None else None
+        try:
+            await self._fetch(st, span, backoff, days_asked)
+        finally:
+            if days_asked is not None and not days_asked.done():
+                days_asked.cancel()
+
+    async def _fetch(self, st: FeedSymbol, span, backoff: Backoff, days_asked: asyncio.Future | None) -> None:
+        sym, told = st.symbol, False
         while self._wanted(st):
             bars: list[list] | None = None
             try:
@@ -130,7 +139,7 @@ class Backfiller:
             if not self._wanted(st) or (error is None and bars is None):
                 return  # dropped while we waited
             if error is None:
-                days = await self._days(st, dspan) if dspan is not None else []
+                days = await days_asked if days_asked is not None else []
                 if not self._wanted(st):
                     return
                 self._done(st, bars or [], days, span)

@@ -75,6 +75,7 @@ FLAG_RANGES: dict[str, Range] = {
     "auth_retry_delay": Range(above=0, hi=86_400),
     "busy_retry_delay": Range(above=0, hi=86_400),
     "port": PORT,
+    "listen_fd": Range(3, 10**6),                # sim --listen-fd: a descriptor the supervisor handed down
     "seed": SEED,
     "speed": Range(above=0, hi=10_000),
     "rate": Range(above=0, hi=10**7),

@@ -60,6 +60,7 @@ class ChildSpec:
     ready_timeout: float = 20.0
     env: Mapping[str, str] = field(default_factory=dict)  # added to the supervisor's environment
     symbol: str | None = None      # a window's first symbol (it reports changes itself)
+    pass_fds: tuple[int, ...] = ()  # descriptors the child inherits (the simulator's listening socket)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from shared.cli import UserError
@@ -78,22 +79,46 @@ def _label(settings: Settings) -> str:
     return f"REPLAY of {settings.sim_replay}" if settings.sim_replay else "simulator"
 
 
+def bind_sim_port(port: int) -> socket.socket | None:
+    """The simulator's listening socket, bound here (loopback) and handed down (``--listen-fd``), so
+    the feed starts beside the simulator instead of after its ``LISTENING`` line. None when the port
+    cannot be bound: the simulator then binds it itself and says why it cannot, as before."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(128)
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def _sim_ready(r) -> tuple[int, int | None]:
+    try:
+        return parse_sim_ready(r.ready_line or "")
+    except ValueError as e:
+        raise StartFailed(str(e)) from None
+
+
 async def start_backend(sup: Supervisor, settings: Settings, args: argparse.Namespace,
-                        daemon: bool = False) -> bool:
-    """Start the simulator (if upstream is sim) and the feed. Returns False if another
-    feed won the address meanwhile: then we use that one and stop what we started.
-    On a failure everything this call started is stopped again."""
+                        daemon: bool = False, warm: list[str] | tuple[str, ...] = ()) -> bool:
+    """Start the simulator (if upstream is sim) and the feed, both at once when the simulator's port
+    could be bound here. Returns False if another feed won the address meanwhile: then we use that
+    one and stop what we started. On a failure everything this call started is stopped again.
+    ``warm``: the desktop's chart symbols, which the simulator catches up before the feed asks."""
     before = set(map(id, sup.runners))
+    listener = bind_sim_port(settings.sim_port) if settings.upstream == "sim" else None
+    sim_started: asyncio.Future | None = None
     try:
         if settings.upstream == "sim":
-            sim = sim_spec(settings, args, settings.sim_port)
-            r = await sup.start(sim)
-            try:
-                port, seed = parse_sim_ready(r.ready_line or "")
-            except ValueError as e:
-                raise StartFailed(str(e)) from None
-            # Pin port and seed: a restarted simulator comes back where the feed looks, with the same tape.
-            sim.argv = sim_spec(settings, args, port, seed).argv
+            if listener is None:  # the simulator binds (and reports a taken port) itself; the feed waits
+                sim = sim_spec(settings, args, settings.sim_port, warm=warm)
+                port, seed = _sim_ready(await sup.start(sim))
+            else:
+                port, fd = listener.getsockname()[1], listener.fileno()
+                sim = sim_spec(settings, args, port, listen_fd=fd, warm=warm)
+                sim_started = asyncio.ensure_future(sup.start(sim))
             feed = sim_feed_spec(settings, args, port)
             if settings.sim_replay:
                 log.info("REPLAY: the simulator plays %s", settings.sim_replay)
@@ -101,8 +126,20 @@ async def start_backend(sup: Supervisor, settings: Settings, args: argparse.Name
             feed = feed_spec(settings, args, settings.upstream, settings.protocol)
         if daemon:  # the daemon retries the upstream forever: it serves remote windows for weeks
             feed.argv += ["--max-reconnect-attempts", "0"]
+        feed_started = asyncio.ensure_future(sup.start(feed))  # beside the simulator: its socket queues the feed
         try:
-            await sup.start(feed)
+            if sim_started is not None:
+                port, seed = _sim_ready(await sim_started)
+            if settings.upstream == "sim":
+                # Pin port and seed: a restarted simulator comes back where the feed looks, with the same tape.
+                fd = listener.fileno() if listener is not None else None
+                sim.argv = sim_spec(settings, args, port, seed, listen_fd=fd, warm=warm).argv
+        except BaseException:
+            feed_started.cancel()
+            await asyncio.gather(feed_started, return_exceptions=True)
+            raise
+        try:
+            await feed_started
         except StartFailed:
             info = await asyncio.to_thread(_probe_quietly, settings)
             if info is None:
@@ -110,10 +147,20 @@ async def start_backend(sup: Supervisor, settings: Settings, args: argparse.Name
             await sup.discard([r for r in sup.runners if id(r) not in before])
             refuse_mismatch(info, settings)
             log.info("another feed (pid %s) took %s meanwhile: using it", info.pid, settings.feed)
+            if listener is not None:
+                listener.close()
             return False
-    except (StartFailed, UserError):
-        await sup.discard([r for r in sup.runners if id(r) not in before])
+    except BaseException as e:
+        if sim_started is not None and not sim_started.done():
+            sim_started.cancel()
+            await asyncio.gather(sim_started, return_exceptions=True)
+        if listener is not None:
+            listener.close()
+        if isinstance(e, (StartFailed, UserError)):
+            await sup.discard([r for r in sup.runners if id(r) not in before])
         raise
+    if listener is not None:
+        sup.keep_open(listener)  # for the simulator's restarts, closed when the supervisor stops
     return True
 
 
@@ -182,7 +229,10 @@ async def _desktop(args: argparse.Namespace, settings: Settings, symbols: list[s
         # answers (time to first chart, bench/startup.py). A failed start stops them with the rest.
         windows = [asyncio.ensure_future(open_window(sym)) for sym in symbols]
         try:
-            on_other_feed = attached or not await start_backend(sup, settings, args)
+            # the simulator warms the charts' symbols; without --symbols the window opens its last one
+            # (only it knows which) or the first configured: warm that guess (a watched symbol anyway)
+            warm = [s for s in symbols if s] or list(settings.symbols[:1])
+            on_other_feed = attached or not await start_backend(sup, settings, args, warm=warm)
             feed = next((r for r in reversed(sup.runners) if r.spec.role == "feed"), None)
             if not on_other_feed and feed is not None:
                 sup.prefetch(feed.ready_line or "", symbols, settings.curve_dir)  # backfill while windows start

@@ -77,6 +77,7 @@ class Supervisor:
         self._spare: ChildRunner | None = None                    # the spare window, while it has no symbol
         self._spare_assign: Callable[[str], None] | None = None   # ... and its pending request, once it asked
         self._spare_starting = False
+        self._sockets: list = []  # listening sockets handed to children (the simulator's), closed at the end
 
     @property
     def child_env(self) -> dict[str, str]:
@@ -113,6 +114,15 @@ class Supervisor:
         await r.first_start()
         return r
 
+    def keep_open(self, sock) -> None:
+        """A listening socket a child inherits: open while the supervisor runs (its restarts get it too)."""
+        self._sockets.append(sock)
+
+    def _close_sockets(self, fds: tuple[int, ...] | None = None) -> None:
+        for sock in [s for s in self._sockets if fds is None or s.fileno() in fds]:
+            self._sockets.remove(sock)
+            sock.close()
+
     def add_task(self, coro, name: str) -> None:
         """A background task that ends with the supervisor."""
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -141,6 +151,7 @@ class Supervisor:
             return
         if kind == "given_up":
             log.error("%s", text)
+            self._close_sockets(r.spec.pass_fds)  # nobody will accept: connections are refused again
             print(f"live-monitor: {text}", file=sys.stderr, flush=True)
             self.notice(text)
             if r.spec.role in ("feed", "sim") and self.mode == "daemon":
@@ -205,6 +216,7 @@ class Supervisor:
         if self._windows is not None:
             await self._windows.close()
             self._windows = None
+        self._close_sockets()
         log.info("stopped")
 
     # ---- the windows' requests

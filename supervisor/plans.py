@@ -82,9 +82,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def sim_spec(settings: Settings, args: argparse.Namespace, port: int, seed: int | None = None) -> ChildSpec:
-    """The simulator. ``seed`` pins the one a first start chose (restarts replay the same tape)."""
+def sim_spec(settings: Settings, args: argparse.Namespace, port: int, seed: int | None = None, *,
+             listen_fd: int | None = None, warm: list[str] | tuple[str, ...] = ()) -> ChildSpec:
+    """The simulator. ``seed`` pins the one a first start chose (restarts replay the same tape);
+    ``listen_fd``: the listening socket the supervisor bound for it (``feed_process.sim.listen``);
+    ``warm``: the desktop's chart symbols, caught up before the feed asks for them."""
     argv = child_command("sim", "--port", str(port), *common_flags(args))
+    if listen_fd is not None:
+        argv += ["--listen-fd", str(listen_fd)]
+    if warm and not settings.sim_replay:
+        argv += ["--warm", ",".join(warm)]
     seed = settings.sim_seed if settings.sim_seed is not None else seed
     if seed is not None:
         argv += ["--seed", str(seed)]
@@ -99,7 +106,8 @@ def sim_spec(settings: Settings, args: argparse.Namespace, port: int, seed: int 
         argv += ["--speed", f"{settings.sim_speed:g}"]
     if "sim_clock" in given and not settings.sim_replay:  # a replay keeps the file's own clock
         argv += ["--clock", settings.sim_clock]
-    return ChildSpec("sim", "sim", argv, Restart.ALWAYS, ready_prefix="LISTENING ")
+    return ChildSpec("sim", "sim", argv, Restart.ALWAYS, ready_prefix="LISTENING ",
+                     pass_fds=(listen_fd,) if listen_fd is not None else ())
 
 
 def feed_spec(settings: Settings, args: argparse.Namespace, upstream: str, protocol: str,

@@ -134,7 +134,7 @@ class ChildRunner:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=child_env(os.environ, {**self.ctx.env, **self.spec.env}, os.getpid()),
             start_new_session=True, preexec_fn=child_preexec(os.getpid()) if self.ctx.pdeathsig else None,
-            limit=LINE_LIMIT)
+            pass_fds=self.spec.pass_fds, limit=LINE_LIMIT)
         self.tracker.on_start(self.ctx.clock())
         self.started_wall = time.time()
         self.first_chart = None

@@ -126,6 +126,13 @@ def test_the_desktop_logs_each_windows_first_chart(tmp_path):
         steps = [s.rsplit(" ", 1)[0] for s in m.group(3).split(", ")]
         assert steps[-1] == "painted" and {"qt", "window", "chart_data"} <= set(steps)
         assert float(m.group(1)) >= float(m.group(2))
+        # the simulator serves the socket the supervisor bound and warms the chart's symbol; the feed
+        # was started beside it, not after its LISTENING line (feed_process.sim.listen)
+        started = {k: i for i, ln in enumerate(sup.err) for k in ("started sim", "started feed", "sim ready:")
+                   if k in ln}
+        sim_line = next(ln for ln in sup.err if "started sim" in ln)
+        assert "--listen-fd" in sim_line and "--warm AAPL" in sim_line, sim_line
+        assert started["started feed"] < started["sim ready:"]
         # after the first chart a spare window waits; New window (open_window) makes it ui-MSFT
         wait_until(lambda: sup.has("spare window ready"), 60, interval=0.05, what="the spare window")
         spare_pid = int(re.search(r"spare window ready \(pid (\d+)\)", "\n".join(sup.err)).group(1))
@@ -140,3 +147,35 @@ def test_the_desktop_logs_each_windows_first_chart(tmp_path):
         assert sup.p.wait(20) == 0
     finally:
         stop_process(sup.p, timeout=10)
+
+
+def test_the_start_up_heap_is_frozen_after_the_first_chart_is_painted_not_before(qtbot, tmp_path, monkeypatch):
+    """``run_ui`` no longer collects and freezes the heap before connecting (~30 ms of the first
+    chart): the window's first-chart watch does it once the chart with bars is painted."""
+    import datetime as dt
+
+    from shared.market_hours import NY
+    from ui_process import app
+    from ui_process.polygon_data_manager import PolygonDataManager
+    from ui_process.window.main_window import MainWindow
+
+    frozen: list[int] = []
+    monkeypatch.setattr(app, "freeze_startup_heap", lambda: frozen.append(1))
+    monkeypatch.delenv("LIVE_MONITOR_SUPERVISOR", raising=False)
+    m = PolygonDataManager("tcp://127.0.0.1:1", symbol="AAPL")
+    w = MainWindow(m, feed="tcp://127.0.0.1:1", symbol="AAPL", state_file=str(tmp_path / "ui.ini"),
+                   spawner=lambda *a: None, restore=False)
+    qtbot.addWidget(w)
+    marks: dict[str, float] = {}
+    app.watch_first_chart(w, m, "AAPL", marks)
+    w.show()
+    qtbot.waitExposed(w)
+    assert frozen == [] and "painted" not in marks  # no chart with bars yet
+    t0 = int(dt.datetime(2025, 6, 27, 10, 0, tzinfo=NY).timestamp() * 1000)
+    for i in range(30):
+        m._process_aggregate({"event_type": "aggregate", "symbol": "AAPL", "timestamp": t0 + i * 60_000,
+                              "open": 100.0, "high": 100.5, "low": 99.5, "close": 100.2, "volume": 1000,
+                              "vwap": 100.1, "transactions": 10})
+    m.set_timeframe("1m")  # a full refresh, as a snapshot sends
+    qtbot.waitUntil(lambda: frozen == [1], timeout=10_000)
+    assert marks["painted"] >= marks["rendered"]

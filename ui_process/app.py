@@ -74,6 +74,9 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+FREEZE_LATEST_MS = 10_000  # without a first chart (no feed yet) the start-up heap is frozen after this
+
+
 def _keep_running_on_errors(window) -> None:
     """An exception in a Qt slot must not end the window (PyQt's default aborts).
 
@@ -180,6 +183,7 @@ def watch_first_chart(window, manager, symbol: str, marks: dict[str, float]) -> 
         log.info("first chart of %s painted", symbol)
         if supervisor_endpoint():
             report_ready(symbol, marks)
+        freeze_startup_heap()  # after the first chart, not before it: the collection is ~30 ms of it
 
     from PyQt6.QtCore import QTimer
 
@@ -192,6 +196,7 @@ def watch_first_chart(window, manager, symbol: str, marks: dict[str, float]) -> 
         view.update()
 
     window.chart.on_bars_drawn = drawn
+    QTimer.singleShot(FREEZE_LATEST_MS, lambda: "painted" in marks or freeze_startup_heap())
 
 
 def _wait_as_spare(window, marks: dict[str, float]) -> str:
@@ -252,8 +257,7 @@ def run_ui(args: argparse.Namespace, settings: Settings) -> int:
     marks["window"] = time.time()
     if getattr(args, "spare", False) and not shot:
         symbol = _wait_as_spare(window, marks)
-    watch_first_chart(window, manager, symbol, marks)
-    freeze_startup_heap()
+    watch_first_chart(window, manager, symbol, marks)  # ... which freezes the start-up heap once painted
     manager.connect()
     if not shot:
         window.show()

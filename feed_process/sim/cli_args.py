@@ -28,6 +28,12 @@ def add_sim_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("simulator")
     g.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
     g.add_argument("--port", type=int, default=8200, help="port; 0 = any free port (default 8200)")
+    g.add_argument("--listen-fd", type=int, default=None, metavar="FD",
+                   help="serve on this inherited listening socket instead of binding --host/--port "
+                        "(the supervisor's: it starts the feed beside the simulator)")
+    g.add_argument("--warm", type=_tickers, default="", metavar="SYM,SYM",
+                   help="catch these symbols up to the clock at once, before anyone subscribes "
+                        "(the desktop's chart symbols; the tape is the same either way)")
     g.add_argument("--seed", type=int, default=None,
                    help="synthetic market seed (same seed, same tape; default: a fresh one each launch, "
                         "logged and shown in /sim/status)")

@@ -50,6 +50,8 @@ class SimConfig:
     replay_data: ReplayData | None = None  # pre-loaded (tests share one load)
     wall_time: Callable[[], float] = time.time  # injected by tests: "now" for the clock decision
     mono: Callable[[], float] = time.monotonic  # what the sim clock runs on
+    listen_fd: int | None = None  # a listening socket inherited from the supervisor (:mod:`.listen`)
+    warm: list[str] = field(default_factory=list)  # symbols caught up before anyone asks (:mod:`.listen`)
 
     @property
     def source(self) -> str:
@@ -81,4 +83,6 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
                      speed=args.speed, max=args.max, loop=args.loop, keep_time=args.keep_time,
                      key=args.key, clock=args.clock, start=args.start, rate=args.rate,
                      symbols_hint=hint, faults=faults,
-                     frame_events=getattr(args, "frame_events", None) or FRAME_EVENTS)
+                     frame_events=getattr(args, "frame_events", None) or FRAME_EVENTS,
+                     listen_fd=getattr(args, "listen_fd", None),
+                     warm=[s for s in (getattr(args, "warm", None) or "").split(",") if s])

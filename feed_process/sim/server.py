@@ -32,6 +32,7 @@ from .config import SimConfig, config_from_args  # noqa: F401  (re-exported: the
 from .faults import CLOSE_1011, DROP, STALL, ConnFaults, FaultState, parse_fault
 from .endpoints import Endpoints
 from .inject import InjectError  # noqa: F401  (re-exported)
+from .listen import start_site, warm
 from .polygon import PolygonSession
 from .relay import RelaySession
 from .replay import ReplayData, load_replay
@@ -111,13 +112,12 @@ class SimServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port, reuse_address=True)
         try:
-            await site.start()
+            self.port = await start_site(self._runner, self.cfg)  # an inherited socket or host:port
         except OSError:
             await self._runner.cleanup()
             raise
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        warm(self.tape, self.cfg.warm, self.clock.now_ms())  # the desktop's charts, before they ask
         if not (self.replay is not None and self.cfg.max):
             self._pump_task = asyncio.create_task(self._pump(), name="sim-pump")
 

@@ -18,7 +18,9 @@ shared by every connection).
   symbol whose history a feed asks for jumps the queue (bench/startup.py).
   After the first, several at once: measured under load, 20 symbols one at a
   time took 2.3x as long as 6 threads at once. Each tick generates within a CPU budget (``TICK_BUDGET_S``): a
-  machine that cannot keep up lets the tape lag the clock, never the loop.
+  machine that cannot keep up lets the tape lag the clock, never the loop. The desktop's chart
+  symbols are caught up before anyone asks (``--warm``, :mod:`.listen`); a finished catch-up
+  more than ``STALE_MS`` behind the clock (warmed, never streamed) runs again in the thread.
 * :class:`ReplayPacer` - a replay on one shared clock (a client joins
   "live"); with ``loop`` the file repeats, each pass re-stamped one file-span
   later (minute aligned).
@@ -39,6 +41,7 @@ Batch = tuple[list[tuple[str, str]], list[bytes]]
 SLICE_MS = 100  # sim time generated between two looks at the budget
 MAX_CATCHUPS = 4  # catch-ups at once after the first one (which runs alone)
 TICK_BUDGET_S = 0.05  # generation per pump tick; beyond it the tape lags the clock
+STALE_MS = 10_000  # a finished catch-up this far behind the clock is run again (in the thread)
 
 
 def _tape_time(e: dict) -> int:
@@ -63,6 +66,9 @@ class SyntheticTape:
         one catch-up at a time); ``urgent`` (a history request waits for it) moves it to the front."""
         self._now = max(self._now, now)
         fut = self._catchups.get(sym)
+        if fut is not None and fut.done() and now - self.market.get(sym, now).t > STALE_MS:
+            del self._catchups[sym]  # caught up long ago (warmed, never streamed): again, not on the loop
+            fut = None
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._catchups[sym] = fut
@@ -142,6 +148,7 @@ class SyntheticTape:
             await asyncio.shield(fut)
             if self._catchups.get(sym) is fut:
                 del self._catchups[sym]
+                self.market.get(sym, now).advance(now, None)  # a warmed tape's small gap to the clock
         return list(self.market.get(sym, now).minute_bars())
 
     def daily_bars(self, sym: str, now: int, with_today: bool = True) -> list[dict]:
