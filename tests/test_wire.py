@@ -229,6 +229,8 @@ def test_mutated_valid_messages_only_ever_raise_wire_error(data):
         msg = wire.unpack(bytes(payload))
     except WireError:
         return
+    if msg["type"] != wire.BATCH:
+        return  # the mutation hit the type: a message of a type this side doesn't know is passed on as a map
     # Still a well-formed batch: expanding its events fails only with WireError.
     for a in msg["ev"]:
         try:
