@@ -34,11 +34,16 @@ import numpy as np
 import psutil
 
 from bench.common import REPO, bench_env, cpu_s, free_port, start, stop_all, temp_path
-from bench.paced import BARE, MASSIVE, STANDIN, SUBSCRIBER
+from bench.paced import BARE, MASSIVE, RELAY, RELAY_SUB, STANDIN, SUBSCRIBER
 
 PY = sys.executable
 RATES = (1_000.0, 5_000.0, 20_000.0)
+BATCH = 5  # trades per frame
 WARM_S = 0.4
+# A p99 needs samples: each consumer gets at least this many frames per rate and round in the full run
+# (25 s at 1k ev/s, 200 frames/s), and the p50 / p99 are taken over every round's frames pooled.
+MIN_FRAMES = 5_000
+MIN_SECONDS = 5.0
 IDLE_S = 1.5  # a consumer on the feed stops this long after its last trade (the direct ones at the close)
 
 # The Qt variant: the manager's core applies the events on the GUI thread; q read from the typed trade there.
@@ -89,7 +94,7 @@ def run_one(consumer: str, rate: float, seconds: float, *, compression: str | No
             feed_env: dict | None = None, feed_args: list[str] = (), feed_pre: str = "") -> dict:
     """One consumer on a fresh stand-in: latency quantiles (ms) and CPU % of one core per process."""
     log = temp_path("lat-")
-    cfg = {"rate": rate, "batch": 5, "seconds": seconds, "compression": compression, "log": log,
+    cfg = {"rate": rate, "batch": BATCH, "seconds": seconds, "compression": compression, "log": log,
            "close_after": consumer in ("massive", "bare")}
     srv, line = start([PY, "-c", STANDIN, json.dumps(cfg)], "LISTENING")
     procs: list[subprocess.Popen] = []
@@ -104,6 +109,10 @@ def run_one(consumer: str, rate: float, seconds: float, *, compression: str | No
                             env=env)
             procs.append(feed)
             script, args = (SUBSCRIBER, [ctl]) if consumer == "feed" else (_UI, [ctl])
+        elif consumer == "relay":  # the floor of the hop: bytes forwarded, nothing decoded (bench.paced.RELAY)
+            feed, line2 = start([PY, "-c", RELAY, port], "LISTENING")
+            procs.append(feed)
+            script, args = RELAY_SUB, [line2.split()[1]]
         else:
             script, args = {"massive": MASSIVE, "bare": BARE}[consumer], [port]
         env = {**bench_env(), "QT_QPA_PLATFORM": "offscreen"}
@@ -122,13 +131,15 @@ def run_one(consumer: str, rate: float, seconds: float, *, compression: str | No
         with open(log) as f:
             sent = json.load(f)
     finally:
-        stop_all([srv, *procs], log)
+        stop_all([srv, *procs], log, log + ".part")
     r = json.loads(out.strip().splitlines()[-1])
-    busy = max(sent["seconds"], t1 - t0 if consumer in ("feed", "ui") else 0.0)
-    return summarize(consumer, rate, sent, r, {k: (cpu1[k] - cpu0[k]) / busy for k in cpu0})
+    busy = max(sent["seconds"], t1 - t0 if consumer in ("feed", "ui", "relay") else 0.0)
+    used = {k: cpu1[k] - cpu0[k] for k in cpu0}
+    return summarize(consumer, rate, sent, r, {k: v / busy for k, v in used.items()}, used["feed"])
 
 
-def summarize(consumer: str, rate: float, sent: dict, r: dict, cpu: dict) -> dict:
+def summarize(consumer: str, rate: float, sent: dict, r: dict, cpu: dict, hop_cpu_s: float = 0.0) -> dict:
+    """Quantiles of one run; ``cpu``: each process's share of a core, ``hop_cpu_s``: the feed's (relay's) CPU."""
     fq, fns = np.asarray(sent["q"], dtype=np.int64), np.asarray(sent["ns"], dtype=np.int64)
     q, ns = np.asarray(r["q"], dtype=np.int64), np.asarray(r["ns"], dtype=np.int64)
     wall = sent["seconds"] or 1e-9
@@ -142,8 +153,12 @@ def summarize(consumer: str, rate: float, sent: dict, r: dict, cpu: dict) -> dic
     if len(lat) < 50:
         return row
     row.update(p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)), max_ms=float(lat[-1]),
+               frames=int(len(lat) // BATCH),
                cpu_consumer=100 * r["cpu_s"] / (r["wall_s"] or wall) if consumer != "ui" else None,
-               cpu_server=100 * cpu["server"], cpu_feed=100 * cpu["feed"] if cpu["feed"] else None)
+               cpu_server=100 * cpu["server"], cpu_feed=100 * cpu["feed"] if cpu["feed"] else None,
+               # CPU-us per event received, of the consumer's processes (the GUI process is not measured)
+               cpu_us_ev=1e6 * (r["cpu_s"] + hop_cpu_s) / len(q) if consumer != "ui" else None,
+               _lat=lat.astype(np.float32))  # every matched trade, for the pooled quantiles (not saved)
     return row
 
 
@@ -156,6 +171,8 @@ def _spread(vals: list[float]) -> str:
 
 
 def table(runs: list[dict], consumers: list[str], rates=RATES) -> list[dict]:
+    """One row per consumer and rate: p50 / p99 over every round's trades pooled (a p99 of 3 rounds of
+    5,000 frames rests on 150 frames, not 50), the rounds' own p50 / p99 spread, CPU medians."""
     rows = []
     for rate in rates:
         base = None
@@ -165,14 +182,22 @@ def table(runs: list[dict], consumers: list[str], rates=RATES) -> list[dict]:
                 rows.append({"name": f"{cons} @ {rate / 1000:g}k ev/s", "p50_ms": None})
                 continue
             med = {k: statistics.median([r[k] for r in rs if r.get(k) is not None] or [0.0])
-                   for k in ("p50_ms", "p99_ms", "max_ms", "cpu_consumer", "cpu_feed", "cpu_server")}
+                   for k in ("p50_ms", "p99_ms", "max_ms", "cpu_consumer", "cpu_feed", "cpu_server", "cpu_us_ev")}
+            lats = [r["_lat"] for r in rs if r.get("_lat") is not None]
+            if len(lats) == len(rs):
+                pooled = np.concatenate(lats)
+                med["p50_ms"], med["p99_ms"] = (float(np.percentile(pooled, q)) for q in (50, 99))
+            hop = cons in ("feed", "ui", "relay")
             row = {"name": f"{cons} @ {rate / 1000:g}k ev/s", "rounds": len(rs),
+                   "frames": sum(r.get("frames", 0) for r in rs),
                    "p50_ms": med["p50_ms"], "p99_ms": med["p99_ms"],
                    "p50_spread": _spread([r["p50_ms"] for r in rs]), "p99_spread": _spread([r["p99_ms"] for r in rs]),
                    "max_ms": med["max_ms"], "lost": sum(r["sent"] - r["received"] for r in rs),
                    "cpu_consumer_pct": round(med["cpu_consumer"], 1) if cons != "ui" else None,
-                   "cpu_feed_pct": round(med["cpu_feed"], 1) if cons in ("feed", "ui") else None,
-                   "cpu_server_pct": round(med["cpu_server"], 1)}
+                   "cpu_feed_pct": round(med["cpu_feed"], 1) if hop else None,
+                   "cpu_server_pct": round(med["cpu_server"], 1),
+                   # issue 17: the feed path costs 1.5x massive's CPU (feed or relay + its subscriber)
+                   "cpu_us_per_event": round(med["cpu_us_ev"], 1) if cons != "ui" else None}
             if cons == "massive":
                 base = med
             elif base is not None:
@@ -182,34 +207,51 @@ def table(runs: list[dict], consumers: list[str], rates=RATES) -> list[dict]:
     return rows
 
 
+def seconds_for(rate: float, quick: bool) -> float:
+    """A consumer's stream at ``rate``: the quick run's 1.2 s, else MIN_FRAMES frames (>= MIN_SECONDS)."""
+    return 1.2 if quick else max(MIN_SECONDS, MIN_FRAMES * BATCH / rate)
+
+
+CONSUMERS = ["massive", "bare", "relay", "feed"]
+
+
 def measure(quick: bool, variant: bool = False, compression: str | None = "deflate",
-            rounds: int | None = None, seconds: float | None = None) -> dict:
-    seconds = seconds or (1.2 if quick else 5.0)
+            rounds: int | None = None, seconds: float | None = None, consumers: list[str] | None = None) -> dict:
     rounds = rounds or (1 if quick else 3)
-    consumers = ["massive", "bare", "feed"] + (["ui"] if variant else [])
+    consumers = list(consumers or CONSUMERS) + (["ui"] if variant else [])
     runs = []
-    for _ in range(rounds):
+    for i in range(rounds):
+        order = consumers[i % len(consumers):] + consumers[:i % len(consumers)]  # no consumer always first
         for rate in RATES:
-            for cons in consumers:
-                runs.append(run_one(cons, rate, seconds, compression=compression))
+            for cons in order:
+                runs.append(run_one(cons, rate, seconds or seconds_for(rate, quick), compression=compression))
     load = os.getloadavg()[0]
+    for r in runs:
+        r.pop("_lat", None)
+    secs = ", ".join(f"{seconds or seconds_for(rate, quick):g} s at {rate / 1000:g}k" for rate in RATES)
     return {"title": "latency: paced stand-in (frames of 5 trades) -> consumer process, matched by trade id",
             "rows": table(runs, consumers),
-            "notes": [f"{rounds} round(s) of {seconds:g} s per consumer per rate; first {WARM_S} s dropped; "
-                      "figures are the median of the rounds, *_spread min-max",
+            "notes": [f"{rounds} round(s) per consumer per rate ({secs}); consumers in turn, the order rotated "
+                      f"each round; first {WARM_S} s dropped; p50_ms / p99_ms over every round's trades pooled, "
+                      "*_spread the rounds' own min-max; frames: frames matched over the rounds",
                       f"stand-in compression: {compression or 'off'} (clients as shipped negotiate what is offered)",
-                      "cpu_*_pct: % of one core over the stream; cpu_feed is the feed process (Python + ZeroMQ I/O "
-                      "threads), cpu_consumer the subscriber/client process",
+                      "relay: the floor of the hop - a process that forwards each frame's bytes on a ZeroMQ PUB "
+                      "from picows' frame callback (no decode) to a subscriber process (orjson); the same four "
+                      "thread wake-ups per frame as the feed path",
+                      "cpu_*_pct: % of one core over the stream; cpu_feed is the feed (or relay) process (Python + "
+                      "ZeroMQ I/O threads), cpu_consumer the subscriber/client process; cpu_us_per_event: both",
                       "goal (issue 17): feed p50 within +0.1 ms of massive, p99 at or below it",
                       f"load average at the end: {load:.1f} on {os.cpu_count()} cores (noisy if > 1)"],
             "runs": runs}
 
 
 if __name__ == "__main__":  # python -m bench.latency [--quick] [--variant] [--no-compression] [--rounds N]
+    # [--consumers massive,feed]
     a = sys.argv[1:]
     rounds = int(a[a.index("--rounds") + 1]) if "--rounds" in a else None
+    only = a[a.index("--consumers") + 1].split(",") if "--consumers" in a else None
     res = measure("--quick" in a, variant="--variant" in a or "ui" in a,
-                  compression=None if "--no-compression" in a else "deflate", rounds=rounds)
+                  compression=None if "--no-compression" in a else "deflate", rounds=rounds, consumers=only)
     from bench.__main__ import print_table
 
     print_table(res["title"], res["rows"])

@@ -36,7 +36,7 @@ import textwrap
 from bench.common import FEED_SUB
 
 STANDIN = textwrap.dedent(r"""
-    import json, random, sys, time
+    import json, os, random, sys, time
     from websockets.sync.server import serve
     cfg = json.loads(sys.argv[1])
     rate, batch, seconds = float(cfg["rate"]), int(cfg.get("batch", 5)), float(cfg["seconds"])
@@ -99,9 +99,10 @@ STANDIN = textwrap.dedent(r"""
             d = nxt - time.monotonic()
             if d > 0:
                 time.sleep(d)
-        if cfg.get("log"):
-            with open(cfg["log"], "w") as f:
+        if cfg.get("log"):  # written aside and renamed: the bench never reads half a log
+            with open(cfg["log"] + ".part", "w") as f:
                 json.dump({"q": log_q, "ns": log_ns, "events": q, "seconds": time.monotonic() - t0}, f)
+            os.replace(cfg["log"] + ".part", cfg["log"])
         if cfg.get("close_after"):  # a direct client ends on the close; a feed would reconnect, so not there
             ws.close()
             return
@@ -201,6 +202,64 @@ SUBSCRIBER = FEED_SUB + textwrap.dedent("""
         for a in m["ev"]:
             if a[0] == "T" and len(a) > 8 and a[8] is not None:
                 qs.append(a[8]); ns.append(now)
+        cpu1 = time.process_time(); t1 = time.perf_counter()
+    print(json.dumps({"q": qs, "ns": ns, "cpu_s": cpu1 - cpu0, "wall_s": t1 - t0}))
+""")
+
+# The floor of any "feed -> ZeroMQ -> subscriber" design, for the latency bench: a relay process that does
+# nothing but forward each upstream frame's bytes (picows, as the feed reads; published from inside picows'
+# frame callback, no decode, no loop turn) on a ZeroMQ PUB, and a subscriber process that decodes them with
+# orjson. Same wake-ups as the feed path (relay loop, its ZeroMQ I/O thread, the subscriber's I/O thread,
+# the subscriber), the least Python per frame. argv: port; prints "LISTENING <data endpoint>" once bound,
+# then waits for the subscriber's subscription before it subscribes upstream (the stream starts then).
+RELAY = textwrap.dedent("""
+    import asyncio, sys, picows, zmq
+    port = sys.argv[1]
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.XPUB); pub.setsockopt(zmq.LINGER, 0); pub.setsockopt(zmq.SNDHWM, 0)
+    pub.bind("tcp://127.0.0.1:*")
+    print("LISTENING", pub.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+    pub.recv()  # the subscriber's subscription
+    send, TOPIC, TEXT = pub.send_multipart, b"md|LAT|", picows.WSMsgType.TEXT
+    class L(picows.WSListener):
+        step = 0
+        def on_ws_frame(self, t, frame):
+            if frame.msg_type is not TEXT:
+                return
+            if self.step == 2:
+                send([TOPIC, frame.get_payload_as_bytes()])
+            elif self.step == 0:
+                t.send(TEXT, b'{"action":"auth","params":"bench"}'); self.step = 1
+            elif b"auth_success" in frame.get_payload_as_bytes():
+                t.send(TEXT, b'{"action":"subscribe","params":"T.LAT"}'); self.step = 2
+    async def main():
+        t, _ = await picows.ws_connect(L, "ws://127.0.0.1:" + port, max_frame_size=2**24)
+        await t.wait_disconnected()
+    asyncio.run(main())
+""")
+
+# The relay's subscriber: SUB on the relay's endpoint, orjson per frame, q per trade (argv: endpoint ...).
+RELAY_SUB = textwrap.dedent("""
+    import json, sys, time, orjson, zmq
+    ep, expected, idle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM, 0); s.connect(ep)
+    print("READY", flush=True)
+    s.setsockopt(zmq.SUBSCRIBE, b"md|LAT|")
+    recv, loads, mono = s.recv_multipart, orjson.loads, time.monotonic_ns
+    qs, ns = [], []
+    cpu0 = t0 = cpu1 = t1 = 0.0
+    while len(qs) < expected:
+        if not s.poll(20000 if not qs else int(idle * 1000)):
+            break
+        topic, payload = recv()
+        now = mono()
+        if not qs:
+            cpu0 = time.process_time(); t0 = time.perf_counter()
+        for e in loads(payload):
+            q = e.get("q")
+            if q is not None:
+                qs.append(q); ns.append(now)
         cpu1 = time.process_time(); t1 = time.perf_counter()
     print(json.dumps({"q": qs, "ns": ns, "cpu_s": cpu1 - cpu0, "wall_s": t1 - t0}))
 """)

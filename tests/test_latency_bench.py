@@ -71,3 +71,26 @@ def test_stamped_trades_have_unique_ids_the_feed_keeps_all():
     for f in frames:
         ts = [int(e["i"]) for e in f if e["ev"] == "T"]
         assert ts == sorted(ts) and ts[-1] - ts[0] < len(f)
+
+
+def test_the_relay_floor_hands_every_trade_through_its_hop():
+    r = run_one("relay", 1000.0, 0.6)
+    assert r["sent"] > 0 and r["received"] == r["sent"], r
+    assert r["cpu_feed"] is not None and r["cpu_us_ev"] > 0, r
+
+
+def test_the_table_pools_the_rounds_trades_for_its_quantiles():
+    from bench.latency import table
+
+    sent = {"q": list(range(0, 5000, 5)), "ns": [i * 1_000_000 for i in range(1000)], "events": 5000, "seconds": 1.0}
+
+    def run(delay_ms: float) -> dict:
+        got = {"q": list(range(5000)), "ns": [(q // 5) * 1_000_000 + int(delay_ms * 1e6) for q in range(5000)],
+               "cpu_s": 0.1, "wall_s": 1.0}
+        return summarize("feed", 1000.0, sent, got, {"server": 0.1, "feed": 0.2}, 0.2)
+
+    # three rounds: two at 1 ms, one at 9 ms; the median of the rounds' p99 would say 1 ms, the pooled p99 9 ms
+    rows = table([run(1.0), run(1.0), run(9.0)], ["feed"], rates=(1000.0,))
+    (row,) = rows
+    assert row["rounds"] == 3 and abs(row["p50_ms"] - 1.0) < 1e-6 and abs(row["p99_ms"] - 9.0) < 1e-6, row
+    assert row["p99_spread"] == "1.00-9.00" and row["cpu_us_per_event"] > 0

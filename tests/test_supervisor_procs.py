@@ -36,7 +36,8 @@ def tagged(tag: str) -> list[psutil.Process]:
 
 
 def pid_of(tag: str, name: str) -> int | None:
-    ps = [p for p in tagged(tag) if f"{tag}-{name}" in p.cmdline()]
+    # the command line tagged() read: asking again races a child that exits meanwhile (ZombieProcess)
+    ps = [p for p in tagged(tag) if f"{tag}-{name}" in p.info["cmdline"]]
     return ps[0].pid if len(ps) == 1 else None
 
 
