@@ -92,6 +92,7 @@ def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: d
     messages in the frame); every event not added left one ``(kind, reason)`` in ``errors``.
     """
     statuses: list[Status] = []
+    sym: Any = None
     n_errors = len(errors)
     lo, hi, cap = MIN_MS, MAX_MS, DEDUP_WINDOW  # locals: this loop runs per event
     last: Any = None  # frames are runs of one symbol: look its list (and de-dup memory) up once a run
@@ -102,27 +103,10 @@ def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: d
     room = 0  # ids cur takes before it becomes old: a countdown, not len(cur) per trade
     for e in evs:
         cls = type(e)
-        if cls is Status:
-            statuses.append(e)
-            continue
-        sym = e.sym
-        if sym != last:
-            got = batches.get(sym)
-            if got is None:
-                if (sym not in wanted) if wanted is not None else not valid_symbol(sym):
-                    errors.append(_unwanted(sym, wanted))
-                    last = None
-                    continue
-                got = batches[sym] = []
-            lst, last = got, sym
-            if seen is not None:
-                pair = seen.get(sym)
-                if pair is None:
-                    pair = seen[sym] = [{}, {}]
-                cur, old = pair
-                room = cap - len(cur)
         try:
             if cls is Trade:
+                sym = e.sym
+                SYMBOL_RUN
                 t = e.t
                 if not lo <= t < hi:
                     t = to_ms(t)
@@ -153,16 +137,41 @@ def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: d
                 c = e.c
                 lst.append(TRADE_ARRAY)
             elif cls is Quote:
+                sym = e.sym
+                SYMBOL_RUN
                 t = e.t
                 if not lo <= t < hi:
                     t = to_ms(t)
                 ind = e.i
                 lst.append(QUOTE_ARRAY)
+            elif cls is Status:
+                statuses.append(e)
             else:
+                sym = e.sym
+                SYMBOL_RUN
                 lst.append(_rare(e))
         except InvalidEvent as x:
             msg = str(x)
             errors.append((x.kind, msg if sym in msg else f"{sym}: {msg}"))
     return len(evs) - len(statuses) - (len(errors) - n_errors), statuses
 '''
-build = compile_into(globals(), _BUILD_SRC.replace("TRADE_ARRAY", _display("T")).replace("QUOTE_ARRAY", _display("Q")), "build")
+# A symbol's run: its list and de-dup memory looked up when the symbol changes. Written once, put in each
+# kind's branch: ``e.sym`` read where one struct type only passes keeps the interpreter's attribute
+# cache for that type (one shared read, seeing trades and quotes in turn, cost ~4 % more).
+_SYMBOL_RUN = """if sym != last:
+                    got = batches.get(sym)
+                    if got is None:
+                        if (sym not in wanted) if wanted is not None else not valid_symbol(sym):
+                            errors.append(_unwanted(sym, wanted))
+                            last = None
+                            continue
+                        got = batches[sym] = []
+                    lst, last = got, sym
+                    if seen is not None:
+                        pair = seen.get(sym)
+                        if pair is None:
+                            pair = seen[sym] = [{}, {}]
+                        cur, old = pair
+                        room = cap - len(cur)"""
+build = compile_into(globals(), _BUILD_SRC.replace("SYMBOL_RUN", _SYMBOL_RUN).replace("TRADE_ARRAY", _display("T"))
+                     .replace("QUOTE_ARRAY", _display("Q")), "build")
