@@ -20,6 +20,7 @@ thresholds); ``gc_collections`` says how many collections the run paid for.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import hashlib
 import json
@@ -49,10 +50,16 @@ class _Sink:
                 self.h.update(p)
 
 
-def frames_of(path: Path, frame_events: int) -> list[bytes]:
+@functools.lru_cache(maxsize=1)  # the payload test cuts one file several ways
+def _replay(path: Path):
     from feed_process.sim.replay import load_replay
 
-    return [c.frame for c in load_replay(path, keep_time=True).framed(frame_events).chunks]
+    return load_replay(path, keep_time=True)
+
+
+def frames_of(path: Path, frame_events: int) -> list[bytes]:
+    """The simulator's data frames for ``path`` at ``--frame-events frame_events``."""
+    return [c.frame for c in _replay(Path(path)).framed(frame_events).chunks]
 
 
 def one_pass(frames: list[bytes], per_read: int, digest: bool = False) -> dict[str, Any]:
