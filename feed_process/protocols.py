@@ -120,7 +120,7 @@ class _Core:
         self.ready = False
         self.counters: Counter[str] = Counter()
         self.pending: set[str] = set()
-        self._seen: dict[str, list[dict]] = {}  # de-dup memory per symbol (events.build)
+        self._seen: dict[str, list[dict]] = {}  # de-dup memory per symbol (arrays.build)
 
     def _new_connection(self) -> None:
         self.ready = False
