@@ -1,4 +1,4 @@
-"""Upstream market events: the ONE set of validation rules, and the one way to wire arrays.
+"""Upstream market events: the ONE set of validation rules (the wire arrays are built in :mod:`.arrays`).
 
 Why it looks like this
 ----------------------
@@ -259,7 +259,6 @@ def normalize(raw: Any) -> dict:
         raise InvalidEvent("wrong_type", "a status message is not a market event")
     (sym, (arr,)), = batches.items()
     return event_to_dict(sym, arr)
-
 
 
 def __getattr__(name: str) -> Any:
