@@ -45,7 +45,9 @@ from typing import Any, Iterable
 import msgspec
 import orjson
 
-from shared.models.events import ANY, EVENT, FRAME, MAX_DEPTH, RAW_LIST, build, decode_dict, diagnose, short, too_deep
+from shared.models.arrays import build
+from shared.models.events import (ANY, EVENT, FRAME, MAX_DEPTH, RAW_LIST, Status, decode_dict, diagnose, short,
+                                   too_deep)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ class _Core:
         self.ready = False
         self.counters: Counter[str] = Counter()
         self.pending: set[str] = set()
-        self._seen: dict[str, list[dict]] = {}  # de-dup memory per symbol (events.build)
+        self._seen: dict[str, list[dict]] = {}  # de-dup memory per symbol (arrays.build)
 
     def _new_connection(self) -> None:
         self.ready = False
@@ -206,18 +208,31 @@ class PolygonCore(_Core):
         return self._finish(out, evs)
 
     def receive_many(self, frames: list[bytes]) -> list[Output]:
-        """Data frames (no status in them) as one Output: each decoded alone, exactly as :meth:`receive`
-        would (a refused frame re-read event by event, so a bad frame or event costs only itself), then
-        the events of all of them built in one pass - one de-dup, one lookup per symbol run."""
-        out = Output()
+        """The frames one socket read brought, each decoded alone exactly as :meth:`receive` would, in
+        order: one Output per run of data frames, their events built in one pass (one de-dup, one
+        lookup per symbol run); a frame with a status (it changes the connection's state, so it keeps
+        its own Output) or one the typed decode refused (re-read event by event) gets its own Output.
+        So a bad frame or event costs only itself, and the result is what frame-by-frame gives."""
+        outs: list[Output] = []
         evs: list = []
         decode = FRAME.decode
         for f in frames:
             try:
-                evs += decode(f)
+                got = decode(f)
             except _DECODE_ERRORS:
-                evs += self._per_event(out, f)
-        return [self._finish(out, evs)]
+                got = None
+            else:
+                if Status not in map(type, got):  # in C, per event: cheaper than a scan of the bytes
+                    evs += got
+                    continue
+            if evs:
+                outs.append(self._finish(Output(), evs))
+                evs = []
+            out = Output()
+            outs.append(self._finish(out, got if got is not None else self._per_event(out, f)))
+        if evs:
+            outs.append(self._finish(Output(), evs))
+        return outs
 
     def _receive_slow(self, frame: str | bytes) -> Output:
         """The per-event path on its own (tests compare it with the fast path)."""

@@ -114,23 +114,32 @@ class Publisher:
         """The frames one socket read brought, as one: every event decoded once, then one fold and one
         message per symbol for all of them (a symbol's events in the frames' order). Never raises.
 
-        Returns the Outputs for the client's bookkeeping (data time, acks, replies): one per frame
-        decoded alone, one per run of data frames built together (``_decode_all``)."""
+        Returns the Outputs for the client's bookkeeping (data time, acks, replies): the core's
+        ``receive_many`` gives one per run of data frames built together and one per frame that must
+        stay alone (a status); a core without it, one per frame."""
         if len(frames) == 1:
             return [self.handle_frame(frames[0])]
         outs: list[Output | None] = []
         try:
             outs = self._decode_all(frames)
-            merged: dict[str, list[list]] = {}
+            merged: dict[str, list[list]] | None = None
+            copied: set[str] = set()
             for out in outs:
                 if out is None:
                     continue
-                for sym, lst in out.batches.items():
-                    m = merged.get(sym)
-                    if m is None:
-                        merged[sym] = list(lst)  # a copy: the Output keeps its own events
+                if out.batches:
+                    if merged is None:
+                        merged = dict(out.batches)  # the lists are the Output's: copied before extending
                     else:
-                        m.extend(lst)
+                        for sym, lst in out.batches.items():
+                            m = merged.get(sym)
+                            if m is None:
+                                merged[sym] = lst
+                            elif sym in copied:
+                                m.extend(lst)
+                            else:
+                                merged[sym] = m + lst
+                                copied.add(sym)
                 if out.errors:
                     self.report(out.errors)
                     out.errors = []
@@ -141,28 +150,11 @@ class Publisher:
         return outs
 
     def _decode_all(self, frames: list[bytes]) -> list[Output | None]:
-        """Runs of data frames (no ``"status"`` in them: a status changes the connection's state, so it
-        keeps its own Output) go to the core's ``receive_many``; every other frame alone, in order."""
         many = getattr(self.core, "receive_many", None)
-        outs: list[Output | None] = []
-        run: list[bytes] = []
-        for f in frames:
-            if many is not None and b'"status"' not in f:
-                run.append(f)
-                continue
-            if run:
-                outs.extend(self._receive_run(many, run))
-                run = []
-            outs.append(self._receive_one(f))
-        if run:
-            outs.extend(self._receive_run(many, run))
-        return outs
-
-    def _receive_run(self, many, run: list[bytes]) -> list[Output | None]:
-        if len(run) == 1:
-            return [self._receive_one(run[0])]
+        if many is None:
+            return [self._receive_one(f) for f in frames]
         try:
-            return many(run)
+            return many(frames)
         except Exception as e:  # the cores promise not to raise; if one does, count and go on
             self.internal("decode", e)
             return [None]

@@ -157,14 +157,14 @@ def test_seed_dicts_from_structs_equal_those_from_arrays():
 
 
 def test_the_builders_arrays_come_from_the_wire_structs_fields(monkeypatch):
-    from shared.models import events
+    from shared.models import arrays
 
     class Wider(m.TradeEv, tag="T"):
         p2: float | None = None     # a field the upstream struct does not have
 
-    assert events._display("T").startswith("['T', t, e.p, e.s, e.x, c if c is not None else [], i,")
-    monkeypatch.setitem(events._WIRE, "T", Wider)
+    assert arrays._display("T").startswith("['T', t, e.p, e.s, e.x, c if c is not None else [], i,")
+    monkeypatch.setitem(arrays._WIRE, "T", Wider)
     with pytest.raises(TypeError, match="T.p2 has no source"):
-        events._display("T")  # loud at import, not a silently shorter array
-    monkeypatch.setitem(events._FROM, "T", {**events._FROM["T"], "p2": "e.p"})
-    assert events._display("T").endswith(", trft, e.p]")
+        arrays._display("T")  # loud at import, not a silently shorter array
+    monkeypatch.setitem(arrays._FROM, "T", {**arrays._FROM["T"], "p2": "e.p"})
+    assert arrays._display("T").endswith(", trft, e.p]")

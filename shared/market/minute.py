@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from shared import market_hours
 
-from .conditions import ALL, FLAGS1, FLAGS1_EXT, HL, LAST, VOL, flags, flags_ext
+from .conditions import _COMBO, _COMBO_EXT, ALL, FLAGS1, FLAGS1_EXT, HL, LAST, VOL, flags, flags_ext
 from .history import CT, LIVE, MINUTE, OT, PROV, PV, BarHistory, C, H, K, L, N, O, S, V, new_bar, upstream_bar
 
 _NEVER = -(1 << 62)
@@ -81,7 +81,7 @@ class MinuteBars:
         span = self.bucket
         fs = f[S] if f is not None else _NEVER
         fe = fs + span
-        f1, fx = (FLAGS1_EXT, flags_ext) if self._ext else (FLAGS1, flags)
+        f1, fx, fc = (FLAGS1_EXT, flags_ext, _COMBO_EXT) if self._ext else (FLAGS1, flags, _COMBO)
         last_trade = last_quote = None
         for a in lst:
             code = a[0]
@@ -91,13 +91,14 @@ class MinuteBars:
                 t = a[1]
                 if fs <= t < fe:
                     b = f
-                    m = ALL if not c else (f1.get(c[0], ALL) if len(c) == 1 else fx(c))
+                    # several conditions: flags()' own cache first, a call only for a combination not seen yet
+                    m = ALL if not c else (f1.get(c[0], ALL) if len(c) == 1 else (fc.get(tuple(c)) or fx(c)))
                 else:
                     b, m = self._elsewhere(t, c, a)
                     f = self.forming
                     fs = f[S] if f is not None else _NEVER
                     fe = fs + span
-                    f1, fx = (FLAGS1_EXT, flags_ext) if self._ext else (FLAGS1, flags)
+                    f1, fx, fc = (FLAGS1_EXT, flags_ext, _COMBO_EXT) if self._ext else (FLAGS1, flags, _COMBO)
                     if b is None:
                         continue
                 if not m:

@@ -1,4 +1,4 @@
-"""Upstream market events: the ONE set of validation rules, and the one way to wire arrays.
+"""Upstream market events: the ONE set of validation rules (the wire arrays are built in :mod:`.arrays`).
 
 Why it looks like this
 ----------------------
@@ -20,11 +20,10 @@ Why it looks like this
   go through ``msgspec.convert`` with the same structs; the relay's standard
   spelling (``event_type, symbol, price ...``) is renamed to the Polygon one
   first (:func:`from_standard`).
-* **One builder, one layout.** :func:`build` turns decoded structs into wire arrays,
-  written from the wire structs' fields (``shared/models/messages.py``; see
-  "wire arrays" below: generated list displays, inline in the hot loop) for the feed's cores and for
-  :func:`normalize`: unit of timestamps, OHLC consistency, trade de-dup, the
-  wanted-symbol filter. Rejections are ``(kind, reason)`` pairs the caller counts.
+* **One builder, one layout.** ``build`` (:mod:`.arrays`, re-exported here) turns decoded
+  structs into wire arrays, written from the wire structs' fields, for the feed's cores and
+  for :func:`normalize`: unit of timestamps (:func:`to_ms`, here), OHLC consistency, trade
+  de-dup, the wanted-symbol filter. Rejections are ``(kind, reason)`` pairs the caller counts.
 
 Timestamps: integers; epoch ms in [1990, 2200). The same instant in s, µs or
 ns (decided by magnitude, the windows do not overlap) is brought to ms - the
@@ -39,15 +38,10 @@ from typing import Annotated, Any, Union
 import msgspec
 from msgspec import Meta, Struct, field
 
-from . import messages as wire_structs
-from .layout import compile_into, display
 from .market_data import InvalidEvent, valid_symbol
 from .spelling import from_standard
 from .types import (MAX_INT, MAX_MS, MAX_PRICE, MIN_MS, Codes, Count, Level, Price, Signed,  # noqa: F401
                     Stamp, Text)
-
-DEDUP_WINDOW = 2048           # trade ids remembered per symbol: the last 2048 to 4096 (two generations)
-
 
 # Fields are declared in the order Polygon sends them (the spec's examples, the replay files):
 # msgspec looks the next key up from where the last one matched, ~8 % less decode work than
@@ -189,140 +183,6 @@ def _unwanted(sym: Any, wanted: set | None) -> tuple[str, str]:
     return "unknown_symbol", f"event for {short(sym, 24)} which nobody subscribed"
 
 
-# ---------------------------------------------------------------- wire arrays: laid out by the wire structs
-# Written from the wire structs' fields (shared.models.layout): a wire field takes the decoded struct's
-# field of its name unless _FROM names its source (ms timestamp, [] for an absent list, a checked local).
-_WIRE = {"T": wire_structs.TradeEv, "Q": wire_structs.QuoteEv, "AM": wire_structs.MinuteEv,
-         "A": wire_structs.SecondEv, "LULD": wire_structs.LuldEv, "NOI": wire_structs.ImbalanceEv}
-_UPSTREAM = {"T": Trade, "Q": Quote, "AM": Minute, "A": Second, "LULD": Luld, "NOI": Imbalance}
-_BAR_FROM = {"s": "to_ms(e.s)", "o": "o", "h": "h", "l": "lo", "c": "c", "e": "None if end is None else to_ms(end)"}
-_FROM = {"T": {"t": "t", "c": "c if c is not None else []", "i": "i", "trft": "trft"},   # build() sets t, c, i, trft
-         "Q": {"t": "t", "i": "ind if ind is not None else []"},                         # build() sets t, ind
-         "AM": _BAR_FROM, "A": _BAR_FROM,                                                  # _bar() sets o h lo c end
-         "LULD": {"t": "to_ms(e.t)", "i": "e.i if e.i is not None else []"},
-         "NOI": {"t": "to_ms(e.t)"}}
-
-
-def _display(code: str) -> str:
-    return display(code, _WIRE[code], _UPSTREAM[code], _FROM[code])
-
-
-_ARRAY = {code: compile_into(globals(), f"def _array_{code}(e, o=None, h=None, lo=None, c=None, end=None):\n"
-                         f"    return {_display(code)}\n", f"_array_{code}") for code in ("AM", "A", "LULD", "NOI")}
-
-
-def _bar(e: Minute, code: str) -> list:
-    o, h, lo, c = e.o, e.h, e.l, e.c
-    if not (lo <= o <= h and lo <= c <= h):
-        raise InvalidEvent("inconsistent_bar", f"{code} {e.sym} OHLC inconsistent (o={o} h={h} l={lo} c={c})")
-    return _ARRAY[code](e, o, h, lo, c, e.e)
-
-
-def _rare(e: Any) -> list:
-    """Arrays of the rare kinds (bars, LULD, NOI): a function call per event is fine here."""
-    cls = type(e)
-    if cls is Minute:
-        return _bar(e, "AM")
-    if cls is Second:
-        return _bar(e, "A")
-    return _ARRAY["LULD" if cls is Luld else "NOI"](e)
-
-
-def _seen_before(cur: dict, old: dict, i: str, x: int | None) -> bool:
-    """Is (id, exchange) in the de-dup memory? If not, remember it (values: an exchange id, or a
-    tuple of them for an id several exchanges used)."""
-    for gen in (cur, old):
-        v = gen.get(i, cur)  # cur itself: a sentinel no value can be
-        if v is not cur and (x in v if type(v) is tuple else v == x):
-            return True
-    v = cur.get(i, cur)
-    cur[i] = (x,) if v is cur else (v + (x,) if type(v) is tuple else (v, x))
-    return False
-
-
-# The hot loop, per event: TRADE_ARRAY / QUOTE_ARRAY become list displays from the wire structs,
-# compiled inline (the bytecode of hand-written lists; a call per event would cost ~10 %).
-_BUILD_SRC = '''
-def build(evs: list, batches: dict[str, list[list]], wanted: set | None, seen: dict | None,
-          errors: list[tuple[str, str]]) -> tuple[int, list[Status]]:
-    """Decoded events -> wire arrays appended to ``batches[sym]`` (arrival order per symbol).
-
-    ``wanted``: symbols to keep (None: any valid ticker). ``seen``: the de-dup memory
-    ``{sym: [recent {trade id: exchange id}, the generation before]}`` (None: no de-dup). Returns (events added, status
-    messages in the frame); every event not added left one ``(kind, reason)`` in ``errors``.
-    """
-    statuses: list[Status] = []
-    n_errors = len(errors)
-    lo, hi, cap = MIN_MS, MAX_MS, DEDUP_WINDOW  # locals: this loop runs per event
-    last: Any = None  # frames are runs of one symbol: look its list (and de-dup memory) up once a run
-    lst: list = []
-    pair: list | None = None
-    cur: dict = {}
-    old: dict = {}
-    for e in evs:
-        cls = type(e)
-        if cls is Status:
-            statuses.append(e)
-            continue
-        sym = e.sym
-        if sym != last:
-            got = batches.get(sym)
-            if got is None:
-                if (sym not in wanted) if wanted is not None else not valid_symbol(sym):
-                    errors.append(_unwanted(sym, wanted))
-                    last = None
-                    continue
-                got = batches[sym] = []
-            lst, last = got, sym
-            if seen is not None:
-                pair = seen.get(sym)
-                if pair is None:
-                    pair = seen[sym] = [{}, {}]
-                cur, old = pair
-        try:
-            if cls is Trade:
-                t = e.t
-                if not lo <= t < hi:
-                    t = to_ms(t)
-                i = e.i
-                if i is not None:
-                    if type(i) is not str:
-                        i = str(i)
-                    if pair is not None:
-                        # Polygon trade ids are unique per (ticker, exchange, day): a bounded window
-                        # catches a relay's double sends and the per-topic echoes of some servers.
-                        # Two generations of id -> exchange: one probe per new trade (a tuple key
-                        # cost twice as much on every trade); ids shared by exchanges are rare.
-                        if i in cur or i in old:
-                            if _seen_before(cur, old, i, e.x):
-                                errors.append(("duplicate", f"trade {sym} x={e.x} id {short(i, 24)} seen already"))
-                                continue
-                        else:
-                            cur[i] = e.x
-                        if len(cur) >= cap:
-                            old = pair[1] = cur
-                            cur = pair[0] = {}
-                trft = e.trft
-                if trft is not None and not lo <= trft < hi:
-                    trft = to_ms(trft)
-                c = e.c
-                lst.append(TRADE_ARRAY)
-            elif cls is Quote:
-                t = e.t
-                if not lo <= t < hi:
-                    t = to_ms(t)
-                ind = e.i
-                lst.append(QUOTE_ARRAY)
-            else:
-                lst.append(_rare(e))
-        except InvalidEvent as x:
-            msg = str(x)
-            errors.append((x.kind, msg if sym in msg else f"{sym}: {msg}"))
-    return len(evs) - len(statuses) - (len(errors) - n_errors), statuses
-'''
-build = compile_into(globals(), _BUILD_SRC.replace("TRADE_ARRAY", _display("T")).replace("QUOTE_ARRAY", _display("Q")), "build")
-
-
 # ---------------------------------------------------------------- diagnosis of a refused event
 
 
@@ -384,6 +244,7 @@ def decode_dict(d: Any, wanted: set | None) -> tuple[Any, tuple[str, str] | None
 
 def normalize(raw: Any) -> dict:
     """One event dict (either spelling) -> its seed dict (``wire.event_to_dict``), or InvalidEvent."""
+    from .arrays import build
     from .wire import event_to_dict
 
     ev, why = decode_dict(raw, None)
@@ -398,3 +259,13 @@ def normalize(raw: Any) -> dict:
         raise InvalidEvent("wrong_type", "a status message is not a market event")
     (sym, (arr,)), = batches.items()
     return event_to_dict(sym, arr)
+
+
+def __getattr__(name: str) -> Any:
+    # ``events.build`` / ``events.DEDUP_WINDOW`` live in .arrays (the hot loop), which imports the structs
+    # here: resolved lazily, so either module may be imported first.
+    if name in ("build", "DEDUP_WINDOW"):
+        from . import arrays
+
+        return getattr(arrays, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 Why generated: the wire structs (``shared.models.messages``: ``TradeEv`` ...) are
 the one declaration of each array's layout, and the feed's hot loop
-(``shared.models.events.build``) must still build each array as one inline list
+(``shared.models.arrays.build``) must still build each array as one inline list
 display (a call per event would cost it ~10 %). So the displays are written from
 the structs when ``events`` loads and compiled into its namespace; tracebacks
 show the generated lines.

@@ -24,7 +24,7 @@ Why it looks like this
   client accepts) and their builders are in :mod:`.control_msgs`, built on
   ``Msg`` here; ``messages.HelloReq`` etc. resolve to them.
 
-The feed builds the events themselves as lists: ``shared.models.events.build``
+The feed builds the events themselves as lists: ``shared.models.arrays.build``
 writes its arrays from these structs' ``__struct_fields__`` (the one layout; a
 field added here with the upstream struct's name needs nothing there). A list
 per event is what the feed's state folds, and the encoder writes a list and an

@@ -157,7 +157,8 @@ class SeqTracker:
 def event_to_wire(ev: dict) -> list:
     """Seed dict (any kind :func:`event_to_dict` makes) -> wire array, through the decoder's rules
     (``shared.models.events``: the one place arrays are made). WireError if it breaks them."""
-    from .events import build, decode_dict
+    from .arrays import build
+    from .events import decode_dict
 
     ev_struct, why = decode_dict(ev, None)
     errors: list[tuple[str, str]] = []
