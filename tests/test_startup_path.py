@@ -99,3 +99,40 @@ def test_the_simulators_socket_is_closed_when_the_simulator_is_given_up():
     assert sock.fileno() == -1
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # refused: nobody listens there now
+
+
+# ---------------------------------------------------------------- the tape's catch-ups at a fast clock
+
+T0 = int(dt.datetime(2025, 6, 27, 10, 0, tzinfo=NY).timestamp() * 1000)  # a Friday, 10:00 New York
+
+
+async def _ticks_until_live(tape, sym: str, now: int, step_ms: int, limit: int = 20) -> int:
+    """Pump ticks (the clock ``step_ms`` further each) until ``sym`` streams; how many it took."""
+    for n in range(1, limit + 1):
+        tape.advance(now, {sym}, set())
+        if sym in tape.live:
+            return n
+        fut = tape._catchups.get(sym)
+        if fut is not None:
+            await asyncio.wait_for(asyncio.shield(fut), 30)  # the worker thread's catch-up
+        now += step_ms
+    return limit + 1
+
+
+def test_a_subscribed_symbol_goes_live_when_the_clock_outruns_the_stale_bound():
+    """At --speed 600 the clock moves a minute between two ticks, more than STALE_MS: a finished
+    catch-up is still taken (a re-run each tick would never let the symbol stream), and a warmed one
+    nobody came for is caught up again only once."""
+    from feed_process.sim.tapes import STALE_MS, SyntheticTape
+
+    step = 6 * STALE_MS
+
+    async def main():
+        cold = SyntheticTape(7)
+        assert await _ticks_until_live(cold, "AAPL", T0, step) == 2  # catch-up started, then taken
+        warmed = SyntheticTape(7)
+        await asyncio.wait_for(asyncio.shield(warmed.warm("MSFT", T0)), 30)
+        # long after the warm-up: one re-run in the thread, then live
+        assert await _ticks_until_live(warmed, "MSFT", T0 + step, step) == 2
+        assert "MSFT" not in warmed._warmed
+    run(main())

@@ -44,4 +44,4 @@ def warm(tape: SyntheticTape | None, symbols: list[str], now_ms: int) -> None:
     if tape is None:
         return
     for sym in symbols:
-        tape.catch_up(sym, now_ms)
+        tape.warm(sym, now_ms)

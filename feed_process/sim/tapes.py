@@ -59,6 +59,7 @@ class SyntheticTape:
         self._urgent: set[str] = set()  # waiting catch-ups a history request waits for
         self._done_any = False  # the first catch-up has finished (it runs alone)
         self._now = 0  # the latest clock seen: a queued catch-up runs up to the clock of its start
+        self._warmed: set[str] = set()  # caught up by ``warm``, not yet streamed or served
         self.tape_ms: int | None = None  # how far the live tapes are generated (lags ``now`` under overload)
 
     def catch_up(self, sym: str, now: int, urgent: bool = False) -> asyncio.Future:
@@ -66,8 +67,13 @@ class SyntheticTape:
         one catch-up at a time); ``urgent`` (a history request waits for it) moves it to the front."""
         self._now = max(self._now, now)
         fut = self._catchups.get(sym)
-        if fut is not None and fut.done() and now - self.market.get(sym, now).t > STALE_MS:
-            del self._catchups[sym]  # caught up long ago (warmed, never streamed): again, not on the loop
+        if fut is not None and fut.done() and sym in self._warmed and now - self.market.get(sym, now).t > STALE_MS:
+            # Warmed long ago and never streamed: catch up again in the thread, once, not on the loop.
+            # Only a warm's catch-up: a done one of a streaming symbol is always taken as it is (at a
+            # fast --speed the clock moves more than STALE_MS between two ticks, so re-running it
+            # would never let the symbol go live).
+            self._warmed.discard(sym)
+            del self._catchups[sym]
             fut = None
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
@@ -105,6 +111,12 @@ class SyntheticTape:
 
         work.add_done_callback(done)
 
+    def warm(self, sym: str, now: int) -> asyncio.Future:
+        """A catch-up before anyone asks (``--warm``); if nobody comes for ``STALE_MS``, the first to ask
+        gets it caught up again in the thread."""
+        self._warmed.add(sym)
+        return self.catch_up(sym, now)
+
     def advance(self, now: int, wanted: set[str], seconds: set[str]) -> Batch:
         """Events up to ``now`` of the ``wanted`` symbols that are caught up; ``seconds``: who gets A bars."""
         live = set()
@@ -116,6 +128,7 @@ class SyntheticTape:
             fut = self.catch_up(sym, now)
             if fut.done():
                 del self._catchups[sym]
+                self._warmed.discard(sym)
                 fut.result()
                 # the clock moved on while the thread worked: close that small gap silently too
                 self.market.get(sym, now).advance(now, None)
@@ -148,6 +161,7 @@ class SyntheticTape:
             await asyncio.shield(fut)
             if self._catchups.get(sym) is fut:
                 del self._catchups[sym]
+                self._warmed.discard(sym)
                 self.market.get(sym, now).advance(now, None)  # a warmed tape's small gap to the clock
         return list(self.market.get(sym, now).minute_bars())
 
