@@ -13,11 +13,12 @@ import contextlib
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from tests.util import REPO, free_port, replay_dir, stop_process
 
@@ -97,6 +98,30 @@ def stop(proc: subprocess.Popen) -> None:
         with contextlib.suppress(Exception):
             proc.stdout.close()
 
+
+
+@contextlib.contextmanager
+def synthetic_feed(*sim_args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A simulator on its virtual clock (``sim_args`` added) and a feed on it with its own history
+    store (never the user's); yields ``(the feed's control address, the feed process)``, both
+    stopped and the store removed on exit."""
+    with tempfile.TemporaryDirectory() as data:
+        env = bench_env()
+        env["LIVE_MONITOR_DATA_DIR"] = data
+        sim, line = start([sys.executable, "-m", "feed_process.sim", "--port", "0", "--clock", "virtual",
+                           *sim_args, "--log-level", "WARNING"], "LISTENING")
+        try:
+            port = int(line.split()[1].rsplit(":", 1)[1])
+            ctl = f"tcp://127.0.0.1:{free_port()}"
+            feed, _ = start([sys.executable, "-m", "supervisor", "feed", "--feed", ctl, "--upstream",
+                             f"ws://127.0.0.1:{port}/stocks", "--protocol", "polygon", "--log-level", "WARNING"],
+                            "LISTENING", env=env)
+            try:
+                yield ctl, feed
+            finally:
+                stop(feed)
+        finally:
+            stop(sim)
 
 def stop_all(procs: list, *paths: str) -> None:
     """Stop ``procs`` last first (consumers before what feeds them), then remove ``paths`` that exist."""

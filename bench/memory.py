@@ -36,7 +36,7 @@ import time
 import psutil
 
 from bench import window_memory
-from bench.common import REPO, bench_env, free_port, replay_dir, start, stop
+from bench.common import REPO, bench_env, replay_dir, start, stop, synthetic_feed
 from bench.feed_throughput import _SUBSCRIBER, _feed
 
 
@@ -122,46 +122,28 @@ def by_symbols(n: int) -> dict:
     from shared.feed_probe import request
     from shared.models import wire
 
-    import tempfile
-
     syms = SYMBOLS[:n]
-    tmp = tempfile.TemporaryDirectory()
-    env = bench_env()
-    env["LIVE_MONITOR_DATA_DIR"] = tmp.name  # its own history store, never the user's
-    sim, line = start([sys.executable, "-m", "feed_process.sim", "--port", "0", "--clock", "virtual",
-                       "--log-level", "WARNING"], "LISTENING")
-    port = int(line.split()[1].rsplit(":", 1)[1])
-    try:
-        ctl = f"tcp://127.0.0.1:{free_port()}"
-        feed, _ = start([sys.executable, "-m", "supervisor", "feed", "--feed", ctl, "--upstream",
-                         f"ws://127.0.0.1:{port}/stocks", "--protocol", "polygon", "--log-level", "WARNING"],
-                        "LISTENING", env=env)
+    with synthetic_feed() as (ctl, feed):
+        sub = subprocess.Popen([sys.executable, "-c", _MULTI, ctl, ",".join(syms)], cwd=REPO, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bench_env())
         try:
-            sub = subprocess.Popen([sys.executable, "-c", _MULTI, ctl, ",".join(syms)], cwd=REPO, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bench_env())
-            try:
-                sub.stdout.readline()  # READY
-                t0 = time.monotonic()
-                done = False
-                while time.monotonic() - t0 < 240 and not done:
-                    st = request(ctl, wire.status_request(1), 2.0) or {}
-                    bf = [v.get("backfill") for v in (st.get("symbols") or {}).values() if isinstance(v, dict)]
-                    done = len(bf) >= n and all(b == "done" for b in bf)
-                    time.sleep(0.5)
-                settle = time.monotonic() + 5
-                peak = 0
-                while time.monotonic() < settle:
-                    peak = max(peak, psutil.Process(feed.pid).memory_info().rss)
-                    time.sleep(0.25)
-                rss = psutil.Process(feed.pid).memory_info().rss
-                out, _ = sub.communicate("", timeout=30)
-            finally:
-                stop(sub)
+            sub.stdout.readline()  # READY
+            t0 = time.monotonic()
+            done = False
+            while time.monotonic() - t0 < 240 and not done:
+                st = request(ctl, wire.status_request(1), 2.0) or {}
+                bf = [v.get("backfill") for v in (st.get("symbols") or {}).values() if isinstance(v, dict)]
+                done = len(bf) >= n and all(b == "done" for b in bf)
+                time.sleep(0.5)
+            settle = time.monotonic() + 5
+            peak = 0
+            while time.monotonic() < settle:
+                peak = max(peak, psutil.Process(feed.pid).memory_info().rss)
+                time.sleep(0.25)
+            rss = psutil.Process(feed.pid).memory_info().rss
+            out, _ = sub.communicate("", timeout=30)
         finally:
-            stop(feed)
-    finally:
-        stop(sim)
-        tmp.cleanup()
+            stop(sub)
     return {"name": f"feed, {n} symbol{'s' if n > 1 else ''} subscribed", "rss_end_mib": round(rss / 2**20, 1),
             "peak_mib": round(peak / 2**20, 1), "events": int(out.split()[-1]) if out.split() else 0,
             "backfill_done": done, "backfill_s": round(time.monotonic() - t0 - 5, 1)}

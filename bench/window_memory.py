@@ -38,7 +38,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import REPO, bench_env, free_port, start, stop
+from bench.common import REPO, bench_env, start, stop, synthetic_feed
 
 RATE = 20_000  # events/s over the N symbols, synthetic runs
 SPEED = 10     # virtual clock: a bar every 6 s per symbol (at 60x, 50 symbols' seconds cost the simulator more)
@@ -212,24 +212,8 @@ def replay_run(d: Path, target: int) -> dict:
 
 def synthetic_run(syms: list[str], target: int) -> dict:
     """The window on the synthetic market, a watchlist of ``syms`` and the chart on the first."""
-    tmp = tempfile.TemporaryDirectory()
-    env = bench_env()
-    env["LIVE_MONITOR_DATA_DIR"] = tmp.name  # its own history store, never the user's
-    sim, line = start([sys.executable, "-m", "feed_process.sim", "--port", "0", "--clock", "virtual",
-                       "--speed", str(SPEED), "--rate", str(RATE), "--log-level", "WARNING"], "LISTENING")
-    port = int(line.split()[1].rsplit(":", 1)[1])
-    try:
-        ctl = f"tcp://127.0.0.1:{free_port()}"
-        feed, _ = start([sys.executable, "-m", "supervisor", "feed", "--feed", ctl, "--upstream",
-                         f"ws://127.0.0.1:{port}/stocks", "--protocol", "polygon", "--log-level", "WARNING"],
-                        "LISTENING", env=env)
-        try:
-            r, samples = _run(ctl, syms, target, _trace_path(f"{len(syms)}sym"))
-        finally:
-            stop(feed)
-    finally:
-        stop(sim)
-        tmp.cleanup()
+    with synthetic_feed("--speed", str(SPEED), "--rate", str(RATE)) as (ctl, _feed):
+        r, samples = _run(ctl, syms, target, _trace_path(f"{len(syms)}sym"))
     n = len(syms)
     return _row(f"window, {n} symbol{'s' if n > 1 else ''} (synthetic, {RATE // 1000}k ev/s)", r, samples, target)
 
